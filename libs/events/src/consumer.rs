@@ -1,0 +1,148 @@
+//! Durable JetStream consumers with explicit acks and an idempotency record,
+//! so a redelivered event is applied once.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream::{self, AckKind, consumer::pull};
+use futures::StreamExt;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use switchboard_proto::events::v1::Envelope;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// An event handler; it applies one event through the transaction it is given,
+/// which also records the event id, so both commit together.
+#[async_trait::async_trait]
+pub trait Handler: Send + Sync + 'static {
+    /// Applies `event`. An error rolls back and the event is redelivered.
+    async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError>;
+}
+
+/// A handler's failure; the event is redelivered after a delay.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct HandlerError(pub String);
+
+impl From<sqlx::Error> for HandlerError {
+    fn from(e: sqlx::Error) -> Self {
+        Self(e.to_string())
+    }
+}
+
+/// The consumer could not be created or subscribed.
+#[derive(Debug, thiserror::Error)]
+#[error("JetStream consumer failed: {0}")]
+pub struct ConsumerError(pub String);
+
+/// What processing one event did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// The handler ran and its changes committed.
+    Applied,
+    /// The event had been applied before; nothing ran.
+    Duplicate,
+}
+
+/// Applies `event` with `handler` at most once for `consumer`.
+pub async fn process(
+    pool: &PgPool,
+    consumer: &str,
+    event: &Envelope,
+    handler: &dyn Handler,
+) -> Result<Outcome, HandlerError> {
+    let id = Uuid::parse_str(&event.id)
+        .map_err(|e| HandlerError(format!("event id `{}` is not a UUID: {e}", event.id)))?;
+    let mut tx = pool.begin().await?;
+    let fresh = sqlx::query(
+        "INSERT INTO processed_events (consumer, event_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+    )
+    .bind(consumer)
+    .bind(id)
+    .execute(&mut *tx)
+    .await?
+    .rows_affected()
+        == 1;
+    if !fresh {
+        return Ok(Outcome::Duplicate);
+    }
+    handler.handle(&mut tx, event).await?;
+    tx.commit().await?;
+    Ok(Outcome::Applied)
+}
+
+/// A durable consumer's settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Durable name; also the idempotency record's key.
+    pub durable_name: String,
+    /// Subject filter, e.g. `switchboard.*.ticket.>`.
+    pub filter_subject: String,
+    /// How long JetStream waits for an ack before redelivering.
+    pub ack_wait: Duration,
+    /// Delay before redelivering an event whose handler failed.
+    pub retry_delay: Duration,
+}
+
+/// Runs a durable pull consumer on `stream` until `stop` is cancelled.
+pub async fn run(
+    stream: jetstream::stream::Stream,
+    pool: PgPool,
+    config: ConsumerConfig,
+    handler: Arc<dyn Handler>,
+    stop: CancellationToken,
+) -> Result<(), ConsumerError> {
+    let consumer = stream
+        .get_or_create_consumer(
+            &config.durable_name,
+            pull::Config {
+                durable_name: Some(config.durable_name.clone()),
+                filter_subject: config.filter_subject.clone(),
+                ack_policy: jetstream::consumer::AckPolicy::Explicit,
+                ack_wait: config.ack_wait,
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| ConsumerError(e.to_string()))?;
+    let mut messages = consumer
+        .messages()
+        .await
+        .map_err(|e| ConsumerError(e.to_string()))?;
+    loop {
+        let next = tokio::select! {
+            _ = stop.cancelled() => return Ok(()),
+            next = messages.next() => next,
+        };
+        let Some(message) = next else { return Ok(()) };
+        let message = match message {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %config.durable_name, "consumer stream error");
+                continue;
+            }
+        };
+        let event = match Envelope::decode(message.payload.clone()) {
+            Ok(event) => event,
+            Err(e) => {
+                // Redelivering a message that never decodes would loop forever.
+                tracing::error!(error = %e, subject = %message.subject, "undecodable event dropped");
+                let _ = message.ack_with(AckKind::Term).await;
+                continue;
+            }
+        };
+        let ack = match process(&pool, &config.durable_name, &event, handler.as_ref()).await {
+            Ok(outcome) => {
+                metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+                AckKind::Ack
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, event_id = %event.id, "event handler failed; will retry");
+                AckKind::Nak(Some(config.retry_delay))
+            }
+        };
+        if let Err(e) = message.ack_with(ack).await {
+            tracing::warn!(error = %e, event_id = %event.id, "ack failed; the event will be redelivered");
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Publishes the outbox to JetStream, in order, until every row is acknowledged.
+//!
+//! One relay per outbox publishes at a time (a PostgreSQL advisory lock), so
+//! replicas never interleave and per-aggregate order holds. A round sends a
+//! batch without waiting, then awaits the acks in order and deletes the
+//! acknowledged prefix; anything unacknowledged is sent again next round, and
+//! the stream's duplicate window (keyed by `Nats-Msg-Id`) drops the copies.
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::{HeaderMap, jetstream};
+use sqlx::{Connection, PgConnection, PgPool, Row};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use uuid::Uuid;
+
+/// Why a relay round stopped early.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// The database failed.
+    #[error("outbox database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// JetStream did not accept or acknowledge a message.
+    #[error("publish to JetStream failed: {0}")]
+    Publish(String),
+}
+
+/// Relay settings.
+#[derive(Debug, Clone)]
+pub struct RelayConfig {
+    /// Prepended to each row's subject.
+    pub subject_prefix: String,
+    /// Rows per round.
+    pub batch_size: u32,
+    /// Idle poll interval.
+    pub poll_interval: Duration,
+    /// Advisory lock key electing one relay per outbox.
+    pub lock_key: i64,
+}
+
+/// Publishes one service's outbox.
+#[derive(Clone)]
+pub struct Relay {
+    pool: PgPool,
+    js: jetstream::Context,
+    config: RelayConfig,
+    wake: Arc<Notify>,
+}
+
+impl Relay {
+    /// A relay for the outbox in `pool`'s schema.
+    pub fn new(pool: PgPool, js: jetstream::Context, config: RelayConfig) -> Self {
+        Self {
+            pool,
+            js,
+            config,
+            wake: Arc::new(Notify::new()),
+        }
+    }
+
+    /// Notified after a commit that wrote to the outbox, to publish at once
+    /// instead of at the next poll.
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+
+    /// Publishes until `stop` is cancelled, then flushes what is left (for up
+    /// to `flush_deadline`).
+    pub async fn run(self, stop: CancellationToken, flush_deadline: Duration) {
+        let mut backoff = Backoff::default();
+        let mut leader: Option<PgConnection> = None;
+        while !stop.is_cancelled() {
+            if leader.is_none() {
+                match self.try_lead().await {
+                    Ok(conn) => leader = conn,
+                    Err(e) => tracing::warn!(error = %e, "outbox relay cannot reach the database"),
+                }
+            }
+            let result = match leader.as_mut() {
+                Some(conn) => self.publish_round(conn).await,
+                None => Ok(0),
+            };
+            let wait = match result {
+                Ok(n) if n as u32 == self.config.batch_size => {
+                    backoff.reset();
+                    continue;
+                }
+                Ok(_) => {
+                    backoff.reset();
+                    self.config.poll_interval
+                }
+                Err(e) => {
+                    let delay = backoff.next();
+                    tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "outbox relay round failed");
+                    metrics::counter!("outbox_relay_failures_total").increment(1);
+                    if matches!(e, RelayError::Database(_)) {
+                        leader = None;
+                    }
+                    delay
+                }
+            };
+            tokio::select! {
+                _ = stop.cancelled() => break,
+                _ = self.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+        }
+        if let Some(mut conn) = leader {
+            let flushed = tokio::time::timeout(flush_deadline, self.flush(&mut conn)).await;
+            match flushed {
+                Ok(Ok(())) => tracing::info!("outbox flushed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "outbox not flushed; the next relay publishes the rest")
+                }
+                Err(_) => tracing::warn!(
+                    "outbox flush hit the deadline; the next relay publishes the rest"
+                ),
+            }
+            let _ = conn.close().await;
+        }
+    }
+
+    /// Publishes rounds until the outbox is empty.
+    async fn flush(&self, conn: &mut PgConnection) -> Result<(), RelayError> {
+        while self.publish_round(conn).await? > 0 {}
+        Ok(())
+    }
+
+    async fn try_lead(&self) -> Result<Option<PgConnection>, sqlx::Error> {
+        let mut conn = self.pool.acquire().await?;
+        let got: bool = sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+            .bind(self.config.lock_key)
+            .fetch_one(&mut *conn)
+            .await?;
+        if got {
+            tracing::info!("outbox relay is the leader");
+            // The lock lives as long as this session, so the session leaves
+            // the pool; rounds read through it, so a lost session (and lock)
+            // fails the round instead of racing a new leader.
+            Ok(Some(conn.detach()))
+        } else {
+            Ok(None)
+        }
+    }
+
+    /// Publishes one batch through the leader's session; returns how many
+    /// rows were published.
+    async fn publish_round(&self, conn: &mut PgConnection) -> Result<usize, RelayError> {
+        let rows = sqlx::query(
+            "SELECT seq, event_id, subject, payload, traceparent, tracestate \
+             FROM outbox ORDER BY seq LIMIT $1",
+        )
+        .bind(i64::from(self.config.batch_size))
+        .fetch_all(&mut *conn)
+        .await?;
+        if rows.is_empty() {
+            return Ok(0);
+        }
+
+        let mut acks = Vec::with_capacity(rows.len());
+        let mut send_error = None;
+        for row in &rows {
+            let seq: i64 = row.get("seq");
+            let event_id: Uuid = row.get("event_id");
+            let subject: String = row.get("subject");
+            let payload: Vec<u8> = row.get("payload");
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", event_id.to_string().as_str());
+            if let Some(tp) = row.get::<Option<String>, _>("traceparent") {
+                headers.insert("traceparent", tp.as_str());
+            }
+            if let Some(ts) = row.get::<Option<String>, _>("tracestate") {
+                headers.insert("tracestate", ts.as_str());
+            }
+            let subject = format!("{}.{subject}", self.config.subject_prefix);
+            match self
+                .js
+                .publish_with_headers(subject, headers, payload.into())
+                .await
+            {
+                Ok(ack) => acks.push((seq, ack)),
+                Err(e) => {
+                    send_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+
+        let mut last_acked = None;
+        let mut ack_error = None;
+        for (seq, ack) in acks {
+            match ack.await {
+                Ok(ack) => {
+                    if ack.duplicate {
+                        metrics::counter!("outbox_duplicates_total").increment(1);
+                    }
+                    last_acked = Some(seq);
+                }
+                Err(e) => {
+                    ack_error = Some(e.to_string());
+                    break;
+                }
+            }
+        }
+
+        let mut published = 0;
+        if let Some(seq) = last_acked {
+            let done = sqlx::query("DELETE FROM outbox WHERE seq <= $1")
+                .bind(seq)
+                .execute(&mut *conn)
+                .await?;
+            published = done.rows_affected() as usize;
+            metrics::counter!("outbox_published_total").increment(published as u64);
+        }
+        match ack_error.or(send_error) {
+            Some(e) => Err(RelayError::Publish(e)),
+            None => Ok(published),
+        }
+    }
+}
+
+/// Doubling delays from 100 ms up to 5 s.
+#[derive(Debug, Default)]
+struct Backoff {
+    attempt: u32,
+}
+
+impl Backoff {
+    fn next(&mut self) -> Duration {
+        let ms = 100u64.saturating_mul(1 << self.attempt.min(6)).min(5_000);
+        self.attempt += 1;
+        Duration::from_millis(ms)
+    }
+
+    fn reset(&mut self) {
+        self.attempt = 0;
+    }
+}
+
+/// A stable advisory-lock key for one service's outbox.
+pub fn lock_key(service: &str) -> i64 {
+    // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for byte in b"switchboard.outbox.".iter().chain(service.as_bytes()) {
+        hash ^= u64::from(*byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash as i64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_then_caps() {
+        let mut b = Backoff::default();
+        let delays: Vec<u64> = (0..9).map(|_| b.next().as_millis() as u64).collect();
+        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
+        b.reset();
+        assert_eq!(b.next(), Duration::from_millis(100));
+    }
+
+    #[test]
+    fn lock_keys_differ_per_service_and_are_stable() {
+        assert_ne!(lock_key("ticket"), lock_key("routing"));
+        assert_eq!(lock_key("ticket"), lock_key("ticket"));
+    }
+}

@@ -1,0 +1,328 @@
+//! Outbox, relay and consumer against the real PostgreSQL and NATS JetStream.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use async_nats::jetstream::{self, consumer::pull};
+use futures::StreamExt;
+use prost::Message;
+use sqlx::{PgConnection, PgPool};
+use switchboard_events::{
+    EventBuilder, Payload, combined_migrator,
+    consumer::{self, ConsumerConfig, Handler, HandlerError, Outcome},
+    outbox,
+    relay::{Relay, RelayConfig, lock_key},
+    stream::ensure_stream,
+};
+use switchboard_proto::events::v1::{Envelope, TicketCreated};
+use switchboard_runtime::{TenantId, config::EventSettings};
+use switchboard_testkit::{TestDb, TestStream, connect_nats, nats_url, wait_for};
+use tokio_util::sync::CancellationToken;
+
+static NO_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
+
+fn event_settings(stream: &TestStream) -> EventSettings {
+    EventSettings {
+        stream: stream.stream.clone(),
+        subject_prefix: stream.prefix.clone(),
+        stream_replicas: 1,
+        duplicate_window_seconds: 120,
+        max_age_hours: 1,
+        relay_batch_size: 7,
+        relay_poll_interval_ms: 20,
+    }
+}
+
+async fn setup() -> anyhow::Result<(TestDb, PgPool, TestStream, jetstream::Context)> {
+    let db = TestDb::create().await?;
+    let pool = db.pool("svc").await?;
+    combined_migrator(&NO_MIGRATIONS).run(&pool).await?;
+    let stream = TestStream::unique();
+    let js = jetstream::new(connect_nats(&nats_url()).await?);
+    ensure_stream(&js, &event_settings(&stream)).await?;
+    Ok((db, pool, stream, js))
+}
+
+fn created(tenant: &str, aggregate: &str, version: i64) -> Envelope {
+    EventBuilder::new(
+        &TenantId::parse(tenant).unwrap(),
+        "ticket",
+        aggregate,
+        version,
+    )
+    .build("created", Payload::TicketCreated(TicketCreated::default()))
+}
+
+async fn read_all(
+    js: &jetstream::Context,
+    stream: &TestStream,
+    expected: usize,
+) -> anyhow::Result<Vec<(String, String, Envelope)>> {
+    let s = js.get_stream(&stream.stream).await?;
+    let consumer = s
+        .create_consumer(pull::Config {
+            deliver_policy: jetstream::consumer::DeliverPolicy::All,
+            ack_policy: jetstream::consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut out = Vec::new();
+    let mut messages = consumer.messages().await?;
+    while out.len() < expected {
+        let next = tokio::time::timeout(Duration::from_secs(10), messages.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("only {} of {expected} events arrived", out.len()))?;
+        let m = next.expect("stream ended")?;
+        let msg_id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        out.push((
+            m.subject.to_string(),
+            msg_id,
+            Envelope::decode(m.payload.clone())?,
+        ));
+    }
+    // Nothing beyond what was expected.
+    let extra = tokio::time::timeout(Duration::from_millis(300), messages.next()).await;
+    assert!(extra.is_err(), "more events than expected on the stream");
+    Ok(out)
+}
+
+#[tokio::test]
+async fn relay_publishes_every_outbox_row_in_order_with_its_id() -> anyhow::Result<()> {
+    let (db, pool, stream, js) = setup().await?;
+    let mut written = Vec::new();
+    for version in 1..=5 {
+        for aggregate in ["a", "b", "c"] {
+            let env = created("acme", aggregate, version);
+            let mut tx = pool.begin().await?;
+            outbox::append(&mut tx, &env).await?;
+            tx.commit().await?;
+            written.push(env);
+        }
+    }
+    // A rolled-back change leaves no event behind.
+    let mut tx = pool.begin().await?;
+    outbox::append(&mut tx, &created("acme", "ghost", 1)).await?;
+    tx.rollback().await?;
+
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: stream.prefix.clone(),
+            batch_size: 7,
+            poll_interval: Duration::from_millis(20),
+            lock_key: lock_key(&stream.prefix),
+        },
+    );
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));
+
+    let got = read_all(&js, &stream, written.len()).await?;
+    for ((subject, msg_id, env), sent) in got.iter().zip(&written) {
+        assert_eq!(subject, &format!("{}.acme.ticket.created", stream.prefix));
+        assert_eq!(msg_id, &sent.id);
+        assert_eq!(env, sent);
+    }
+    let mut conn = pool.acquire().await?;
+    wait_for(Duration::from_secs(5), "outbox to drain", || {
+        let pool = pool.clone();
+        async move {
+            outbox::pending(&mut *pool.acquire().await.unwrap())
+                .await
+                .unwrap()
+                == 0
+        }
+    })
+    .await?;
+    assert_eq!(outbox::pending(&mut conn).await?, 0);
+
+    stop.cancel();
+    task.await?;
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}
+
+#[tokio::test]
+async fn only_one_relay_publishes_at_a_time() -> anyhow::Result<()> {
+    let (db, pool, stream, js) = setup().await?;
+    let config = RelayConfig {
+        subject_prefix: stream.prefix.clone(),
+        batch_size: 3,
+        poll_interval: Duration::from_millis(5),
+        lock_key: lock_key(&stream.prefix),
+    };
+    let stop = CancellationToken::new();
+    let relays: Vec<_> = (0..3)
+        .map(|_| {
+            let relay = Relay::new(pool.clone(), js.clone(), config.clone());
+            tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)))
+        })
+        .collect();
+    let mut written = Vec::new();
+    for version in 1..=40 {
+        let env = created("acme", "one-ticket", version);
+        let mut tx = pool.begin().await?;
+        outbox::append(&mut tx, &env).await?;
+        tx.commit().await?;
+        written.push(env);
+    }
+    let got = read_all(&js, &stream, written.len()).await?;
+    let versions: Vec<i64> = got.iter().map(|(_, _, e)| e.aggregate_version).collect();
+    assert_eq!(
+        versions,
+        (1..=40).collect::<Vec<_>>(),
+        "per-aggregate order"
+    );
+    stop.cancel();
+    for r in relays {
+        r.await?;
+    }
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}
+
+/// Counts how many times each ticket was handled, in the consumer's own table.
+struct CountingHandler;
+
+#[async_trait::async_trait]
+impl Handler for CountingHandler {
+    async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError> {
+        sqlx::query(
+            "INSERT INTO handled (aggregate_id, times) VALUES ($1, 1) \
+             ON CONFLICT (aggregate_id) DO UPDATE SET times = handled.times + 1",
+        )
+        .bind(&event.aggregate_id)
+        .execute(&mut *tx)
+        .await?;
+        if event.aggregate_id == "poison-once" {
+            let seen: i64 = sqlx::query_scalar("SELECT count(*) FROM failures")
+                .fetch_one(&mut *tx)
+                .await?;
+            if seen == 0 {
+                // Recorded outside the transaction so the failure is remembered.
+                return Err(HandlerError("first attempt fails".into()));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn redelivered_and_republished_events_are_applied_once() -> anyhow::Result<()> {
+    let (db, pool, stream, js) = setup().await?;
+    sqlx::query("CREATE TABLE handled (aggregate_id TEXT PRIMARY KEY, times INT NOT NULL)")
+        .execute(&pool)
+        .await?;
+    sqlx::query("CREATE TABLE failures (n INT)")
+        .execute(&pool)
+        .await?;
+
+    // Direct: the same event twice is applied once.
+    let env = created("acme", "direct", 1);
+    assert_eq!(
+        consumer::process(&pool, "c1", &env, &CountingHandler)
+            .await
+            .unwrap(),
+        Outcome::Applied
+    );
+    assert_eq!(
+        consumer::process(&pool, "c1", &env, &CountingHandler)
+            .await
+            .unwrap(),
+        Outcome::Duplicate
+    );
+    // A failing handler commits nothing, not even the idempotency record.
+    let poison = created("acme", "poison-once", 1);
+    assert!(
+        consumer::process(&pool, "c1", &poison, &CountingHandler)
+            .await
+            .is_err()
+    );
+    let times: Option<i32> =
+        sqlx::query_scalar("SELECT times FROM handled WHERE aggregate_id = 'poison-once'")
+            .fetch_optional(&pool)
+            .await?;
+    assert_eq!(times, None);
+    sqlx::query("INSERT INTO failures VALUES (1)")
+        .execute(&pool)
+        .await?;
+
+    // Through JetStream: publish each event twice under different message ids
+    // (a producer retry outside the duplicate window), plus the poison event.
+    let events: Vec<_> = (1..=10)
+        .map(|v| created("acme", &format!("t{v}"), 1))
+        .collect();
+    for env in events.iter().chain(std::iter::once(&poison)) {
+        for copy in 0..2 {
+            let mut headers = async_nats::HeaderMap::new();
+            headers.insert("Nats-Msg-Id", format!("{}-{copy}", env.id).as_str());
+            js.publish_with_headers(
+                format!("{}.acme.ticket.created", stream.prefix),
+                headers,
+                env.encode_to_vec().into(),
+            )
+            .await?
+            .await?;
+        }
+    }
+    let s = js.get_stream(&stream.stream).await?;
+    let stop = CancellationToken::new();
+    let config = ConsumerConfig {
+        durable_name: "counting".into(),
+        filter_subject: format!("{}.*.ticket.>", stream.prefix),
+        ack_wait: Duration::from_secs(5),
+        retry_delay: Duration::from_millis(50),
+    };
+    let task = tokio::spawn(consumer::run(
+        s.clone(),
+        pool.clone(),
+        config,
+        Arc::new(CountingHandler),
+        stop.clone(),
+    ));
+
+    wait_for(Duration::from_secs(10), "every event handled", || {
+        let pool = pool.clone();
+        async move {
+            let n: i64 =
+                sqlx::query_scalar("SELECT count(*) FROM handled WHERE aggregate_id LIKE 't%'")
+                    .fetch_one(&pool)
+                    .await
+                    .unwrap();
+            n == 10
+        }
+    })
+    .await?;
+    wait_for(Duration::from_secs(10), "all messages acked", || {
+        let s = s.clone();
+        async move {
+            let Ok(mut c) = s.get_consumer::<pull::Config>("counting").await else {
+                return false;
+            };
+            c.info()
+                .await
+                .map(|i| i.num_ack_pending == 0 && i.num_pending == 0)
+                .unwrap_or(false)
+        }
+    })
+    .await?;
+    stop.cancel();
+    task.await??;
+
+    let rows: Vec<(String, i32)> =
+        sqlx::query_as("SELECT aggregate_id, times FROM handled ORDER BY aggregate_id")
+            .fetch_all(&pool)
+            .await?;
+    let rows: HashMap<_, _> = rows.into_iter().collect();
+    assert_eq!(rows.len(), 12, "{rows:?}");
+    assert!(
+        rows.values().all(|&t| t == 1),
+        "each event applied exactly once: {rows:?}"
+    );
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}

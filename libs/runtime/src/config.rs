@@ -1,0 +1,394 @@
+//! Layered configuration: built-in defaults, then an optional file, then
+//! `SWITCHBOARD__…` environment variables.
+
+use std::{collections::BTreeMap, net::SocketAddr, path::Path, time::Duration};
+
+use config::{Config, Environment, File, FileFormat};
+use secrecy::{ExposeSecret, SecretString};
+use serde::Deserialize;
+
+/// The documented defaults, embedded so the binary needs no file to start.
+pub const DEFAULTS_TOML: &str = include_str!("defaults.toml");
+
+/// Development-only signing key shipped in the defaults.
+const DEV_JWT_SECRET: &str = "switchboard-development-secret-do-not-use-in-production";
+
+/// A configuration that cannot be used, naming the setting at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The sources could not be read or a value has the wrong type.
+    #[error("configuration error: {0}")]
+    Load(#[from] config::ConfigError),
+    /// A value parsed but is not acceptable.
+    #[error("configuration error: `{key}` {reason}")]
+    Invalid {
+        /// The dotted name of the setting, e.g. `auth.jwt_secret`.
+        key: &'static str,
+        /// Why the value is refused.
+        reason: String,
+    },
+}
+
+/// Every setting of a Switchboard process.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// The gRPC listener.
+    pub grpc: GrpcSettings,
+    /// The Prometheus endpoint.
+    pub metrics: MetricsSettings,
+    /// Logging.
+    pub log: LogSettings,
+    /// PostgreSQL.
+    pub database: DatabaseSettings,
+    /// NATS connection.
+    pub nats: NatsSettings,
+    /// The JetStream stream and the outbox relay.
+    pub events: EventSettings,
+    /// Redis connection.
+    pub redis: RedisSettings,
+    /// Bearer token verification.
+    pub auth: AuthSettings,
+    /// Graceful shutdown.
+    pub shutdown: ShutdownSettings,
+}
+
+/// The gRPC listener.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Largest request message accepted, in bytes.
+    pub max_message_bytes: usize,
+}
+
+/// The Prometheus endpoint.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MetricsSettings {
+    /// Listen address; empty disables the endpoint.
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Logging.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogSettings {
+    /// Output format.
+    pub format: LogFormat,
+    /// Tracing filter directives.
+    pub level: String,
+}
+
+/// PostgreSQL.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseSettings {
+    /// URL shared by every service.
+    pub url: SecretString,
+    /// Per-service overrides of `url`, keyed by service name.
+    #[serde(default)]
+    pub urls: BTreeMap<String, SecretString>,
+    /// Pool size per service.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection.
+    pub acquire_timeout_seconds: u64,
+    /// Apply migrations at start.
+    pub migrate_on_start: bool,
+}
+
+impl DatabaseSettings {
+    /// The URL a service connects to: its override, else the shared one.
+    pub fn url_for(&self, service: &str) -> &SecretString {
+        self.urls.get(service).unwrap_or(&self.url)
+    }
+
+    /// How long to wait for a pooled connection.
+    pub fn acquire_timeout(&self) -> Duration {
+        Duration::from_secs(self.acquire_timeout_seconds)
+    }
+}
+
+/// NATS connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NatsSettings {
+    /// Server URL(s), comma separated.
+    pub url: String,
+}
+
+/// The JetStream stream and the outbox relay.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventSettings {
+    /// Stream name.
+    pub stream: String,
+    /// First subject token.
+    pub subject_prefix: String,
+    /// Stream replicas when created.
+    pub stream_replicas: usize,
+    /// Duplicate window in seconds.
+    pub duplicate_window_seconds: u64,
+    /// Retention in hours.
+    pub max_age_hours: u64,
+    /// Rows per relay round.
+    pub relay_batch_size: u32,
+    /// Idle poll interval in milliseconds.
+    pub relay_poll_interval_ms: u64,
+}
+
+/// Redis connection.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RedisSettings {
+    /// Redis URL.
+    pub url: SecretString,
+}
+
+/// Bearer token verification.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuthSettings {
+    /// HS256 key.
+    pub jwt_secret: SecretString,
+    /// Lifetime of issued tokens in seconds.
+    pub token_ttl_seconds: u64,
+}
+
+impl AuthSettings {
+    /// Whether the key is still the development one from the defaults.
+    pub fn uses_development_secret(&self) -> bool {
+        self.jwt_secret.expose_secret() == DEV_JWT_SECRET
+    }
+}
+
+/// Graceful shutdown.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ShutdownSettings {
+    /// Drain deadline in seconds.
+    pub grace_seconds: u64,
+}
+
+impl ShutdownSettings {
+    /// The drain deadline.
+    pub fn grace(&self) -> Duration {
+        Duration::from_secs(self.grace_seconds)
+    }
+}
+
+impl Settings {
+    /// Loads defaults, then `file` when given, then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_from(file, Environment::with_prefix("SWITCHBOARD"))
+    }
+
+    /// Like [`Settings::load`] but with environment variables from `vars`
+    /// instead of the process (for tests).
+    pub fn load_with_vars(
+        file: Option<&Path>,
+        vars: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigError> {
+        let source = vars.into_iter().collect();
+        Self::load_from(
+            file,
+            Environment::with_prefix("SWITCHBOARD").source(Some(source)),
+        )
+    }
+
+    fn load_from(file: Option<&Path>, env: Environment) -> Result<Self, ConfigError> {
+        let mut builder =
+            Config::builder().add_source(File::from_str(DEFAULTS_TOML, FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(File::from(path).required(true));
+        }
+        let env = env.prefix_separator("__").separator("__").try_parsing(true);
+        let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if self.auth.jwt_secret.expose_secret().len() < 32 {
+            return invalid("auth.jwt_secret", "must be at least 32 bytes");
+        }
+        if self.auth.token_ttl_seconds == 0 {
+            return invalid("auth.token_ttl_seconds", "must be greater than 0");
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections", "must be greater than 0");
+        }
+        for service in self.database.urls.keys() {
+            if !crate::SERVICE_NAMES.contains(&service.as_str()) {
+                return Err(ConfigError::Invalid {
+                    key: "database.urls",
+                    reason: format!(
+                        "names unknown service `{service}` (known: {})",
+                        crate::SERVICE_NAMES.join(", ")
+                    ),
+                });
+            }
+        }
+        if !is_subject_token(&self.events.subject_prefix) {
+            return invalid(
+                "events.subject_prefix",
+                "must be one NATS subject token: letters, digits, `-` or `_`",
+            );
+        }
+        if !is_subject_token(&self.events.stream) {
+            return invalid(
+                "events.stream",
+                "must be letters, digits, `-` or `_` (a JetStream stream name)",
+            );
+        }
+        if self.events.relay_batch_size == 0 || self.events.relay_batch_size > 10_000 {
+            return invalid("events.relay_batch_size", "must be between 1 and 10000");
+        }
+        if self.events.stream_replicas == 0 || self.events.stream_replicas > 5 {
+            return invalid("events.stream_replicas", "must be between 1 and 5");
+        }
+        if self.grpc.max_message_bytes < 1024 || self.grpc.max_message_bytes > 64 << 20 {
+            return invalid("grpc.max_message_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        Ok(())
+    }
+}
+
+fn is_subject_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn optional_addr<'de, D>(de: D) -> Result<Option<SocketAddr>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    let raw = String::deserialize(de)?;
+    if raw.trim().is_empty() {
+        return Ok(None);
+    }
+    raw.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn load(vars: &[(&str, &str)]) -> Result<Settings, ConfigError> {
+        Settings::load_with_vars(
+            None,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    #[test]
+    fn defaults_load_and_are_documented_values() {
+        let s = load(&[]).unwrap();
+        assert_eq!(s.grpc.listen.port(), 50051);
+        assert_eq!(s.metrics.listen.unwrap().port(), 9464);
+        assert_eq!(s.log.format, LogFormat::Pretty);
+        assert!(s.auth.uses_development_secret());
+        assert_eq!(s.events.stream, "SWITCHBOARD");
+    }
+
+    #[test]
+    fn environment_overrides_defaults() {
+        let s = load(&[
+            ("SWITCHBOARD__GRPC__LISTEN", "127.0.0.1:6000"),
+            ("SWITCHBOARD__LOG__FORMAT", "json"),
+            ("SWITCHBOARD__METRICS__LISTEN", ""),
+            (
+                "SWITCHBOARD__DATABASE__URLS__TICKET",
+                "postgres://db-ticket/ticket",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(s.grpc.listen.port(), 6000);
+        assert_eq!(s.log.format, LogFormat::Json);
+        assert!(s.metrics.listen.is_none());
+        assert_eq!(
+            s.database.url_for("ticket").expose_secret(),
+            "postgres://db-ticket/ticket"
+        );
+        assert_eq!(
+            s.database.url_for("routing").expose_secret(),
+            s.database.url.expose_secret()
+        );
+    }
+
+    #[test]
+    fn file_sits_between_defaults_and_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sb.toml");
+        std::fs::write(
+            &path,
+            "[grpc]\nlisten = \"127.0.0.1:7000\"\n[log]\nlevel = \"debug\"\n",
+        )
+        .unwrap();
+        let s = Settings::load_with_vars(
+            Some(&path),
+            [("SWITCHBOARD__LOG__LEVEL".into(), "warn".into())],
+        )
+        .unwrap();
+        assert_eq!(s.grpc.listen.port(), 7000);
+        assert_eq!(s.log.level, "warn");
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = load(&[("SWITCHBOARD__GRPC__LISTEN", "not-an-address")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("grpc.listen"), "{err}");
+
+        let err = load(&[("SWITCHBOARD__AUTH__JWT_SECRET", "short")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.jwt_secret"), "{err}");
+
+        let err = load(&[("SWITCHBOARD__EVENTS__SUBJECT_PREFIX", "a.b")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("events.subject_prefix"), "{err}");
+
+        let err = load(&[("SWITCHBOARD__DATABASE__URLS__BILLING", "postgres://x")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("billing"), "{err}");
+    }
+
+    #[test]
+    fn unknown_settings_are_rejected() {
+        let err = load(&[("SWITCHBOARD__GRPC__LISTEN_ADRESS", "127.0.0.1:1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("listen_adress"), "{err}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = load(&[]).unwrap();
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("do-not-use"), "{debug}");
+    }
+}

@@ -1,0 +1,191 @@
+//! The one mapping from domain errors to gRPC statuses.
+
+use tonic::{Code, Status};
+use tonic_types::{ErrorDetails, StatusExt};
+
+/// The canonical outcomes a domain error can have on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request is malformed; see the field violations.
+    InvalidArgument,
+    /// The resource does not exist for this caller.
+    NotFound,
+    /// The resource already exists.
+    AlreadyExists,
+    /// The resource is not in a state that allows the change.
+    FailedPrecondition,
+    /// A concurrent change won (stale version).
+    Aborted,
+    /// The caller may not do this.
+    PermissionDenied,
+    /// The caller is not authenticated.
+    Unauthenticated,
+    /// A quota or rate limit was hit.
+    ResourceExhausted,
+    /// A dependency is down; retrying may work.
+    Unavailable,
+    /// A bug or an unexpected failure; details are logged, not returned.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The gRPC code for this kind.
+    pub fn code(self) -> Code {
+        match self {
+            ErrorKind::InvalidArgument => Code::InvalidArgument,
+            ErrorKind::NotFound => Code::NotFound,
+            ErrorKind::AlreadyExists => Code::AlreadyExists,
+            ErrorKind::FailedPrecondition => Code::FailedPrecondition,
+            ErrorKind::Aborted => Code::Aborted,
+            ErrorKind::PermissionDenied => Code::PermissionDenied,
+            ErrorKind::Unauthenticated => Code::Unauthenticated,
+            ErrorKind::ResourceExhausted => Code::ResourceExhausted,
+            ErrorKind::Unavailable => Code::Unavailable,
+            ErrorKind::Internal => Code::Internal,
+        }
+    }
+}
+
+/// One invalid field of a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldViolation {
+    /// Field path, e.g. `requester.email`.
+    pub field: String,
+    /// Why the value is refused.
+    pub description: String,
+}
+
+impl FieldViolation {
+    /// A violation of `field` because of `description`.
+    pub fn new(field: impl Into<String>, description: impl Into<String>) -> Self {
+        Self {
+            field: field.into(),
+            description: description.into(),
+        }
+    }
+}
+
+/// Every violation found in one request, collected rather than stopping at
+/// the first so a client can fix them all at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Violations(pub Vec<FieldViolation>);
+
+impl Violations {
+    /// Records a violation.
+    pub fn add(&mut self, field: impl Into<String>, description: impl Into<String>) {
+        self.0.push(FieldViolation::new(field, description));
+    }
+
+    /// `Ok(value)` when nothing was recorded.
+    pub fn into_result<T>(self, value: T) -> Result<T, Violations> {
+        if self.0.is_empty() {
+            Ok(value)
+        } else {
+            Err(self)
+        }
+    }
+
+    /// Whether `field` has a violation.
+    pub fn has(&self, field: &str) -> bool {
+        self.0.iter().any(|v| v.field == field)
+    }
+}
+
+impl std::fmt::Display for Violations {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|v| format!("{}: {}", v.field, v.description))
+            .collect();
+        write!(f, "invalid request: {}", parts.join("; "))
+    }
+}
+
+impl std::error::Error for Violations {}
+
+/// Implemented by each service's error enum: says which canonical kind each
+/// variant is.
+pub trait DomainError: std::error::Error {
+    /// The canonical kind.
+    fn kind(&self) -> ErrorKind;
+
+    /// Field violations, for `InvalidArgument`.
+    fn violations(&self) -> &[FieldViolation] {
+        &[]
+    }
+}
+
+impl DomainError for Violations {
+    fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidArgument
+    }
+
+    fn violations(&self) -> &[FieldViolation] {
+        &self.0
+    }
+}
+
+/// Turns a domain error into a status. Internal errors are logged here with
+/// their cause and reach the client only as a generic message.
+pub fn to_status<E: DomainError + ?Sized>(err: &E) -> Status {
+    let kind = err.kind();
+    match kind {
+        ErrorKind::Internal => {
+            tracing::error!(error = %err, "internal error");
+            Status::internal("internal error")
+        }
+        ErrorKind::Unavailable => {
+            tracing::warn!(error = %err, "dependency unavailable");
+            Status::unavailable(err.to_string())
+        }
+        ErrorKind::InvalidArgument if !err.violations().is_empty() => {
+            let mut details = ErrorDetails::new();
+            for v in err.violations() {
+                details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            }
+            Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
+        }
+        _ => Status::new(kind.code(), err.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn violations_travel_as_bad_request_details() {
+        let mut v = Violations::default();
+        v.add("subject", "must not be empty");
+        v.add("requester.email", "is not an email address");
+        let status = to_status(&v);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().contains("subject: must not be empty"));
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request details");
+        let fields: Vec<_> = bad
+            .field_violations
+            .iter()
+            .map(|f| f.field.as_str())
+            .collect();
+        assert_eq!(fields, ["subject", "requester.email"]);
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("database password is hunter2")]
+    struct Leaky;
+
+    impl DomainError for Leaky {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Internal
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_leak_details() {
+        let status = to_status(&Leaky);
+        assert_eq!(status.code(), Code::Internal);
+        assert!(!status.message().contains("hunter2"));
+    }
+}

@@ -1,0 +1,203 @@
+//! The gRPC server every service runs inside: health, reflection, gRPC-Web,
+//! CORS for browsers, request spans and metrics are always there.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    task::{Context, Poll},
+    time::Instant,
+};
+
+use http::{HeaderName, Request, Response};
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::Server};
+use tonic_health::{ServingStatus, server::HealthReporter};
+use tower::{Layer, Service};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+use tracing::Instrument;
+
+use crate::telemetry::set_parent_from_http;
+
+/// Collects the gRPC services of one process and serves them on one port.
+pub struct GrpcServer {
+    routes: RoutesBuilder,
+    health: HealthReporter,
+    names: Vec<&'static str>,
+}
+
+impl Default for GrpcServer {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl GrpcServer {
+    /// A server that already carries health and reflection.
+    pub fn new() -> Self {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let mut routes = RoutesBuilder::default();
+        routes.add_service(health_service);
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
+        routes.add_service(
+            reflection
+                .build_v1()
+                .expect("the embedded descriptor set is valid"),
+        );
+        routes.add_service(
+            reflection_v1alpha
+                .build_v1alpha()
+                .expect("the embedded descriptor set is valid"),
+        );
+        Self {
+            routes,
+            health,
+            names: Vec::new(),
+        }
+    }
+
+    /// Adds a service; its health starts NOT_SERVING until marked ready.
+    pub fn add_service<S>(&mut self, svc: S) -> &mut Self
+    where
+        S: Service<Request<Body>, Error = Infallible>
+            + NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Response: axum::response::IntoResponse,
+        S::Future: Send + 'static,
+    {
+        self.routes.add_service(svc);
+        self.names.push(S::NAME);
+        self
+    }
+
+    /// Health reporter for the services added.
+    pub fn health(&self) -> HealthReporter {
+        self.health.clone()
+    }
+
+    /// Fully qualified names of the services added (not health/reflection).
+    pub fn service_names(&self) -> Vec<&'static str> {
+        self.names.clone()
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight calls.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send,
+    ) -> Result<(), tonic::transport::Error> {
+        for name in &self.names {
+            self.health
+                .set_service_status(*name, ServingStatus::NotServing)
+                .await;
+        }
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        Server::builder()
+            .accept_http1(true)
+            .layer(cors())
+            .layer(tonic_web::GrpcWebLayer::new())
+            .layer(ObserveLayer)
+            .add_routes(self.routes.routes())
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .await
+    }
+}
+
+/// Browsers call over gRPC-Web from other origins; credentials travel in the
+/// `authorization` header, never cookies, so any origin may call.
+fn cors() -> CorsLayer {
+    let expose =
+        ["grpc-status", "grpc-message", "grpc-status-details-bin"].map(HeaderName::from_static);
+    CorsLayer::new()
+        .allow_origin(AllowOrigin::mirror_request())
+        .allow_methods([http::Method::POST, http::Method::OPTIONS])
+        .allow_headers(tower_http::cors::Any)
+        .expose_headers(expose)
+        .max_age(std::time::Duration::from_secs(86_400))
+}
+
+/// Gives every call a span (parented on the caller's W3C trace context) and
+/// records Prometheus metrics for it.
+#[derive(Debug, Clone, Copy)]
+pub struct ObserveLayer;
+
+impl<S> Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe { inner }
+    }
+}
+
+/// The service [`ObserveLayer`] produces.
+#[derive(Debug, Clone)]
+pub struct Observe<S> {
+    inner: S,
+}
+
+type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl<S, B, RB> Service<Request<B>> for Observe<S>
+where
+    S: Service<Request<B>, Response = Response<RB>>,
+    S::Future: Send + 'static,
+    S::Error: Send + 'static,
+    RB: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = BoxFuture<Result<S::Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, req: Request<B>) -> Self::Future {
+        let path = req.uri().path().to_owned();
+        let span = tracing::info_span!("grpc", rpc = %path, otel.kind = "server", grpc.code = tracing::field::Empty);
+        set_parent_from_http(&span, req.headers());
+        let started = Instant::now();
+        let fut = {
+            let _entered = span.enter();
+            self.inner.call(req)
+        };
+        Box::pin(
+            async move {
+                let result = fut.await;
+                let code = match &result {
+                    Ok(resp) => resp
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0")
+                        .to_owned(),
+                    Err(_) => "transport".to_owned(),
+                };
+                tracing::Span::current().record("grpc.code", code.as_str());
+                // Unknown methods would let any caller mint label values.
+                let method = if code == "12" {
+                    "unknown".to_owned()
+                } else {
+                    path
+                };
+                metrics::histogram!("grpc_server_handling_seconds", "method" => method.clone())
+                    .record(started.elapsed().as_secs_f64());
+                metrics::counter!("grpc_server_handled_total", "method" => method, "code" => code)
+                    .increment(1);
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
