@@ -2,6 +2,7 @@
 //! that publishes it to NATS JetStream, and idempotent durable consumers.
 
 pub mod consumer;
+pub mod db;
 pub mod envelope;
 pub mod outbox;
 pub mod relay;

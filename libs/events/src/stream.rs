@@ -31,3 +31,36 @@ pub async fn ensure_stream(
 ) -> Result<jetstream::stream::Stream, jetstream::context::CreateStreamError> {
     js.get_or_create_stream(stream_config(settings)).await
 }
+
+/// Connects to NATS without waiting for the server: the client keeps
+/// retrying in the background, and the relay and readiness checks see the
+/// outage instead of the process failing to start.
+pub async fn connect(url: &str) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name("switchboard")
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+}
+
+/// Creates the stream once NATS answers, retrying until `stop`.
+pub async fn ensure_stream_eventually(
+    js: jetstream::Context,
+    settings: EventSettings,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match ensure_stream(&js, &settings).await {
+            Ok(_) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, stream = %settings.stream, "cannot create the event stream yet")
+            }
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}

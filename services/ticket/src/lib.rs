@@ -1,1 +1,81 @@
-//! placeholder
+//! The ticket service: the desk's system of record for tickets, customers and
+//! messages, announcing every change as an event through the outbox.
+
+pub mod api;
+pub mod domain;
+pub mod store;
+
+use std::sync::Arc;
+
+use async_nats::jetstream;
+use sqlx::migrate::Migrator;
+use switchboard_events::{
+    db::{self, DbError},
+    relay::{Relay, RelayConfig, lock_key},
+};
+use switchboard_proto::ticket::v1::ticket_service_server::{self, TicketServiceServer};
+use switchboard_runtime::{App, Settings};
+use tonic::service::interceptor::InterceptedService;
+
+pub use api::TicketApi;
+pub use store::{PgTicketStore, TicketStore};
+
+/// The service's configuration name and database schema.
+pub const SERVICE: &str = "ticket";
+
+/// The gRPC service name, as health and reflection report it.
+pub const GRPC_NAME: &str = ticket_service_server::SERVICE_NAME;
+
+/// The ticket schema's migrations.
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Applies the ticket schema's migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
+    let pool = db::pool(&settings.database, SERVICE)?;
+    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
+    pool.close().await;
+    result
+}
+
+/// Adds the ticket service to `app`: its gRPC API, its outbox relay, and its
+/// readiness check.
+pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError> {
+    let settings = app.settings().clone();
+    let pool = db::pool(&settings.database, SERVICE)?;
+    if settings.database.migrate_on_start {
+        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
+    }
+    let relay = Relay::new(
+        pool.clone(),
+        js,
+        RelayConfig {
+            subject_prefix: settings.events.subject_prefix.clone(),
+            batch_size: settings.events.relay_batch_size,
+            poll_interval: std::time::Duration::from_millis(settings.events.relay_poll_interval_ms),
+            lock_key: lock_key(SERVICE),
+        },
+    );
+    let store = PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker());
+    let server = TicketServiceServer::new(TicketApi::new(Arc::new(store)))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let auth = app.auth();
+    app.grpc()
+        .add_service(InterceptedService::new(server, auth));
+
+    let flush = settings.shutdown.grace();
+    app.spawn_background(move |stop| relay.run(stop, flush));
+    app.readiness_check(
+        GRPC_NAME,
+        Arc::new(move || {
+            let pool = pool.clone();
+            Box::pin(async move {
+                sqlx::query("SELECT 1")
+                    .execute(&pool)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| format!("ticket database: {e}"))
+            })
+        }),
+    );
+    Ok(())
+}

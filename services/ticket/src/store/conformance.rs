@@ -1,0 +1,166 @@
+//! The behaviour every [`TicketStore`] backend must show. Backends' test
+//! suites call each function with a fresh, empty store.
+
+use std::sync::Arc;
+
+use switchboard_proto::common::v1::Actor;
+use switchboard_runtime::{Caller, Role, TenantId};
+
+use super::TicketStore;
+use crate::domain::{Identity, NewTicket};
+
+fn caller(tenant: &str) -> Caller {
+    Caller {
+        tenant: TenantId::parse(tenant).expect("valid tenant"),
+        user: "agent-1".into(),
+        role: Role::Agent,
+    }
+}
+
+fn new_ticket(c: &Caller, email: &str, request_id: &str) -> NewTicket {
+    use switchboard_proto::ticket::v1 as pb;
+    NewTicket::from_request(
+        c,
+        pb::CreateTicketRequest {
+            request_id: request_id.into(),
+            subject: "Cannot log in".into(),
+            description: "Password reset mail never arrives".into(),
+            requester: Some(pb::Requester {
+                email: email.into(),
+                display_name: "Ann".into(),
+                ..Default::default()
+            }),
+            tags: vec!["login".into()],
+            ..Default::default()
+        },
+    )
+    .expect("valid request")
+}
+
+fn actor() -> Actor {
+    caller("acme").to_actor()
+}
+
+/// A created ticket reads back equal, under its tenant only.
+pub async fn create_then_get(store: &dyn TicketStore) {
+    let acme = caller("acme");
+    let created = store
+        .create(
+            &acme.tenant,
+            &new_ticket(&acme, "ann@example.com", ""),
+            actor(),
+        )
+        .await
+        .expect("create");
+    assert!(created.fresh);
+    assert_eq!(created.ticket.version, 1);
+    assert!(created.ticket.number > 0);
+    let got = store
+        .get(&acme.tenant, created.ticket.id)
+        .await
+        .expect("get");
+    assert_eq!(got.as_ref(), Some(&created.ticket));
+    let other = TenantId::parse("globex").unwrap();
+    assert_eq!(
+        store.get(&other, created.ticket.id).await.expect("get"),
+        None
+    );
+}
+
+/// A repeated request id returns the first ticket and creates nothing new.
+pub async fn request_ids_make_create_idempotent(store: &dyn TicketStore) {
+    let acme = caller("acme");
+    let new = new_ticket(&acme, "bob@example.com", "req-1");
+    let first = store
+        .create(&acme.tenant, &new, actor())
+        .await
+        .expect("create");
+    let again = store
+        .create(&acme.tenant, &new, actor())
+        .await
+        .expect("create");
+    assert!(first.fresh);
+    assert!(!again.fresh);
+    assert_eq!(first.ticket, again.ticket);
+    // The same key in another tenant is another request.
+    let globex = caller("globex");
+    let elsewhere = store
+        .create(
+            &globex.tenant,
+            &new_ticket(&globex, "bob@example.com", "req-1"),
+            actor(),
+        )
+        .await
+        .expect("create");
+    assert!(elsewhere.fresh);
+    assert_ne!(elsewhere.ticket.id, first.ticket.id);
+}
+
+/// Concurrent creates with one request id yield exactly one ticket.
+pub async fn concurrent_duplicates_create_one_ticket(store: Arc<dyn TicketStore>) {
+    let acme = caller("acme");
+    let new = new_ticket(&acme, "carol@example.com", "req-race");
+    let tasks: Vec<_> = (0..8)
+        .map(|_| {
+            let store = store.clone();
+            let new = new.clone();
+            let tenant = acme.tenant.clone();
+            tokio::spawn(async move { store.create(&tenant, &new, actor()).await })
+        })
+        .collect();
+    let mut ids = Vec::new();
+    let mut fresh = 0;
+    for t in tasks {
+        let created = t.await.expect("task").expect("create");
+        fresh += usize::from(created.fresh);
+        ids.push(created.ticket.id);
+    }
+    ids.dedup();
+    assert_eq!(ids.len(), 1, "one ticket for one request id");
+    assert_eq!(fresh, 1, "exactly one call created it");
+}
+
+/// One identity maps to one customer, per tenant, even under concurrency.
+pub async fn identities_link_tickets_to_one_customer(store: Arc<dyn TicketStore>) {
+    let acme = caller("acme");
+    let tasks: Vec<_> = (0..6)
+        .map(|_| {
+            let store = store.clone();
+            let new = new_ticket(&acme, "dave@example.com", "");
+            let tenant = acme.tenant.clone();
+            tokio::spawn(async move { store.create(&tenant, &new, actor()).await })
+        })
+        .collect();
+    let mut requesters = Vec::new();
+    for t in tasks {
+        requesters.push(t.await.expect("task").expect("create").ticket.requester_id);
+    }
+    requesters.dedup();
+    assert_eq!(requesters.len(), 1, "one customer for one email");
+    let identities = store
+        .identities(&acme.tenant, requesters[0])
+        .await
+        .expect("identities");
+    assert_eq!(identities, [Identity::Email("dave@example.com".into())]);
+
+    let globex = caller("globex");
+    let other = store
+        .create(
+            &globex.tenant,
+            &new_ticket(&globex, "dave@example.com", ""),
+            actor(),
+        )
+        .await
+        .expect("create");
+    assert_ne!(
+        other.ticket.requester_id, requesters[0],
+        "tenants never share customers"
+    );
+    assert!(
+        store
+            .identities(&acme.tenant, other.ticket.requester_id)
+            .await
+            .expect("identities")
+            .is_empty()
+    );
+}

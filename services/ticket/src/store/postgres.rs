@@ -1,0 +1,260 @@
+//! The PostgreSQL ticket store; events go to the outbox in the same transaction.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use switchboard_events::outbox;
+use switchboard_proto::common::v1::Actor;
+use switchboard_runtime::TenantId;
+use tokio::sync::Notify;
+use uuid::Uuid;
+
+use super::{Created, StoreError, TicketStore};
+use crate::domain::{
+    Identity, NewTicket, Status, Ticket, channel_str, parse_channel, parse_priority, priority_str,
+};
+
+const TICKET_COLUMNS: &str = "id, tenant_id, number, subject, description, status, priority, channel, \
+     requester_id, assignee, group_id, tags, version, created_at, updated_at";
+
+/// Tickets in PostgreSQL (the pool's `search_path` is the ticket schema).
+#[derive(Clone)]
+pub struct PgTicketStore {
+    pool: PgPool,
+    committed: Option<Arc<Notify>>,
+}
+
+impl PgTicketStore {
+    /// A store on `pool`.
+    pub fn new(pool: PgPool) -> Self {
+        Self {
+            pool,
+            committed: None,
+        }
+    }
+
+    /// Notifies `relay` after each commit that wrote an event.
+    pub fn with_relay_waker(mut self, relay: Arc<Notify>) -> Self {
+        self.committed = Some(relay);
+        self
+    }
+
+    /// The pool.
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    async fn find_by_request_id(
+        conn: &mut PgConnection,
+        tenant: &TenantId,
+        request_id: &str,
+    ) -> Result<Option<Ticket>, sqlx::Error> {
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND request_id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(request_id)
+        .fetch_optional(conn)
+        .await?
+        .map(|row| ticket_from_row(&row))
+        .transpose()
+    }
+
+    async fn create_in_tx(
+        &self,
+        tenant: &TenantId,
+        new: &NewTicket,
+        actor: Actor,
+    ) -> Result<Created, sqlx::Error> {
+        let mut tx = self.pool.begin().await?;
+        if let Some(request_id) = &new.request_id
+            && let Some(ticket) = Self::find_by_request_id(&mut tx, tenant, request_id).await?
+        {
+            return Ok(Created {
+                ticket,
+                fresh: false,
+            });
+        }
+
+        let now = Utc::now();
+        // Upsert the identity; DO UPDATE (not DO NOTHING) so the row comes
+        // back even when a concurrent transaction just created it.
+        let candidate = Uuid::now_v7();
+        let customer_id: Uuid = sqlx::query_scalar(
+            "INSERT INTO customer_identities (tenant_id, kind, value, customer_id) \
+             VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind \
+             RETURNING customer_id",
+        )
+        .bind(tenant.as_str())
+        .bind(new.identity.kind())
+        .bind(new.identity.value())
+        .bind(candidate)
+        .fetch_one(&mut *tx)
+        .await?;
+        if customer_id == candidate {
+            sqlx::query(
+                "INSERT INTO customers (id, tenant_id, display_name, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(customer_id)
+            .bind(tenant.as_str())
+            .bind(&new.display_name)
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        let mut ticket = Ticket::open(tenant, new, customer_id, now);
+        let inserted = sqlx::query(
+            "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, \
+             requester_id, tags, request_id, version, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             ON CONFLICT (tenant_id, request_id) DO NOTHING \
+             RETURNING number",
+        )
+        .bind(ticket.id)
+        .bind(tenant.as_str())
+        .bind(&ticket.subject)
+        .bind(&ticket.description)
+        .bind(ticket.status.as_str())
+        .bind(priority_str(ticket.priority))
+        .bind(channel_str(ticket.channel))
+        .bind(customer_id)
+        .bind(&ticket.tags)
+        .bind(new.request_id.as_deref())
+        .bind(ticket.version)
+        .bind(ticket.created_at)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some(row) = inserted else {
+            // A concurrent call with the same request id won; return its ticket.
+            tx.rollback().await?;
+            let mut conn = self.pool.acquire().await?;
+            let request_id = new.request_id.as_deref().unwrap_or_default();
+            let ticket = Self::find_by_request_id(&mut conn, tenant, request_id)
+                .await?
+                .ok_or(sqlx::Error::RowNotFound)?;
+            return Ok(Created {
+                ticket,
+                fresh: false,
+            });
+        };
+        ticket.number = row.get("number");
+
+        if !new.description.is_empty() {
+            sqlx::query(
+                "INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, public, body, channel, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8)",
+            )
+            .bind(Uuid::now_v7())
+            .bind(tenant.as_str())
+            .bind(ticket.id)
+            .bind(new.author.kind)
+            .bind(&new.author.id)
+            .bind(&new.description)
+            .bind(channel_str(ticket.channel))
+            .bind(ticket.created_at)
+            .execute(&mut *tx)
+            .await?;
+        }
+
+        outbox::append(&mut tx, &ticket.created_event(actor)).await?;
+        tx.commit().await?;
+        if let Some(relay) = &self.committed {
+            relay.notify_one();
+        }
+        Ok(Created {
+            ticket,
+            fresh: true,
+        })
+    }
+}
+
+#[async_trait]
+impl TicketStore for PgTicketStore {
+    async fn create(
+        &self,
+        tenant: &TenantId,
+        new: &NewTicket,
+        actor: Actor,
+    ) -> Result<Created, StoreError> {
+        self.create_in_tx(tenant, new, actor)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Ticket>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2"
+        ))
+        .bind(tenant.as_str())
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .map(|row| ticket_from_row(&row).map_err(store_error))
+        .transpose()
+    }
+
+    async fn identities(
+        &self,
+        tenant: &TenantId,
+        customer: Uuid,
+    ) -> Result<Vec<Identity>, StoreError> {
+        let rows: Vec<(String, String)> = sqlx::query_as(
+            "SELECT kind, value FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2",
+        )
+        .bind(tenant.as_str())
+        .bind(customer)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(kind, value)| match kind.as_str() {
+                "email" => Some(Identity::Email(value)),
+                "phone" => Some(Identity::Phone(value)),
+                _ => None,
+            })
+            .collect())
+    }
+}
+
+fn ticket_from_row(row: &PgRow) -> Result<Ticket, sqlx::Error> {
+    let decode = |column: &str, value: String| sqlx::Error::ColumnDecode {
+        index: column.to_owned(),
+        source: format!("unknown value `{value}`").into(),
+    };
+    let status: String = row.try_get("status")?;
+    let priority: String = row.try_get("priority")?;
+    let channel: String = row.try_get("channel")?;
+    let tenant: String = row.try_get("tenant_id")?;
+    Ok(Ticket {
+        id: row.try_get("id")?,
+        tenant: TenantId::parse(&tenant).map_err(|_| decode("tenant_id", tenant.clone()))?,
+        number: row.try_get("number")?,
+        subject: row.try_get("subject")?,
+        description: row.try_get("description")?,
+        status: Status::parse(&status).ok_or_else(|| decode("status", status.clone()))?,
+        priority: parse_priority(&priority).ok_or_else(|| decode("priority", priority.clone()))?,
+        channel: parse_channel(&channel).ok_or_else(|| decode("channel", channel.clone()))?,
+        requester_id: row.try_get("requester_id")?,
+        assignee: row.try_get("assignee")?,
+        group: row.try_get("group_id")?,
+        tags: row.try_get("tags")?,
+        version: row.try_get("version")?,
+        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
+        updated_at: row.try_get::<DateTime<Utc>, _>("updated_at")?,
+    })
+}
+
+fn store_error(e: sqlx::Error) -> StoreError {
+    match e {
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            StoreError::Unavailable(e.to_string())
+        }
+        other => StoreError::Internal(other.to_string()),
+    }
+}

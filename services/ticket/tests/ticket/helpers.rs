@@ -1,0 +1,121 @@
+use std::{net::SocketAddr, time::Duration};
+
+use async_nats::jetstream;
+use futures::StreamExt;
+use prost::Message;
+use switchboard_events::stream::{connect, ensure_stream};
+use switchboard_proto::{
+    events::v1::Envelope, ticket::v1::ticket_service_client::TicketServiceClient,
+};
+use switchboard_runtime::{App, Authenticator, Caller, Role, Settings, TenantId};
+use switchboard_testkit::{TestDb, TestStream, settings};
+use tokio::{net::TcpListener, task::JoinHandle};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, transport::Channel};
+
+/// A ticket service running in this process on an ephemeral port.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub settings: Settings,
+    pub db: TestDb,
+    pub stream: TestStream,
+    pub nats_url: String,
+    shutdown: CancellationToken,
+    handle: JoinHandle<()>,
+}
+
+impl Running {
+    pub async fn start(nats_url: &str) -> anyhow::Result<Self> {
+        let db = TestDb::create().await?;
+        let stream = TestStream::unique();
+        let settings = settings(&db.url, nats_url, &stream);
+        let js = jetstream::new(connect(nats_url).await?);
+        ensure_stream(&js, &settings.events).await?;
+        let shutdown = CancellationToken::new();
+        let mut app = App::new(settings.clone(), shutdown.clone());
+        switchboard_ticket::mount(&mut app, js).await?;
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let handle = tokio::spawn(async move {
+            app.run(listener).await.expect("server ran");
+        });
+        Ok(Self {
+            addr,
+            settings,
+            db,
+            stream,
+            nats_url: nats_url.to_owned(),
+            shutdown,
+            handle,
+        })
+    }
+
+    pub async fn client(&self) -> TicketServiceClient<Channel> {
+        TicketServiceClient::connect(format!("http://{}", self.addr))
+            .await
+            .expect("connect to the ticket service")
+    }
+
+    pub fn token(&self, tenant: &str, user: &str, role: Role) -> String {
+        let caller = Caller {
+            tenant: TenantId::parse(tenant).unwrap(),
+            user: user.into(),
+            role,
+        };
+        Authenticator::hs256(&self.settings.auth.jwt_secret)
+            .issue(&caller, Duration::from_secs(600))
+    }
+
+    pub async fn pool(&self) -> sqlx::PgPool {
+        self.db.pool("ticket").await.expect("pool")
+    }
+
+    /// Every event on this test's stream, in stream order.
+    pub async fn events(&self, expected: usize) -> anyhow::Result<Vec<(String, String, Envelope)>> {
+        let js = jetstream::new(switchboard_testkit::connect_nats(&self.nats_url).await?);
+        let s = js.get_stream(&self.stream.stream).await?;
+        let consumer = s
+            .create_consumer(jetstream::consumer::pull::Config {
+                ack_policy: jetstream::consumer::AckPolicy::None,
+                ..Default::default()
+            })
+            .await?;
+        let mut messages = consumer.messages().await?;
+        let mut out = Vec::new();
+        while out.len() < expected {
+            let next = tokio::time::timeout(Duration::from_secs(15), messages.next())
+                .await
+                .map_err(|_| anyhow::anyhow!("only {} of {expected} events arrived", out.len()))?;
+            let m = next.expect("stream open")?;
+            let id = m
+                .headers
+                .as_ref()
+                .and_then(|h| h.get("Nats-Msg-Id"))
+                .map(|v| v.to_string())
+                .unwrap_or_default();
+            out.push((
+                m.subject.to_string(),
+                id,
+                Envelope::decode(m.payload.clone())?,
+            ));
+        }
+        let extra = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
+        anyhow::ensure!(extra.is_err(), "more than {expected} events on the stream");
+        Ok(out)
+    }
+
+    pub async fn stop(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.handle.await?;
+        let _ = self.stream.delete(&self.nats_url).await;
+        self.db.drop_db().await
+    }
+}
+
+pub fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}

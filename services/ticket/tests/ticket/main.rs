@@ -1,0 +1,6 @@
+//! The ticket service against real PostgreSQL and NATS JetStream.
+
+mod api;
+mod helpers;
+mod outage;
+mod store;
