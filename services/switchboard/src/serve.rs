@@ -1,0 +1,96 @@
+//! `serve` and `migrate`: compose the chosen services into one process.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use async_nats::jetstream;
+use switchboard_events::stream::{connect, ensure_stream_eventually};
+use switchboard_runtime::{App, Settings, metrics_http, shutdown_signal, telemetry};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::services::Service;
+
+/// Runs `services` until SIGTERM/SIGINT, then drains and exits.
+pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
+    let _telemetry = telemetry::init(&settings.log, "switchboard")?;
+    if settings.auth.uses_development_secret() {
+        tracing::warn!(
+            "auth.jwt_secret is the built-in development key; set SWITCHBOARD__AUTH__JWT_SECRET before exposing this server"
+        );
+    }
+    if let Some(addr) = settings.metrics.listen {
+        metrics_http::install(addr)?;
+    }
+    let listen = settings.grpc.listen;
+    let shutdown = CancellationToken::new();
+    tokio::spawn({
+        let shutdown = shutdown.clone();
+        async move {
+            shutdown_signal().await;
+            shutdown.cancel();
+        }
+    });
+
+    let mut app = App::new(settings.clone(), shutdown.clone());
+    let js = if services.iter().any(|s| s.uses_events()) {
+        let client = connect(&settings.nats.url)
+            .await
+            .with_context(|| format!("`nats.url` {}", settings.nats.url))?;
+        let js = jetstream::new(client.clone());
+        let events = settings.events.clone();
+        let stream_js = js.clone();
+        app.spawn_background(move |stop| ensure_stream_eventually(stream_js, events, stop));
+        Some((client, js))
+    } else {
+        None
+    };
+
+    for service in &services {
+        match service {
+            Service::Ticket => {
+                let (client, js) = js.clone().expect("NATS is connected for ticket");
+                switchboard_ticket::mount(&mut app, js).await?;
+                app.readiness_check(switchboard_ticket::GRPC_NAME, nats_ready(client));
+            }
+            Service::Routing => switchboard_routing::mount(&mut app),
+            Service::Notification => switchboard_notification::mount(&mut app),
+            Service::Knowledge => switchboard_knowledge::mount(&mut app),
+            Service::Analytics => switchboard_analytics::mount(&mut app),
+        }
+    }
+
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on `grpc.listen` {listen}"))?;
+    let names: Vec<String> = services.iter().map(ToString::to_string).collect();
+    tracing::info!(addr = %listener.local_addr()?, services = %names.join(","), "serving");
+    app.run(listener).await?;
+    Ok(())
+}
+
+fn nats_ready(client: async_nats::Client) -> switchboard_runtime::app::Check {
+    Arc::new(move || {
+        let state = client.connection_state();
+        Box::pin(async move {
+            match state {
+                async_nats::connection::State::Connected => Ok(()),
+                other => Err(format!("NATS is {other}")),
+            }
+        })
+    })
+}
+
+/// Applies the migrations of `services` and exits.
+pub async fn migrate(settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
+    for service in services {
+        match service {
+            Service::Ticket => {
+                switchboard_ticket::migrate(&settings).await?;
+                println!("ticket: migrations applied");
+            }
+            other => println!("{other}: no migrations yet"),
+        }
+    }
+    Ok(())
+}
