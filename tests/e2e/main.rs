@@ -1,1 +1,5 @@
-//! e2e
+//! End-to-end tests of the `switchboard` binary, run as a real process against
+//! the local PostgreSQL and NATS, the way operators run it.
+
+mod process;
+mod serve;

@@ -34,27 +34,11 @@ impl Default for GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server that already carries health and reflection.
+    /// A server that carries health now and reflection once it serves.
     pub fn new() -> Self {
         let (health, health_service) = tonic_health::server::health_reporter();
         let mut routes = RoutesBuilder::default();
         routes.add_service(health_service);
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        let reflection_v1alpha = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        routes.add_service(
-            reflection
-                .build_v1()
-                .expect("the embedded descriptor set is valid"),
-        );
-        routes.add_service(
-            reflection_v1alpha
-                .build_v1alpha()
-                .expect("the embedded descriptor set is valid"),
-        );
         Self {
             routes,
             health,
@@ -103,15 +87,51 @@ impl GrpcServer {
         self.health
             .set_service_status("", ServingStatus::NotServing)
             .await;
+        let mut routes = self.routes;
+        let (v1, v1alpha) = reflection(&self.names);
+        routes.add_service(v1).add_service(v1alpha);
         Server::builder()
             .accept_http1(true)
             .layer(cors())
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(ObserveLayer)
-            .add_routes(self.routes.routes())
+            .add_routes(routes.routes())
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
             .await
     }
+}
+
+/// Reflection (both protocol versions, for old and new clients) that lists
+/// only what this process serves, though it can describe every type.
+fn reflection(
+    names: &[&'static str],
+) -> (
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+) {
+    let builder = || {
+        let mut builder = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(switchboard_proto::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .with_service_name(tonic_health::pb::health_server::SERVICE_NAME)
+            .with_service_name("grpc.reflection.v1.ServerReflection")
+            .with_service_name("grpc.reflection.v1alpha.ServerReflection");
+        for name in names {
+            builder = builder.with_service_name(*name);
+        }
+        builder
+    };
+    let v1 = builder()
+        .build_v1()
+        .expect("the embedded descriptor set is valid");
+    let v1alpha = builder()
+        .build_v1alpha()
+        .expect("the embedded descriptor set is valid");
+    (v1, v1alpha)
 }
 
 /// Browsers call over gRPC-Web from other origins; credentials travel in the

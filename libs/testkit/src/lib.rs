@@ -149,25 +149,29 @@ pub async fn connect_nats(url: &str) -> anyhow::Result<async_nats::Client> {
         })
 }
 
-/// Settings for a process under test: given database, NATS and stream, an
-/// ephemeral gRPC port, metrics off and a short drain.
+/// The `SWITCHBOARD__*` environment of a process under test: given database,
+/// NATS and stream, an ephemeral gRPC port, metrics off and a short drain.
+pub fn test_env(db_url: &str, nats_url: &str, stream: &TestStream) -> Vec<(String, String)> {
+    [
+        ("SWITCHBOARD__GRPC__LISTEN", "127.0.0.1:0"),
+        ("SWITCHBOARD__METRICS__LISTEN", ""),
+        ("SWITCHBOARD__DATABASE__URL", db_url),
+        ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", "8"),
+        ("SWITCHBOARD__NATS__URL", nats_url),
+        ("SWITCHBOARD__EVENTS__STREAM", &stream.stream),
+        ("SWITCHBOARD__EVENTS__SUBJECT_PREFIX", &stream.prefix),
+        ("SWITCHBOARD__EVENTS__RELAY_POLL_INTERVAL_MS", "20"),
+        ("SWITCHBOARD__SHUTDOWN__GRACE_SECONDS", "5"),
+        ("SWITCHBOARD__AUTH__JWT_SECRET", TEST_JWT_SECRET),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .collect()
+}
+
+/// Settings built from [`test_env`], for services run inside the test.
 pub fn settings(db_url: &str, nats_url: &str, stream: &TestStream) -> Settings {
-    let vars = [
-        ("SWITCHBOARD__GRPC__LISTEN", "127.0.0.1:0".to_owned()),
-        ("SWITCHBOARD__METRICS__LISTEN", String::new()),
-        ("SWITCHBOARD__DATABASE__URL", db_url.to_owned()),
-        ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", "8".to_owned()),
-        ("SWITCHBOARD__NATS__URL", nats_url.to_owned()),
-        ("SWITCHBOARD__EVENTS__STREAM", stream.stream.clone()),
-        ("SWITCHBOARD__EVENTS__SUBJECT_PREFIX", stream.prefix.clone()),
-        (
-            "SWITCHBOARD__EVENTS__RELAY_POLL_INTERVAL_MS",
-            "20".to_owned(),
-        ),
-        ("SWITCHBOARD__SHUTDOWN__GRACE_SECONDS", "5".to_owned()),
-        ("SWITCHBOARD__AUTH__JWT_SECRET", TEST_JWT_SECRET.to_owned()),
-    ];
-    Settings::load_with_vars(None, vars.map(|(k, v)| (k.to_owned(), v)))
+    Settings::load_with_vars(None, test_env(db_url, nats_url, stream))
         .expect("test settings are valid")
 }
 
@@ -265,6 +269,60 @@ fn nats_server_binary() -> PathBuf {
         }
     }
     PathBuf::from("nats-server")
+}
+
+/// One message read back from a test stream.
+#[derive(Debug, Clone)]
+pub struct StreamMessage {
+    /// The subject it was published on.
+    pub subject: String,
+    /// Its `Nats-Msg-Id` header, empty when absent.
+    pub msg_id: String,
+    /// The raw payload.
+    pub payload: bytes::Bytes,
+}
+
+/// Reads exactly `expected` messages from `stream` in stream order, failing if
+/// fewer arrive within 15 s or any more follow within half a second.
+pub async fn read_stream(
+    nats_url: &str,
+    stream: &str,
+    expected: usize,
+) -> anyhow::Result<Vec<StreamMessage>> {
+    use async_nats::jetstream::{self, consumer};
+    use futures::StreamExt;
+
+    let js = jetstream::new(connect_nats(nats_url).await?);
+    let consumer = js
+        .get_stream(stream)
+        .await?
+        .create_consumer(consumer::pull::Config {
+            ack_policy: consumer::AckPolicy::None,
+            ..Default::default()
+        })
+        .await?;
+    let mut messages = consumer.messages().await?;
+    let mut out = Vec::new();
+    while out.len() < expected {
+        let next = tokio::time::timeout(Duration::from_secs(15), messages.next())
+            .await
+            .map_err(|_| anyhow::anyhow!("only {} of {expected} events arrived", out.len()))?;
+        let m = next.context("stream closed")??;
+        let msg_id = m
+            .headers
+            .as_ref()
+            .and_then(|h| h.get("Nats-Msg-Id"))
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        out.push(StreamMessage {
+            subject: m.subject.to_string(),
+            msg_id,
+            payload: m.payload.clone(),
+        });
+    }
+    let extra = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
+    anyhow::ensure!(extra.is_err(), "more than {expected} events on the stream");
+    Ok(out)
 }
 
 /// A TCP port nothing listens on right now.

@@ -131,7 +131,7 @@ async fn relay_publishes_every_outbox_row_in_order_with_its_id() -> anyhow::Resu
     wait_for(Duration::from_secs(5), "outbox to drain", || {
         let pool = pool.clone();
         async move {
-            outbox::pending(&mut *pool.acquire().await.unwrap())
+            outbox::pending(&mut pool.acquire().await.unwrap())
                 .await
                 .unwrap()
                 == 0

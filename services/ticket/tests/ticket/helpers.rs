@@ -1,7 +1,6 @@
 use std::{net::SocketAddr, time::Duration};
 
 use async_nats::jetstream;
-use futures::StreamExt;
 use prost::Message;
 use switchboard_events::stream::{connect, ensure_stream};
 use switchboard_proto::{
@@ -72,36 +71,11 @@ impl Running {
 
     /// Every event on this test's stream, in stream order.
     pub async fn events(&self, expected: usize) -> anyhow::Result<Vec<(String, String, Envelope)>> {
-        let js = jetstream::new(switchboard_testkit::connect_nats(&self.nats_url).await?);
-        let s = js.get_stream(&self.stream.stream).await?;
-        let consumer = s
-            .create_consumer(jetstream::consumer::pull::Config {
-                ack_policy: jetstream::consumer::AckPolicy::None,
-                ..Default::default()
-            })
-            .await?;
-        let mut messages = consumer.messages().await?;
-        let mut out = Vec::new();
-        while out.len() < expected {
-            let next = tokio::time::timeout(Duration::from_secs(15), messages.next())
-                .await
-                .map_err(|_| anyhow::anyhow!("only {} of {expected} events arrived", out.len()))?;
-            let m = next.expect("stream open")?;
-            let id = m
-                .headers
-                .as_ref()
-                .and_then(|h| h.get("Nats-Msg-Id"))
-                .map(|v| v.to_string())
-                .unwrap_or_default();
-            out.push((
-                m.subject.to_string(),
-                id,
-                Envelope::decode(m.payload.clone())?,
-            ));
-        }
-        let extra = tokio::time::timeout(Duration::from_millis(500), messages.next()).await;
-        anyhow::ensure!(extra.is_err(), "more than {expected} events on the stream");
-        Ok(out)
+        switchboard_testkit::read_stream(&self.nats_url, &self.stream.stream, expected)
+            .await?
+            .into_iter()
+            .map(|m| Ok((m.subject, m.msg_id, Envelope::decode(m.payload)?)))
+            .collect()
     }
 
     pub async fn stop(self) -> anyhow::Result<()> {

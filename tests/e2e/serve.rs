@@ -1,0 +1,198 @@
+//! `switchboard serve`, `migrate` and `token` as operators use them.
+
+use std::time::Duration;
+
+use prost::Message;
+use switchboard_proto::{
+    events::v1::{Envelope, envelope::Payload},
+    routing::v1::{GetAgentRequest, routing_service_client::RoutingServiceClient},
+    ticket::v1::{
+        CreateTicketRequest, GetTicketRequest, Requester,
+        ticket_service_client::TicketServiceClient,
+    },
+};
+use tokio_stream::StreamExt;
+use tonic::{Code, Request};
+use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+use tonic_reflection::pb::v1::{
+    ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+    server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+};
+
+use crate::process::World;
+
+const SERVICES: [&str; 5] = [
+    "switchboard.ticket.v1.TicketService",
+    "switchboard.routing.v1.RoutingService",
+    "switchboard.notification.v1.NotificationService",
+    "switchboard.knowledge.v1.KnowledgeService",
+    "switchboard.analytics.v1.AnalyticsService",
+];
+
+fn authed<T>(message: T, token: &str) -> Request<T> {
+    let mut request = Request::new(message);
+    request
+        .metadata_mut()
+        .insert("authorization", format!("Bearer {token}").parse().unwrap());
+    request
+}
+
+async fn reflected_services(channel: tonic::transport::Channel) -> anyhow::Result<Vec<String>> {
+    let mut client = ServerReflectionClient::new(channel);
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut responses = client
+        .server_reflection_info(tokio_stream::once(request))
+        .await?
+        .into_inner();
+    let response = responses.next().await.expect("one response")?;
+    match response.message_response {
+        Some(MessageResponse::ListServicesResponse(list)) => {
+            Ok(list.service.into_iter().map(|s| s.name).collect())
+        }
+        other => anyhow::bail!("unexpected reflection response {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn serve_all_is_healthy_reflects_every_service_and_carries_a_ticket_to_jetstream()
+-> anyhow::Result<()> {
+    let world = World::new().await?;
+    let migrate = world.run(&["migrate"])?;
+    assert!(
+        migrate.status.success(),
+        "migrate failed: {}",
+        String::from_utf8_lossy(&migrate.stderr)
+    );
+    assert!(String::from_utf8_lossy(&migrate.stdout).contains("ticket: migrations applied"));
+
+    // Migrations came from `migrate`, not from the server starting up.
+    let server = world.serve(&[], &[("SWITCHBOARD__DATABASE__MIGRATE_ON_START", "false")])?;
+    let channel = server.channel().await?;
+    server.wait_serving(&channel, "").await?;
+    for service in SERVICES {
+        server.wait_serving(&channel, service).await?;
+    }
+
+    let listed = reflected_services(channel.clone()).await?;
+    for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
+        assert!(
+            listed.iter().any(|s| s == service),
+            "{service} missing from reflection: {listed:?}"
+        );
+    }
+
+    let token = world.run(&[
+        "token", "--tenant", "acme", "--user", "agent-7", "--role", "agent",
+    ])?;
+    assert!(token.status.success());
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+
+    let mut tickets = TicketServiceClient::new(channel.clone());
+    let unauthenticated = tickets
+        .get_ticket(GetTicketRequest {
+            name: "tickets/x".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unauthenticated.code(), Code::Unauthenticated);
+
+    let created = tickets
+        .create_ticket(authed(
+            CreateTicketRequest {
+                request_id: "e2e-1".into(),
+                subject: "Printer is on fire".into(),
+                description: "Smoke everywhere".into(),
+                requester: Some(Requester {
+                    email: "ada@example.com".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    let fetched = tickets
+        .get_ticket(authed(
+            GetTicketRequest {
+                name: created.name.clone(),
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(fetched, created);
+
+    let events = switchboard_testkit::read_stream(&world.nats_url, &world.stream.stream, 1).await?;
+    let envelope = Envelope::decode(events[0].payload.clone())?;
+    assert_eq!(
+        events[0].subject,
+        format!("{}.acme.ticket.created", world.stream.prefix)
+    );
+    assert_eq!(events[0].msg_id, envelope.id);
+    match envelope.payload {
+        Some(Payload::TicketCreated(e)) => assert_eq!(e.ticket.expect("ticket").name, created.name),
+        other => panic!("unexpected payload {other:?}"),
+    }
+
+    // A draft service authenticates and then says plainly what is missing.
+    let draft = RoutingServiceClient::new(channel)
+        .get_agent(authed(
+            GetAgentRequest {
+                name: "agents/a".into(),
+            },
+            &token,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(draft.code(), Code::Unimplemented);
+    assert!(draft.message().contains("issue #5"), "{}", draft.message());
+
+    let status = server.terminate(Duration::from_secs(15)).await?;
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    world.drop().await
+}
+
+#[tokio::test]
+async fn serve_a_subset_runs_only_those_services() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let server = world.serve(&["--services", "routing,knowledge"], &[])?;
+    let channel = server.channel().await?;
+    server.wait_serving(&channel, SERVICES[1]).await?;
+    server.wait_serving(&channel, SERVICES[3]).await?;
+    let ticket = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: SERVICES[0].into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(ticket.code(), Code::NotFound);
+    let listed = reflected_services(channel).await?;
+    assert!(!listed.iter().any(|s| s == SERVICES[0]), "{listed:?}");
+
+    let status = server.terminate(Duration::from_secs(15)).await?;
+    assert!(status.success(), "exit after SIGTERM: {status}");
+    world.drop().await
+}
+
+#[tokio::test]
+async fn bad_configuration_fails_at_start_naming_the_setting() -> anyhow::Result<()> {
+    let world = World::new().await?;
+    let out = world
+        .command(&["serve"])
+        .env("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", "lots")
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("database.max_connections"), "{stderr}");
+
+    let out = world
+        .command(&["serve", "--services", "ticket,billing"])
+        .output()?;
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("billing"));
+    world.drop().await
+}
