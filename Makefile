@@ -1,0 +1,37 @@
+# Switchboard developer entry points. `make run` and `make test` are the two
+# commands the README promises; both bring the local servers up first.
+
+CARGO ?= cargo
+# nextest runs each test in its own process (parallel, isolated); plain
+# `cargo test` is the fallback on machines without it.
+TEST_RUNNER := $(shell $(CARGO) nextest --version >/dev/null 2>&1 && echo "nextest run" || echo test)
+DATABASE ?= switchboard
+
+.PHONY: run test lint fmt fmt-check build unit services database bench deploy-check
+
+## run: start every service in one process against the local servers
+run: services database
+	$(CARGO) run -p switchboard -- serve
+
+## test: format check, clippy -D warnings, every test on the real servers
+test: fmt-check lint services
+	$(CARGO) $(TEST_RUNNER) --workspace
+
+lint:
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+fmt:
+	$(CARGO) fmt --all
+
+fmt-check:
+	$(CARGO) fmt --all -- --check
+
+build:
+	$(CARGO) build --workspace
+
+services:
+	scripts/local-services
+
+database: services
+	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DATABASE)'" | grep -q 1 \
+		|| createdb -h 127.0.0.1 -U postgres $(DATABASE)
