@@ -1,0 +1,1 @@
+//! Tenant-defined conditions and ordered rules.

@@ -1,0 +1,1 @@
+//! Business-hours calendars and SLA due-time arithmetic.
