@@ -44,6 +44,17 @@ impl EventBuilder {
 
     /// The envelope for `payload`, typed `<aggregate>.<event>`.
     pub fn build(&self, event: &'static str, payload: Payload) -> Envelope {
+        self.build_as(self.aggregate_type, event, payload)
+    }
+
+    /// The envelope for `payload`, typed `<family>.<event>`: for facts such
+    /// as `message.added` that are ordered with an aggregate of another name.
+    pub fn build_as(
+        &self,
+        family: &'static str,
+        event: &'static str,
+        payload: Payload,
+    ) -> Envelope {
         let headers = current_trace_headers();
         let trace = headers.get("traceparent").map(|tp| TraceContext {
             traceparent: tp.clone(),
@@ -52,7 +63,7 @@ impl EventBuilder {
         let now = chrono::Utc::now();
         Envelope {
             id: Uuid::now_v7().to_string(),
-            r#type: format!("{}.{event}", self.aggregate_type),
+            r#type: format!("{family}.{event}"),
             occurred_at: Some(Timestamp {
                 seconds: now.timestamp(),
                 nanos: now.timestamp_subsec_nanos() as i32,

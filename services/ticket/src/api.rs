@@ -2,17 +2,31 @@
 
 use std::sync::Arc;
 
+use chrono::Utc;
 use switchboard_proto::ticket::v1::{
-    CreateTicketRequest, GetTicketRequest, Ticket as PbTicket, ticket_service_server::TicketService,
+    self as pb, AddMessageRequest, AddMessageResponse, AssignTicketRequest, CreateTicketRequest,
+    GetTicketRequest, ListMessagesRequest, ListMessagesResponse, ListTicketChangesRequest,
+    ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse, SubmitSatisfactionRequest,
+    Ticket as PbTicket, UpdateTicketRequest, ticket_service_server::TicketService,
 };
 use switchboard_runtime::{
-    DomainError, ErrorKind, FieldViolation, Role, Violations, caller, to_status,
+    Caller, DomainError, ErrorKind, FieldViolation, Role, Violations, caller, to_status,
 };
 use tonic::{Request, Response, Status};
+use uuid::Uuid;
 
 use crate::{
-    domain::{NewTicket, parse_ticket_name, visible_to},
-    store::{StoreError, TicketStore},
+    domain::{
+        Identity, NewTicket, Ticket, change,
+        error::RuleError,
+        fields::{MAX_USER_BYTES, Satisfaction},
+        message::NewMessage,
+        parse_email, parse_ticket_name,
+        query::{
+            CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
+        },
+    },
+    store::{Apply, StoreError, TicketStore, UpdateError, Updated},
 };
 
 /// What can go wrong in a ticket call.
@@ -24,6 +38,9 @@ pub enum TicketError {
     /// No such ticket for this caller.
     #[error("ticket `{0}` not found")]
     NotFound(String),
+    /// The ticket's rules refuse the change.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
     /// Storage failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -34,6 +51,7 @@ impl DomainError for TicketError {
         match self {
             TicketError::Invalid(v) => v.kind(),
             TicketError::NotFound(_) => ErrorKind::NotFound,
+            TicketError::Rule(e) => e.kind(),
             TicketError::Store(e) => e.kind(),
         }
     }
@@ -41,6 +59,7 @@ impl DomainError for TicketError {
     fn violations(&self) -> &[FieldViolation] {
         match self {
             TicketError::Invalid(v) => v.violations(),
+            TicketError::Rule(e) => e.violations(),
             _ => &[],
         }
     }
@@ -52,28 +71,119 @@ impl From<TicketError> for Status {
     }
 }
 
+fn update_error(name: &str) -> impl FnOnce(UpdateError) -> TicketError + '_ {
+    move |e| match e {
+        UpdateError::NotFound => TicketError::NotFound(name.to_owned()),
+        UpdateError::Rule(e) => TicketError::Rule(e),
+        UpdateError::Store(e) => TicketError::Store(e),
+    }
+}
+
+/// Whose tickets a caller may see.
+enum Scope {
+    /// Every ticket of the tenant.
+    Staff,
+    /// Only tickets this customer requested (`None`: they have none yet).
+    Customer(Option<Uuid>),
+}
+
+impl Scope {
+    fn sees(&self, ticket: &Ticket) -> bool {
+        match self {
+            Scope::Staff => true,
+            Scope::Customer(id) => *id == Some(ticket.requester_id),
+        }
+    }
+}
+
 /// The `TicketService` implementation.
 #[derive(Clone)]
 pub struct TicketApi {
     store: Arc<dyn TicketStore>,
 }
 
+type Reply<T> = Result<Response<T>, Status>;
+
 impl TicketApi {
     /// Handlers over `store`.
     pub fn new(store: Arc<dyn TicketStore>) -> Self {
         Self { store }
+    }
+
+    async fn scope(&self, caller: &Caller) -> Result<Scope, TicketError> {
+        if caller.role != Role::Customer {
+            return Ok(Scope::Staff);
+        }
+        let Ok(email) = parse_email(&caller.user) else {
+            return Ok(Scope::Customer(None));
+        };
+        let id = self
+            .store
+            .find_customer(&caller.tenant, &Identity::Email(email))
+            .await?;
+        Ok(Scope::Customer(id))
+    }
+
+    /// The ticket `name`, or NOT_FOUND when it does not exist or the caller
+    /// may not see it (a customer must not learn other tickets exist).
+    async fn visible(&self, caller: &Caller, name: &str) -> Result<(Ticket, Scope), TicketError> {
+        let id = parse_ticket_name(name)?;
+        tracing::Span::current().record("ticket", id.to_string());
+        let not_found = || TicketError::NotFound(name.to_owned());
+        let ticket = self
+            .store
+            .get(&caller.tenant, id)
+            .await?
+            .ok_or_else(not_found)?;
+        let scope = self.scope(caller).await?;
+        if scope.sees(&ticket) {
+            Ok((ticket, scope))
+        } else {
+            Err(not_found())
+        }
+    }
+
+    async fn change(
+        &self,
+        caller: &Caller,
+        name: &str,
+        request_id: Option<&str>,
+        apply: Apply,
+    ) -> Result<Updated, TicketError> {
+        let (ticket, _) = self.visible(caller, name).await?;
+        self.store
+            .update(&caller.tenant, ticket.id, request_id, apply)
+            .await
+            .map_err(update_error(name))
+    }
+}
+
+fn start<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let caller = caller(request)?.clone();
+    tracing::Span::current().record("tenant", caller.tenant.as_str());
+    Ok(caller)
+}
+
+fn user_id(field: &str, raw: &str, caller: &Caller, v: &mut Violations) -> Option<String> {
+    match raw.trim() {
+        "" => None,
+        "me" => Some(caller.user.clone()),
+        id if id.len() > MAX_USER_BYTES || id.chars().any(char::is_control) => {
+            v.add(
+                field,
+                format!("1 to {MAX_USER_BYTES} bytes without control characters"),
+            );
+            None
+        }
+        id => Some(id.to_owned()),
     }
 }
 
 #[tonic::async_trait]
 impl TicketService for TicketApi {
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
-    async fn create_ticket(
-        &self,
-        request: Request<CreateTicketRequest>,
-    ) -> Result<Response<PbTicket>, Status> {
-        let caller = caller(&request)?.clone();
-        tracing::Span::current().record("tenant", caller.tenant.as_str());
+    async fn create_ticket(&self, request: Request<CreateTicketRequest>) -> Reply<PbTicket> {
+        let caller = start(&request)?;
         let new =
             NewTicket::from_request(&caller, request.into_inner()).map_err(TicketError::from)?;
         let created = self
@@ -89,34 +199,213 @@ impl TicketService for TicketApi {
     }
 
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
-    async fn get_ticket(
+    async fn get_ticket(&self, request: Request<GetTicketRequest>) -> Reply<PbTicket> {
+        let caller = start(&request)?;
+        let (ticket, _) = self.visible(&caller, &request.get_ref().name).await?;
+        Ok(Response::new(ticket.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn list_tickets(
         &self,
-        request: Request<GetTicketRequest>,
-    ) -> Result<Response<PbTicket>, Status> {
-        let caller = caller(&request)?.clone();
-        tracing::Span::current().record("tenant", caller.tenant.as_str());
-        let name = &request.get_ref().name;
-        let id = parse_ticket_name(name).map_err(TicketError::from)?;
-        tracing::Span::current().record("ticket", id.to_string());
-        let not_found = || TicketError::NotFound(name.clone());
-        let ticket = self
-            .store
-            .get(&caller.tenant, id)
-            .await
-            .map_err(TicketError::from)?
-            .ok_or_else(not_found)?;
-        if caller.role == Role::Customer {
-            let identities = self
-                .store
-                .identities(&caller.tenant, ticket.requester_id)
-                .await
-                .map_err(TicketError::from)?;
-            // NOT_FOUND rather than PERMISSION_DENIED: a customer must not
-            // learn that other customers' ticket ids exist.
-            if !visible_to(&caller, &identities) {
-                return Err(not_found().into());
+        request: Request<ListTicketsRequest>,
+    ) -> Reply<ListTicketsResponse> {
+        let caller = start(&request)?;
+        let mut query = TicketQuery::from_request(request.get_ref()).map_err(TicketError::from)?;
+        if let Scope::Customer(me) = self.scope(&caller).await? {
+            match (me, query.requester) {
+                (Some(me), None) => query.requester = Some(me),
+                (Some(me), Some(asked)) if me == asked => {}
+                // A customer with no tickets, or asking about someone else.
+                _ => return Ok(Response::new(ListTicketsResponse::default())),
             }
         }
-        Ok(Response::new(ticket.to_proto()))
+        let limit = query.limit;
+        query.limit += 1;
+        let mut tickets = self
+            .store
+            .list(&caller.tenant, &query)
+            .await
+            .map_err(TicketError::from)?;
+        let more = tickets.len() as i64 > limit;
+        tickets.truncate(limit as usize);
+        let next_page_token = match tickets.last() {
+            Some(last) if more => page_token(query.fingerprint, (last.created_at, last.id)),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListTicketsResponse {
+            tickets: tickets.iter().map(Ticket::to_proto).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn update_ticket(&self, request: Request<UpdateTicketRequest>) -> Reply<PbTicket> {
+        let caller = start(&request)?;
+        let update =
+            change::TicketUpdate::from_request(request.get_ref()).map_err(TicketError::from)?;
+        let name = request
+            .get_ref()
+            .ticket
+            .as_ref()
+            .map(|t| t.name.clone())
+            .unwrap_or_default();
+        let who = caller.clone();
+        let apply: Apply = Box::new(move |t| change::update(t, &who, &update, Utc::now()));
+        let updated = self.change(&caller, &name, None, apply).await?;
+        Ok(Response::new(updated.ticket.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn assign_ticket(&self, request: Request<AssignTicketRequest>) -> Reply<PbTicket> {
+        let caller = start(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let assignee = user_id("assignee", &req.assignee, &caller, &mut v);
+        let group = match req.group.trim() {
+            "" => None,
+            g if g.len() > 128 || g.chars().any(char::is_control) => {
+                v.add("group", "1 to 128 bytes without control characters");
+                None
+            }
+            g => Some(g.to_owned()),
+        };
+        if req.expected_version <= 0 {
+            v.add("expected_version", "is required: the version you last read");
+        }
+        let (assignee, group) = v
+            .into_result((assignee, group))
+            .map_err(TicketError::from)?;
+        let who = caller.clone();
+        let expected = req.expected_version;
+        let apply: Apply =
+            Box::new(move |t| change::assign(t, &who, assignee, group, expected, Utc::now()));
+        let updated = self.change(&caller, &req.name, None, apply).await?;
+        Ok(Response::new(updated.ticket.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn add_message(&self, request: Request<AddMessageRequest>) -> Reply<AddMessageResponse> {
+        let caller = start(&request)?;
+        let new =
+            NewMessage::from_request(&caller, request.get_ref()).map_err(TicketError::from)?;
+        let request_id = new.request_id.clone();
+        let who = caller.clone();
+        let apply: Apply = Box::new(move |t| change::add_message(t, &who, &new, Utc::now()));
+        let updated = self
+            .change(
+                &caller,
+                &request.get_ref().parent,
+                request_id.as_deref(),
+                apply,
+            )
+            .await?;
+        Ok(Response::new(AddMessageResponse {
+            message: updated.message.as_ref().map(|m| m.to_proto()),
+            ticket: Some(updated.ticket.to_proto()),
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn list_messages(
+        &self,
+        request: Request<ListMessagesRequest>,
+    ) -> Reply<ListMessagesResponse> {
+        let caller = start(&request)?;
+        let req = request.get_ref();
+        let mut v = Violations::default();
+        let limit = page_size(req.page_size, MESSAGE_PAGE, &mut v);
+        let fingerprint = fnv(req.parent.as_bytes());
+        let after = parse_page_token(&req.page_token, fingerprint, &mut v);
+        v.into_result(()).map_err(TicketError::from)?;
+        let (ticket, scope) = self.visible(&caller, &req.parent).await?;
+        let staff = matches!(scope, Scope::Staff);
+        let mut messages = self
+            .store
+            .messages(&caller.tenant, ticket.id, staff, after, limit + 1)
+            .await
+            .map_err(TicketError::from)?;
+        let more = messages.len() as i64 > limit;
+        messages.truncate(limit as usize);
+        let next_page_token = match messages.last() {
+            Some(last) if more => page_token(fingerprint, (last.created_at, last.id)),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListMessagesResponse {
+            messages: messages.iter().map(|m| m.to_proto()).collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn list_ticket_changes(
+        &self,
+        request: Request<ListTicketChangesRequest>,
+    ) -> Reply<ListTicketChangesResponse> {
+        let caller = start(&request)?;
+        let req = request.get_ref();
+        let mut v = Violations::default();
+        let limit = page_size(req.page_size, CHANGE_PAGE, &mut v);
+        let after: i64 = match req.page_token.as_str() {
+            "" => 0,
+            t => t.parse().unwrap_or_else(|_| {
+                v.add("page_token", "is not a token this service issued");
+                0
+            }),
+        };
+        v.into_result(()).map_err(TicketError::from)?;
+        let (ticket, scope) = self.visible(&caller, &req.name).await?;
+        if !matches!(scope, Scope::Staff) {
+            return Err(TicketError::Rule(RuleError::Forbidden(
+                "customers cannot read a ticket's audit trail".into(),
+            ))
+            .into());
+        }
+        let mut changes = self
+            .store
+            .changes(&caller.tenant, ticket.id, after, limit + 1)
+            .await
+            .map_err(TicketError::from)?;
+        let more = changes.len() as i64 > limit;
+        changes.truncate(limit as usize);
+        let next_page_token = match changes.last() {
+            Some(last) if more => last.seq.to_string(),
+            _ => String::new(),
+        };
+        Ok(Response::new(ListTicketChangesResponse {
+            changes: changes
+                .into_iter()
+                .map(|c| pb::TicketChange {
+                    actor: Some(c.actor),
+                    change_time: Some(crate::domain::timestamp(c.at)),
+                    field: c.field,
+                    old_value: c.old,
+                    new_value: c.new,
+                    version: c.version,
+                })
+                .collect(),
+            next_page_token,
+        }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn submit_satisfaction(
+        &self,
+        request: Request<SubmitSatisfactionRequest>,
+    ) -> Reply<PbTicket> {
+        let caller = start(&request)?;
+        let req = request.into_inner();
+        let rating =
+            Satisfaction::new(req.score, &req.comment, Utc::now()).map_err(TicketError::from)?;
+        let (ticket, scope) = self.visible(&caller, &req.name).await?;
+        let is_requester = scope.sees(&ticket) && matches!(scope, Scope::Customer(_));
+        let who = caller.clone();
+        let apply: Apply = Box::new(move |t| change::rate(t, &who, is_requester, rating));
+        let updated = self
+            .store
+            .update(&caller.tenant, ticket.id, None, apply)
+            .await
+            .map_err(update_error(&req.name))?;
+        Ok(Response::new(updated.ticket.to_proto()))
     }
 }

@@ -9,7 +9,13 @@ use switchboard_proto::common::v1::Actor;
 use switchboard_runtime::{DomainError, ErrorKind, TenantId};
 use uuid::Uuid;
 
-use crate::domain::{Identity, NewTicket, Ticket};
+use crate::domain::{
+    Identity, NewTicket, Ticket,
+    change::Change,
+    error::RuleError,
+    message::Message,
+    query::{Cursor, TicketQuery},
+};
 
 pub use postgres::PgTicketStore;
 
@@ -42,6 +48,54 @@ impl DomainError for StoreError {
     }
 }
 
+/// The rule that turns the ticket as stored into a change; the store calls it
+/// with the ticket row locked, so no other change interleaves.
+pub type Apply = Box<dyn FnOnce(&Ticket) -> Result<Change, RuleError> + Send>;
+
+/// The result of an update.
+#[derive(Debug, Clone)]
+pub struct Updated {
+    /// The ticket after the change (the follow-up when one was created).
+    pub ticket: Ticket,
+    /// The message the change added, if any.
+    pub message: Option<Message>,
+    /// True when the request id had been seen: nothing was written.
+    pub replayed: bool,
+}
+
+/// Why an update did not happen.
+#[derive(Debug, thiserror::Error)]
+pub enum UpdateError {
+    /// No such ticket in the tenant.
+    #[error("ticket not found")]
+    NotFound,
+    /// The rules refused the change.
+    #[error(transparent)]
+    Rule(#[from] RuleError),
+    /// Storage failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One audit entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredChange {
+    /// Order within the installation.
+    pub seq: i64,
+    /// Ticket version after the change.
+    pub version: i64,
+    /// Who.
+    pub actor: Actor,
+    /// Field.
+    pub field: String,
+    /// Old value.
+    pub old: String,
+    /// New value.
+    pub new: String,
+    /// When.
+    pub at: chrono::DateTime<chrono::Utc>,
+}
+
 /// Tickets, scoped by tenant in every call.
 #[async_trait]
 pub trait TicketStore: Send + Sync + 'static {
@@ -57,6 +111,46 @@ pub trait TicketStore: Send + Sync + 'static {
 
     /// One ticket of `tenant`.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Ticket>, StoreError>;
+
+    /// Locks the ticket, replays a seen `request_id`, else applies `apply` and
+    /// writes the change, its audit entries and its events atomically.
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        request_id: Option<&str>,
+        apply: Apply,
+    ) -> Result<Updated, UpdateError>;
+
+    /// The customer an identity belongs to.
+    async fn find_customer(
+        &self,
+        tenant: &TenantId,
+        identity: &Identity,
+    ) -> Result<Option<Uuid>, StoreError>;
+
+    /// A page of tickets.
+    async fn list(&self, tenant: &TenantId, query: &TicketQuery)
+    -> Result<Vec<Ticket>, StoreError>;
+
+    /// A page of a ticket's messages, oldest first.
+    async fn messages(
+        &self,
+        tenant: &TenantId,
+        ticket: Uuid,
+        include_internal: bool,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError>;
+
+    /// A page of a ticket's audit trail, oldest first, after `after_seq`.
+    async fn changes(
+        &self,
+        tenant: &TenantId,
+        ticket: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredChange>, StoreError>;
 
     /// The identities of one customer of `tenant`.
     async fn identities(

@@ -1,23 +1,29 @@
 //! The PostgreSQL ticket store; events go to the outbox in the same transaction.
 
+mod read;
+mod rows;
+mod write;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use chrono::Utc;
+use sqlx::{PgConnection, PgPool, Row};
 use switchboard_events::outbox;
 use switchboard_proto::common::v1::Actor;
 use switchboard_runtime::TenantId;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{Created, StoreError, TicketStore};
+use super::{Apply, Created, StoreError, StoredChange, TicketStore, UpdateError, Updated};
 use crate::domain::{
-    Identity, NewTicket, Status, Ticket, channel_str, parse_channel, parse_priority, priority_str,
+    Identity, NewTicket, Ticket, channel_str,
+    message::Message,
+    priority_str,
+    query::{Cursor, TicketQuery},
 };
 
-const TICKET_COLUMNS: &str = "id, tenant_id, number, subject, description, status, priority, channel, \
-     requester_id, assignee, group_id, tags, version, created_at, updated_at";
+use rows::{TICKET_COLUMNS, ticket_from_row};
 
 /// Tickets in PostgreSQL (the pool's `search_path` is the ticket schema).
 #[derive(Clone)]
@@ -44,6 +50,12 @@ impl PgTicketStore {
     /// The pool.
     pub fn pool(&self) -> &PgPool {
         &self.pool
+    }
+
+    fn committed(&self) {
+        if let Some(relay) = &self.committed {
+            relay.notify_one();
+        }
     }
 
     async fn find_by_request_id(
@@ -162,9 +174,7 @@ impl PgTicketStore {
 
         outbox::append(&mut tx, &ticket.created_event(actor)).await?;
         tx.commit().await?;
-        if let Some(relay) = &self.committed {
-            relay.notify_one();
-        }
+        self.committed();
         Ok(Created {
             ticket,
             fresh: true,
@@ -198,6 +208,71 @@ impl TicketStore for PgTicketStore {
         .transpose()
     }
 
+    async fn update(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        request_id: Option<&str>,
+        apply: Apply,
+    ) -> Result<Updated, UpdateError> {
+        let updated = write::update(&self.pool, tenant, id, request_id, apply).await?;
+        if !updated.replayed {
+            self.committed();
+        }
+        Ok(updated)
+    }
+
+    async fn find_customer(
+        &self,
+        tenant: &TenantId,
+        identity: &Identity,
+    ) -> Result<Option<Uuid>, StoreError> {
+        sqlx::query_scalar(
+            "SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3",
+        )
+        .bind(tenant.as_str())
+        .bind(identity.kind())
+        .bind(identity.value())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)
+    }
+
+    async fn list(
+        &self,
+        tenant: &TenantId,
+        query: &TicketQuery,
+    ) -> Result<Vec<Ticket>, StoreError> {
+        read::list(&self.pool, tenant, query)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn messages(
+        &self,
+        tenant: &TenantId,
+        ticket: Uuid,
+        include_internal: bool,
+        after: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<Message>, StoreError> {
+        read::messages(&self.pool, tenant, ticket, include_internal, after, limit)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn changes(
+        &self,
+        tenant: &TenantId,
+        ticket: Uuid,
+        after_seq: i64,
+        limit: i64,
+    ) -> Result<Vec<StoredChange>, StoreError> {
+        read::changes(&self.pool, tenant, ticket, after_seq, limit)
+            .await
+            .map_err(store_error)
+    }
+
     async fn identities(
         &self,
         tenant: &TenantId,
@@ -222,35 +297,8 @@ impl TicketStore for PgTicketStore {
     }
 }
 
-fn ticket_from_row(row: &PgRow) -> Result<Ticket, sqlx::Error> {
-    let decode = |column: &str, value: String| sqlx::Error::ColumnDecode {
-        index: column.to_owned(),
-        source: format!("unknown value `{value}`").into(),
-    };
-    let status: String = row.try_get("status")?;
-    let priority: String = row.try_get("priority")?;
-    let channel: String = row.try_get("channel")?;
-    let tenant: String = row.try_get("tenant_id")?;
-    Ok(Ticket {
-        id: row.try_get("id")?,
-        tenant: TenantId::parse(&tenant).map_err(|_| decode("tenant_id", tenant.clone()))?,
-        number: row.try_get("number")?,
-        subject: row.try_get("subject")?,
-        description: row.try_get("description")?,
-        status: Status::parse(&status).ok_or_else(|| decode("status", status.clone()))?,
-        priority: parse_priority(&priority).ok_or_else(|| decode("priority", priority.clone()))?,
-        channel: parse_channel(&channel).ok_or_else(|| decode("channel", channel.clone()))?,
-        requester_id: row.try_get("requester_id")?,
-        assignee: row.try_get("assignee")?,
-        group: row.try_get("group_id")?,
-        tags: row.try_get("tags")?,
-        version: row.try_get("version")?,
-        created_at: row.try_get::<DateTime<Utc>, _>("created_at")?,
-        updated_at: row.try_get::<DateTime<Utc>, _>("updated_at")?,
-    })
-}
-
-fn store_error(e: sqlx::Error) -> StoreError {
+/// Maps a database error to what callers can act on.
+pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
     match e {
         sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
             StoreError::Unavailable(e.to_string())

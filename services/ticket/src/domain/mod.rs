@@ -1,5 +1,12 @@
-//! Ticket rules, free of I/O: what a valid new ticket is, and how tickets
-//! look on the wire and in events.
+//! Ticket rules, free of I/O: what a valid new ticket is, how a ticket may
+//! change, and how tickets look on the wire and in events.
+
+pub mod change;
+pub mod error;
+pub mod fields;
+pub mod lifecycle;
+pub mod message;
+pub mod query;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use switchboard_events::{EventBuilder, Payload};
@@ -69,7 +76,21 @@ impl Status {
         })
     }
 
-    fn to_proto(self) -> pb::TicketStatus {
+    /// Parses the wire enum; `None` for unspecified or unknown values.
+    pub fn from_proto(raw: i32) -> Option<Self> {
+        Some(match pb::TicketStatus::try_from(raw).ok()? {
+            pb::TicketStatus::Unspecified => return None,
+            pb::TicketStatus::New => Status::New,
+            pb::TicketStatus::Open => Status::Open,
+            pb::TicketStatus::Pending => Status::Pending,
+            pb::TicketStatus::OnHold => Status::OnHold,
+            pb::TicketStatus::Solved => Status::Solved,
+            pb::TicketStatus::Closed => Status::Closed,
+        })
+    }
+
+    /// The wire enum.
+    pub fn to_proto(self) -> pb::TicketStatus {
         match self {
             Status::New => pb::TicketStatus::New,
             Status::Open => pb::TicketStatus::Open,
@@ -193,33 +214,9 @@ impl NewTicket {
     pub fn from_request(caller: &Caller, req: pb::CreateTicketRequest) -> Result<Self, Violations> {
         let mut v = Violations::default();
 
-        let request_id = match req.request_id.as_str() {
-            "" => None,
-            id if id.len() > MAX_REQUEST_ID_BYTES => {
-                v.add(
-                    "request_id",
-                    format!("must be at most {MAX_REQUEST_ID_BYTES} bytes"),
-                );
-                None
-            }
-            id if !id.bytes().all(|b| b.is_ascii_graphic()) => {
-                v.add("request_id", "must be printable ASCII without spaces");
-                None
-            }
-            id => Some(id.to_owned()),
-        };
+        let request_id = request_id(&req.request_id, &mut v);
 
-        let subject = req.subject.trim().to_owned();
-        if subject.is_empty() {
-            v.add("subject", "must not be empty");
-        } else if subject.chars().count() > MAX_SUBJECT_CHARS {
-            v.add(
-                "subject",
-                format!("must be at most {MAX_SUBJECT_CHARS} characters"),
-            );
-        } else if subject.chars().any(char::is_control) {
-            v.add("subject", "must not contain control characters");
-        }
+        let subject = subject(&req.subject, &mut v);
 
         if req.description.len() > MAX_DESCRIPTION_BYTES {
             v.add(
@@ -346,7 +343,24 @@ fn is_e164(s: &str) -> bool {
         && !digits.starts_with('0')
 }
 
-fn normalize_tags(raw: &[String], v: &mut Violations) -> Vec<String> {
+/// Validates and trims a subject.
+pub fn subject(raw: &str, v: &mut Violations) -> String {
+    let subject = raw.trim().to_owned();
+    if subject.is_empty() {
+        v.add("subject", "must not be empty");
+    } else if subject.chars().count() > MAX_SUBJECT_CHARS {
+        v.add(
+            "subject",
+            format!("must be at most {MAX_SUBJECT_CHARS} characters"),
+        );
+    } else if subject.chars().any(char::is_control) {
+        v.add("subject", "must not contain control characters");
+    }
+    subject
+}
+
+/// Validates, lowercases and de-duplicates tags.
+pub fn normalize_tags(raw: &[String], v: &mut Violations) -> Vec<String> {
     if raw.len() > MAX_TAGS {
         v.add("tags", format!("at most {MAX_TAGS} tags"));
         return Vec::new();
@@ -404,6 +418,18 @@ pub struct Ticket {
     pub created_at: DateTime<Utc>,
     /// Last change, UTC.
     pub updated_at: DateTime<Utc>,
+    /// Tenant-defined typed fields.
+    pub custom_fields: fields::CustomFields,
+    /// Agents following the ticket.
+    pub followers: Vec<String>,
+    /// The closed ticket this one follows up.
+    pub follow_up_of: Option<Uuid>,
+    /// First public agent reply.
+    pub first_response_at: Option<DateTime<Utc>>,
+    /// Last solve.
+    pub solved_at: Option<DateTime<Utc>>,
+    /// The requester's rating.
+    pub satisfaction: Option<fields::Satisfaction>,
 }
 
 impl Ticket {
@@ -432,6 +458,12 @@ impl Ticket {
             version: 1,
             created_at: now,
             updated_at: now,
+            custom_fields: Default::default(),
+            followers: Vec::new(),
+            follow_up_of: None,
+            first_response_at: None,
+            solved_at: None,
+            satisfaction: None,
         }
     }
 
@@ -452,6 +484,15 @@ impl Ticket {
             version: self.version,
             create_time: Some(timestamp(self.created_at)),
             update_time: Some(timestamp(self.updated_at)),
+            custom_fields: fields::to_proto(&self.custom_fields),
+            followers: self.followers.clone(),
+            follow_up_of: self.follow_up_of.map(ticket_name).unwrap_or_default(),
+            first_response_time: self.first_response_at.map(timestamp),
+            solve_time: self.solved_at.map(timestamp),
+            satisfaction: self
+                .satisfaction
+                .as_ref()
+                .map(fields::Satisfaction::to_proto),
         }
     }
 
@@ -490,7 +531,27 @@ pub fn parse_ticket_name(name: &str) -> Result<Uuid, Violations> {
     Err(v)
 }
 
-fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
+/// Validates an optional idempotency key.
+pub fn request_id(raw: &str, v: &mut Violations) -> Option<String> {
+    match raw {
+        "" => None,
+        id if id.len() > MAX_REQUEST_ID_BYTES => {
+            v.add(
+                "request_id",
+                format!("must be at most {MAX_REQUEST_ID_BYTES} bytes"),
+            );
+            None
+        }
+        id if !id.bytes().all(|b| b.is_ascii_graphic()) => {
+            v.add("request_id", "must be printable ASCII without spaces");
+            None
+        }
+        id => Some(id.to_owned()),
+    }
+}
+
+/// The wire form of a time.
+pub fn timestamp(t: DateTime<Utc>) -> prost_types::Timestamp {
     prost_types::Timestamp {
         seconds: t.timestamp(),
         nanos: t.timestamp_subsec_nanos() as i32,

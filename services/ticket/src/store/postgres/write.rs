@@ -1,0 +1,236 @@
+//! Writing a [`Change`]: ticket row, follow-up, message, audit and events in
+//! one transaction, under the ticket's row lock.
+
+use sqlx::{PgConnection, PgPool, Row, types::Json};
+use switchboard_events::outbox;
+use switchboard_runtime::TenantId;
+use uuid::Uuid;
+
+use super::{
+    rows::{
+        MESSAGE_COLUMNS, TICKET_COLUMNS, kind_str, message_from_row, role_str, ticket_from_row,
+    },
+    store_error,
+};
+use crate::{
+    domain::{Ticket, change::Change, channel_str, message::Message, priority_str},
+    store::{Apply, UpdateError, Updated},
+};
+
+async fn ticket(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Ticket>, sqlx::Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    sqlx::query(&format!(
+        "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = $2{lock}"
+    ))
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(conn)
+    .await?
+    .map(|row| ticket_from_row(&row))
+    .transpose()
+}
+
+/// The message an earlier call with `request_id` added, with its ticket now.
+async fn replay(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    request_id: &str,
+) -> Result<Option<Updated>, sqlx::Error> {
+    let Some(row) = sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND request_id = $2"
+    ))
+    .bind(tenant.as_str())
+    .bind(request_id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let message = message_from_row(&row)?;
+    let ticket = ticket(conn, tenant, message.ticket_id, false)
+        .await?
+        .ok_or(sqlx::Error::RowNotFound)?;
+    Ok(Some(Updated {
+        ticket,
+        message: Some(message),
+        replayed: true,
+    }))
+}
+
+/// Runs the update transaction.
+pub async fn update(
+    pool: &PgPool,
+    tenant: &TenantId,
+    id: Uuid,
+    request_id: Option<&str>,
+    apply: Apply,
+) -> Result<Updated, UpdateError> {
+    let db = |e| UpdateError::Store(store_error(e));
+    let mut tx = pool.begin().await.map_err(db)?;
+    let current = ticket(&mut tx, tenant, id, true)
+        .await
+        .map_err(db)?
+        .ok_or(UpdateError::NotFound)?;
+    // Checked under the row lock, so a concurrent retry of the same request
+    // waits for the first and then finds its message.
+    if let Some(request_id) = request_id
+        && let Some(replayed) = replay(&mut tx, tenant, request_id).await.map_err(db)?
+    {
+        return Ok(replayed);
+    }
+    let mut change = apply(&current)?;
+    if change.is_noop() {
+        return Ok(Updated {
+            ticket: change.ticket,
+            message: None,
+            replayed: false,
+        });
+    }
+    write(&mut tx, &mut change, request_id).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    let Change {
+        ticket,
+        follow_up,
+        message,
+        ..
+    } = change;
+    Ok(Updated {
+        ticket: follow_up.unwrap_or(ticket),
+        message,
+        replayed: false,
+    })
+}
+
+async fn write(
+    tx: &mut PgConnection,
+    change: &mut Change,
+    request_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    if change.ticket.version != change.before_version {
+        save_ticket(tx, &change.ticket, change.before_version).await?;
+    }
+    if let Some(follow) = &mut change.follow_up {
+        follow.number = insert_ticket(tx, follow).await?;
+    }
+    if let Some(message) = &change.message {
+        insert_message(tx, &change.subject().tenant, message, request_id).await?;
+    }
+    for entry in &change.audit {
+        sqlx::query(
+            "INSERT INTO ticket_changes (tenant_id, ticket_id, version, actor_kind, actor_id, actor_role, field, old_value, new_value, changed_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(change.ticket.tenant.as_str())
+        .bind(change.ticket.id)
+        .bind(change.ticket.version)
+        .bind(kind_str(&change.actor))
+        .bind(&change.actor.id)
+        .bind(role_str(&change.actor))
+        .bind(entry.field)
+        .bind(&entry.old)
+        .bind(&entry.new)
+        .bind(change.at)
+        .execute(&mut *tx)
+        .await?;
+    }
+    for envelope in change.envelopes() {
+        outbox::append(tx, &envelope).await?;
+    }
+    Ok(())
+}
+
+async fn save_ticket(
+    tx: &mut PgConnection,
+    t: &Ticket,
+    before_version: i64,
+) -> Result<(), sqlx::Error> {
+    let updated = sqlx::query(
+        "UPDATE tickets SET subject = $3, status = $4, priority = $5, assignee = $6, group_id = $7, tags = $8, \
+         version = $9, updated_at = $10, custom_fields = $11, followers = $12, first_response_at = $13, \
+         solved_at = $14, satisfaction = $15 \
+         WHERE id = $1 AND version = $2",
+    )
+    .bind(t.id)
+    .bind(before_version)
+    .bind(&t.subject)
+    .bind(t.status.as_str())
+    .bind(priority_str(t.priority))
+    .bind(&t.assignee)
+    .bind(&t.group)
+    .bind(&t.tags)
+    .bind(t.version)
+    .bind(t.updated_at)
+    .bind(Json(&t.custom_fields))
+    .bind(&t.followers)
+    .bind(t.first_response_at)
+    .bind(t.solved_at)
+    .bind(t.satisfaction.as_ref().map(Json))
+    .execute(tx)
+    .await?;
+    // The row is locked, so this only fails if the lock was not taken.
+    if updated.rows_affected() != 1 {
+        return Err(sqlx::Error::RowNotFound);
+    }
+    Ok(())
+}
+
+async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::Error> {
+    let row = sqlx::query(
+        "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, requester_id, \
+         assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, follow_up_of) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16) RETURNING number",
+    )
+    .bind(t.id)
+    .bind(t.tenant.as_str())
+    .bind(&t.subject)
+    .bind(&t.description)
+    .bind(t.status.as_str())
+    .bind(priority_str(t.priority))
+    .bind(channel_str(t.channel))
+    .bind(t.requester_id)
+    .bind(&t.assignee)
+    .bind(&t.group)
+    .bind(&t.tags)
+    .bind(t.version)
+    .bind(t.created_at)
+    .bind(Json(&t.custom_fields))
+    .bind(&t.followers)
+    .bind(t.follow_up_of)
+    .fetch_one(tx)
+    .await?;
+    row.try_get("number")
+}
+
+async fn insert_message(
+    tx: &mut PgConnection,
+    tenant: &TenantId,
+    m: &Message,
+    request_id: Option<&str>,
+) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, channel, \
+         attachments, mentions, request_id, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+    )
+    .bind(m.id)
+    .bind(tenant.as_str())
+    .bind(m.ticket_id)
+    .bind(kind_str(&m.author))
+    .bind(&m.author.id)
+    .bind(role_str(&m.author))
+    .bind(m.public)
+    .bind(&m.body)
+    .bind(channel_str(m.channel))
+    .bind(Json(&m.attachments))
+    .bind(&m.mentions)
+    .bind(request_id)
+    .bind(m.created_at)
+    .execute(tx)
+    .await?;
+    Ok(())
+}
