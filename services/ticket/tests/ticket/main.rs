@@ -2,5 +2,6 @@
 
 mod api;
 mod helpers;
+mod lifecycle;
 mod outage;
 mod store;
