@@ -35,3 +35,8 @@ services:
 database: services
 	@psql -h 127.0.0.1 -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname = '$(DATABASE)'" | grep -q 1 \
 		|| createdb -h 127.0.0.1 -U postgres $(DATABASE)
+
+## bench: figures beside a same-run baseline (release build; not part of `test`)
+bench: services
+	$(CARGO) build --release -p switchboard -p switchboard-bench
+	target/release/bench --bin target/release/switchboard

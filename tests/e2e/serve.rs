@@ -19,7 +19,10 @@ use tonic_reflection::pb::v1::{
     server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
 };
 
-use crate::process::World;
+use switchboard_testkit::process::World;
+
+/// Path of the binary cargo built for this test.
+const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
 const SERVICES: [&str; 5] = [
     "switchboard.ticket.v1.TicketService",
@@ -59,7 +62,7 @@ async fn reflected_services(channel: tonic::transport::Channel) -> anyhow::Resul
 #[tokio::test]
 async fn serve_all_is_healthy_reflects_every_service_and_carries_a_ticket_to_jetstream()
 -> anyhow::Result<()> {
-    let world = World::new().await?;
+    let world = World::new(BIN).await?;
     let migrate = world.run(&["migrate"])?;
     assert!(
         migrate.status.success(),
@@ -158,7 +161,7 @@ async fn serve_all_is_healthy_reflects_every_service_and_carries_a_ticket_to_jet
 
 #[tokio::test]
 async fn serve_a_subset_runs_only_those_services() -> anyhow::Result<()> {
-    let world = World::new().await?;
+    let world = World::new(BIN).await?;
     let server = world.serve(&["--services", "routing,knowledge"], &[])?;
     let channel = server.channel().await?;
     server.wait_serving(&channel, SERVICES[1]).await?;
@@ -180,7 +183,7 @@ async fn serve_a_subset_runs_only_those_services() -> anyhow::Result<()> {
 
 #[tokio::test]
 async fn bad_configuration_fails_at_start_naming_the_setting() -> anyhow::Result<()> {
-    let world = World::new().await?;
+    let world = World::new(BIN).await?;
     let out = world
         .command(&["serve"])
         .env("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", "lots")

@@ -14,6 +14,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod process;
+
 use anyhow::{Context, bail};
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};
 use switchboard_runtime::Settings;

@@ -1,39 +1,44 @@
-//! A `switchboard` process under test, with its own database and stream.
+//! A `switchboard` process run as operators run it, in a world of its own: a
+//! fresh database and a private stream.
 
 use std::{
     process::{Child, Command, ExitStatus, Output, Stdio},
     time::{Duration, Instant},
 };
 
+use crate::{TestDb, TestStream, free_port, test_env, wait_for};
 use anyhow::Context;
-use switchboard_testkit::{TestDb, TestStream, free_port, test_env, wait_for};
 use tonic::transport::Channel;
 use tonic_health::pb::{
     HealthCheckRequest, health_check_response::ServingStatus, health_client::HealthClient,
 };
 
-/// Path of the binary cargo built for this test.
-pub const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
-
-/// The isolated world one test runs the binary in.
+/// The isolated world one test (or benchmark) runs the binary in.
 pub struct World {
+    /// The `switchboard` binary.
+    pub bin: std::path::PathBuf,
+    /// Its database.
     pub db: TestDb,
+    /// Its stream and subject prefix.
     pub stream: TestStream,
+    /// The NATS server.
     pub nats_url: String,
 }
 
 impl World {
-    pub async fn new() -> anyhow::Result<Self> {
+    /// A fresh database and stream for `bin`.
+    pub async fn new(bin: impl Into<std::path::PathBuf>) -> anyhow::Result<Self> {
         Ok(Self {
+            bin: bin.into(),
             db: TestDb::create().await?,
             stream: TestStream::unique(),
-            nats_url: switchboard_testkit::nats_url(),
+            nats_url: crate::nats_url(),
         })
     }
 
     /// A `switchboard` command with this world's environment.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::new(BIN);
+        let mut cmd = Command::new(&self.bin);
         cmd.args(args)
             .env_remove("SWITCHBOARD_CONFIG")
             .env_remove("SWITCHBOARD_SERVICES")
@@ -64,6 +69,7 @@ impl World {
         Ok(Server { child, port })
     }
 
+    /// Deletes the stream and drops the database.
     pub async fn drop(self) -> anyhow::Result<()> {
         let _ = self.stream.delete(&self.nats_url).await;
         self.db.drop_db().await
@@ -73,14 +79,22 @@ impl World {
 /// A running `switchboard serve`; killed if dropped without [`Server::terminate`].
 pub struct Server {
     child: Child,
+    /// The gRPC port.
     pub port: u16,
 }
 
 impl Server {
+    /// `http://127.0.0.1:<port>`.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// A channel, once the server accepts connections (up to 10 s).
     pub async fn channel(&self) -> anyhow::Result<Channel> {
         let mut last = None;
         for _ in 0..250 {
