@@ -24,8 +24,9 @@ use switchboard_testkit::process::World;
 /// Path of the binary cargo built for this test.
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
 
-const SERVICES: [&str; 5] = [
+const SERVICES: [&str; 6] = [
     "switchboard.ticket.v1.TicketService",
+    "switchboard.ticket.v1.CustomerService",
     "switchboard.routing.v1.RoutingService",
     "switchboard.notification.v1.NotificationService",
     "switchboard.knowledge.v1.KnowledgeService",
@@ -164,8 +165,8 @@ async fn serve_a_subset_runs_only_those_services() -> anyhow::Result<()> {
     let world = World::new(BIN).await?;
     let server = world.serve(&["--services", "routing,knowledge"], &[])?;
     let channel = server.channel().await?;
-    server.wait_serving(&channel, SERVICES[1]).await?;
-    server.wait_serving(&channel, SERVICES[3]).await?;
+    server.wait_serving(&channel, SERVICES[2]).await?;
+    server.wait_serving(&channel, SERVICES[4]).await?;
     let ticket = HealthClient::new(channel.clone())
         .check(HealthCheckRequest {
             service: SERVICES[0].into(),

@@ -51,7 +51,12 @@ pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result
             Service::Ticket => {
                 let (client, js) = js.clone().expect("NATS is connected for ticket");
                 switchboard_ticket::mount(&mut app, js).await?;
-                app.readiness_check(switchboard_ticket::GRPC_NAME, nats_ready(client));
+                for name in [
+                    switchboard_ticket::GRPC_NAME,
+                    switchboard_ticket::CUSTOMER_GRPC_NAME,
+                ] {
+                    app.readiness_check(name, nats_ready(client.clone()));
+                }
             }
             Service::Routing => switchboard_routing::mount(&mut app),
             Service::Notification => switchboard_notification::mount(&mut app),

@@ -2,6 +2,7 @@
 //! messages, announcing every change as an event through the outbox.
 
 pub mod api;
+pub mod customer_api;
 pub mod domain;
 pub mod store;
 
@@ -13,7 +14,10 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
-use switchboard_proto::ticket::v1::ticket_service_server::{self, TicketServiceServer};
+use switchboard_proto::ticket::v1::{
+    customer_service_server::{self, CustomerServiceServer},
+    ticket_service_server::{self, TicketServiceServer},
+};
 use switchboard_runtime::{App, Settings};
 use tonic::service::interceptor::InterceptedService;
 
@@ -25,6 +29,9 @@ pub const SERVICE: &str = "ticket";
 
 /// The gRPC service name, as health and reflection report it.
 pub const GRPC_NAME: &str = ticket_service_server::SERVICE_NAME;
+
+/// The customer API's gRPC name, served beside [`GRPC_NAME`].
+pub const CUSTOMER_GRPC_NAME: &str = customer_service_server::SERVICE_NAME;
 
 /// The ticket schema's migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -55,27 +62,29 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
             lock_key: lock_key(SERVICE),
         },
     );
-    let store = PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker());
-    let server = TicketServiceServer::new(TicketApi::new(Arc::new(store)))
+    let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker()));
+    let server = TicketServiceServer::new(TicketApi::new(store.clone()))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let auth = app.auth();
     app.grpc()
-        .add_service(InterceptedService::new(server, auth));
+        .add_service(InterceptedService::new(server, auth.clone()))
+        .add_service(InterceptedService::new(customers, auth));
 
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
-    app.readiness_check(
-        GRPC_NAME,
-        Arc::new(move || {
-            let pool = pool.clone();
-            Box::pin(async move {
-                sqlx::query("SELECT 1")
-                    .execute(&pool)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| format!("ticket database: {e}"))
-            })
-        }),
-    );
+    let database: switchboard_runtime::app::Check = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move {
+            sqlx::query("SELECT 1")
+                .execute(&pool)
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("ticket database: {e}"))
+        })
+    });
+    app.readiness_check(GRPC_NAME, database.clone());
+    app.readiness_check(CUSTOMER_GRPC_NAME, database);
     Ok(())
 }

@@ -2,6 +2,7 @@
 //! change, and how tickets look on the wire and in events.
 
 pub mod change;
+pub mod customer;
 pub mod error;
 pub mod fields;
 pub mod lifecycle;
@@ -157,6 +158,10 @@ pub enum Identity {
     Email(String),
     /// An E.164 phone number.
     Phone(String),
+    /// `<network>:<handle>`, lowercase.
+    Social(String),
+    /// A chat widget's visitor id.
+    ChatVisitor(String),
 }
 
 impl Identity {
@@ -165,13 +170,18 @@ impl Identity {
         match self {
             Identity::Email(_) => "email",
             Identity::Phone(_) => "phone",
+            Identity::Social(_) => "social",
+            Identity::ChatVisitor(_) => "chat",
         }
     }
 
     /// Storage value.
     pub fn value(&self) -> &str {
         match self {
-            Identity::Email(v) | Identity::Phone(v) => v,
+            Identity::Email(v)
+            | Identity::Phone(v)
+            | Identity::Social(v)
+            | Identity::ChatVisitor(v) => v,
         }
     }
 }
@@ -336,7 +346,8 @@ pub fn parse_email(raw: &str) -> Result<String, String> {
     Ok(raw.to_lowercase())
 }
 
-fn is_e164(s: &str) -> bool {
+/// Whether `s` is an E.164 phone number.
+pub fn is_e164(s: &str) -> bool {
     let digits = s.strip_prefix('+').unwrap_or("");
     (7..=15).contains(&digits.len())
         && digits.bytes().all(|b| b.is_ascii_digit())

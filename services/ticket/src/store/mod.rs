@@ -2,6 +2,7 @@
 //! conformance suite every backend must pass.
 
 pub mod conformance;
+pub mod customers;
 pub mod postgres;
 
 use async_trait::async_trait;

@@ -1,5 +1,6 @@
 //! The PostgreSQL ticket store; events go to the outbox in the same transaction.
 
+mod customers;
 mod read;
 mod rows;
 mod write;
@@ -52,7 +53,7 @@ impl PgTicketStore {
         &self.pool
     }
 
-    fn committed(&self) {
+    pub(crate) fn committed(&self) {
         if let Some(relay) = &self.committed {
             relay.notify_one();
         }
@@ -288,11 +289,7 @@ impl TicketStore for PgTicketStore {
         .map_err(store_error)?;
         Ok(rows
             .into_iter()
-            .filter_map(|(kind, value)| match kind.as_str() {
-                "email" => Some(Identity::Email(value)),
-                "phone" => Some(Identity::Phone(value)),
-                _ => None,
-            })
+            .filter_map(|(kind, value)| Identity::from_storage(&kind, value))
             .collect())
     }
 }

@@ -1,6 +1,7 @@
 //! The ticket service against real PostgreSQL and NATS JetStream.
 
 mod api;
+mod customers;
 mod helpers;
 mod lifecycle;
 mod outage;

@@ -1,0 +1,240 @@
+//! Customer profiles in PostgreSQL.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use sqlx::{PgConnection, Row};
+use switchboard_events::outbox;
+use switchboard_proto::common::v1::Actor;
+use switchboard_runtime::TenantId;
+use uuid::Uuid;
+
+use super::{
+    PgTicketStore,
+    rows::{MESSAGE_COLUMNS, TICKET_COLUMNS, message_from_row, ticket_from_row},
+    store_error,
+};
+use crate::{
+    domain::{
+        Identity, Ticket,
+        customer::{Customer, check_merge},
+        message::Message,
+        query::Cursor,
+    },
+    store::{
+        StoreError,
+        customers::{CustomerError, CustomerStore},
+    },
+};
+
+async fn load(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: Uuid,
+    lock: bool,
+) -> Result<Option<Customer>, sqlx::Error> {
+    let lock = if lock { " FOR UPDATE" } else { "" };
+    let Some(row) = sqlx::query(&format!(
+        "SELECT id, display_name, created_at, merged_into, version FROM customers WHERE tenant_id = $1 AND id = $2{lock}"
+    ))
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_optional(&mut *conn)
+    .await?
+    else {
+        return Ok(None);
+    };
+    let identities: Vec<(String, String)> = sqlx::query_as(
+        "SELECT kind, value FROM customer_identities WHERE tenant_id = $1 AND customer_id = $2 ORDER BY kind, value",
+    )
+    .bind(tenant.as_str())
+    .bind(id)
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(Some(Customer {
+        id: row.try_get("id")?,
+        tenant: tenant.clone(),
+        display_name: row.try_get("display_name")?,
+        identities: identities
+            .into_iter()
+            .filter_map(|(k, v)| Identity::from_storage(&k, v))
+            .collect(),
+        created_at: row.try_get("created_at")?,
+        merged_into: row.try_get("merged_into")?,
+        version: row.try_get("version")?,
+    }))
+}
+
+fn db(e: sqlx::Error) -> CustomerError {
+    CustomerError::Store(store_error(e))
+}
+
+#[async_trait]
+impl CustomerStore for PgTicketStore {
+    async fn customer(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Customer>, StoreError> {
+        let mut conn = self.pool().acquire().await.map_err(store_error)?;
+        load(&mut conn, tenant, id, false)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn add_identity(
+        &self,
+        tenant: &TenantId,
+        id: Uuid,
+        identity: &Identity,
+    ) -> Result<Customer, CustomerError> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        load(&mut tx, tenant, id, true)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(id))?;
+        let owner: Uuid = sqlx::query_scalar(
+            "INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING customer_id",
+        )
+        .bind(tenant.as_str())
+        .bind(identity.kind())
+        .bind(identity.value())
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(db)?;
+        if owner != id {
+            return Err(CustomerError::Taken {
+                kind: identity.kind(),
+                value: identity.value().to_owned(),
+                owner,
+            });
+        }
+        sqlx::query("UPDATE customers SET version = version + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let customer = load(&mut tx, tenant, id, false)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(id))?;
+        tx.commit().await.map_err(db)?;
+        Ok(customer)
+    }
+
+    async fn merge(
+        &self,
+        tenant: &TenantId,
+        source: Uuid,
+        target: Uuid,
+        actor: Actor,
+    ) -> Result<Customer, CustomerError> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        // Lock in id order so two opposite merges cannot deadlock.
+        let (first, second) = if source < target {
+            (source, target)
+        } else {
+            (target, source)
+        };
+        let a = load(&mut tx, tenant, first, true)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(first))?;
+        let b = load(&mut tx, tenant, second, true)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(second))?;
+        let (src, dst) = if a.id == source { (a, b) } else { (b, a) };
+        check_merge(&src, &dst).map_err(CustomerError::Refused)?;
+        sqlx::query("UPDATE customer_identities SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2")
+            .bind(tenant.as_str())
+            .bind(source)
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let moved: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE tickets SET requester_id = $3 WHERE tenant_id = $1 AND requester_id = $2 RETURNING id",
+        )
+        .bind(tenant.as_str())
+        .bind(source)
+        .bind(target)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(db)?;
+        sqlx::query("UPDATE customers SET merged_into = $2, version = version + 1 WHERE id = $1")
+            .bind(source)
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        sqlx::query("UPDATE customers SET version = version + 1 WHERE id = $1")
+            .bind(target)
+            .execute(&mut *tx)
+            .await
+            .map_err(db)?;
+        let survivor = load(&mut tx, tenant, target, false)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(target))?;
+        outbox::append(&mut tx, &survivor.merged_event(source, &moved, actor))
+            .await
+            .map_err(db)?;
+        tx.commit().await.map_err(db)?;
+        self.committed();
+        Ok(survivor)
+    }
+
+    async fn history(
+        &self,
+        tenant: &TenantId,
+        customer: Uuid,
+        include_internal: bool,
+        before: Option<Cursor>,
+        limit: i64,
+    ) -> Result<Vec<(Ticket, Message)>, StoreError> {
+        let (at, id) = before.unzip();
+        let columns = MESSAGE_COLUMNS
+            .split(", ")
+            .map(|c| format!("m.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let rows = sqlx::query(&format!(
+            "SELECT {columns} FROM messages m JOIN tickets t ON t.id = m.ticket_id \
+             WHERE t.tenant_id = $1 AND t.requester_id = $2 AND (m.public OR $3) \
+             AND ($4::timestamptz IS NULL OR (m.created_at, m.id) < ($4, $5)) \
+             ORDER BY m.created_at DESC, m.id DESC LIMIT $6"
+        ))
+        .bind(tenant.as_str())
+        .bind(customer)
+        .bind(include_internal)
+        .bind(at)
+        .bind(id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await
+        .map_err(store_error)?;
+        let messages = rows
+            .iter()
+            .map(message_from_row)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(store_error)?;
+        let mut ids: Vec<Uuid> = messages.iter().map(|m| m.ticket_id).collect();
+        ids.sort();
+        ids.dedup();
+        let tickets: HashMap<Uuid, Ticket> = sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND id = ANY($2)"
+        ))
+        .bind(tenant.as_str())
+        .bind(&ids)
+        .fetch_all(self.pool())
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|r| ticket_from_row(r).map(|t| (t.id, t)))
+        .collect::<Result<_, _>>()
+        .map_err(store_error)?;
+        Ok(messages
+            .into_iter()
+            .filter_map(|m| tickets.get(&m.ticket_id).cloned().map(|t| (t, m)))
+            .collect())
+    }
+}
