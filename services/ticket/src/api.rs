@@ -7,7 +7,8 @@ use switchboard_proto::ticket::v1::{
     self as pb, AddMessageRequest, AddMessageResponse, AssignTicketRequest, CreateTicketRequest,
     GetTicketRequest, ListMessagesRequest, ListMessagesResponse, ListTicketChangesRequest,
     ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse, SubmitSatisfactionRequest,
-    Ticket as PbTicket, UpdateTicketRequest, ticket_service_server::TicketService,
+    Ticket as PbTicket, UpdateTicketRequest, WatchTicketsRequest,
+    ticket_service_server::TicketService,
 };
 use switchboard_runtime::{
     Caller, DomainError, ErrorKind, FieldViolation, Role, Violations, caller, to_status,
@@ -27,6 +28,7 @@ use crate::{
         },
     },
     store::{Apply, StoreError, TicketStore, UpdateError, Updated},
+    watch::{Audience, WatchStream, Watcher},
 };
 
 /// What can go wrong in a ticket call.
@@ -100,6 +102,7 @@ impl Scope {
 #[derive(Clone)]
 pub struct TicketApi {
     store: Arc<dyn TicketStore>,
+    watcher: Option<Watcher>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -107,7 +110,16 @@ type Reply<T> = Result<Response<T>, Status>;
 impl TicketApi {
     /// Handlers over `store`.
     pub fn new(store: Arc<dyn TicketStore>) -> Self {
-        Self { store }
+        Self {
+            store,
+            watcher: None,
+        }
+    }
+
+    /// Serves `WatchTickets` from `watcher`.
+    pub fn with_watcher(mut self, watcher: Watcher) -> Self {
+        self.watcher = Some(watcher);
+        self
     }
 
     async fn scope(&self, caller: &Caller) -> Result<Scope, TicketError> {
@@ -181,6 +193,30 @@ fn user_id(field: &str, raw: &str, caller: &Caller, v: &mut Violations) -> Optio
 
 #[tonic::async_trait]
 impl TicketService for TicketApi {
+    type WatchTicketsStream = WatchStream;
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn watch_tickets(&self, request: Request<WatchTicketsRequest>) -> Reply<WatchStream> {
+        let caller = start(&request)?;
+        let list = ListTicketsRequest {
+            filter: request.into_inner().filter,
+            ..Default::default()
+        };
+        let filter = TicketQuery::from_request(&list).map_err(TicketError::from)?;
+        let audience = match self.scope(&caller).await? {
+            Scope::Staff => Audience::Staff,
+            Scope::Customer(Some(me)) => Audience::Customer(me),
+            // Someone with no tickets yet watches nothing of anyone's.
+            Scope::Customer(None) => Audience::Customer(Uuid::nil()),
+        };
+        let watcher = self
+            .watcher
+            .as_ref()
+            .ok_or_else(|| Status::unavailable("watching is not configured on this server"))?;
+        let stream = watcher.watch(&caller.tenant, filter, audience).await?;
+        Ok(Response::new(stream))
+    }
+
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
     async fn create_ticket(&self, request: Request<CreateTicketRequest>) -> Reply<PbTicket> {
         let caller = start(&request)?;

@@ -5,6 +5,7 @@ pub mod api;
 pub mod customer_api;
 pub mod domain;
 pub mod store;
+pub mod watch;
 
 use std::sync::Arc;
 
@@ -52,6 +53,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     if settings.database.migrate_on_start {
         db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
     }
+    let client = js.client();
     let relay = Relay::new(
         pool.clone(),
         js,
@@ -63,7 +65,12 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         },
     );
     let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker()));
-    let server = TicketServiceServer::new(TicketApi::new(store.clone()))
+    let watcher = watch::Watcher::new(
+        client,
+        settings.events.subject_prefix.clone(),
+        app.shutdown_token(),
+    );
+    let server = TicketServiceServer::new(TicketApi::new(store.clone()).with_watcher(watcher))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store))
         .max_decoding_message_size(settings.grpc.max_message_bytes);

@@ -204,9 +204,102 @@ impl TicketQuery {
     }
 }
 
+impl TicketQuery {
+    /// Whether a ticket (as events carry it) passes the filter; paging
+    /// fields are ignored.
+    pub fn matches(&self, t: &pb::Ticket) -> bool {
+        let created = t.create_time.as_ref().and_then(|ts| {
+            Utc.timestamp_opt(ts.seconds, ts.nanos.max(0) as u32)
+                .single()
+        });
+        (self.statuses.is_empty()
+            || Status::from_proto(t.status).is_some_and(|s| self.statuses.contains(&s)))
+            && (self.priorities.is_empty()
+                || self.priorities.iter().any(|p| *p as i32 == t.priority))
+            && (self.channels.is_empty() || self.channels.iter().any(|c| *c as i32 == t.channel))
+            && match &self.assignee {
+                None => true,
+                Some(None) => t.assignee.is_empty(),
+                Some(Some(a)) => *a == t.assignee,
+            }
+            && self.group.as_ref().is_none_or(|g| *g == t.group)
+            && self
+                .requester
+                .is_none_or(|r| t.requester == format!("customers/{r}"))
+            && self.tag.as_ref().is_none_or(|tag| t.tags.contains(tag))
+            && self
+                .created_from
+                .is_none_or(|from| created.is_some_and(|c| c >= from))
+            && self
+                .created_to
+                .is_none_or(|to| created.is_some_and(|c| c < to))
+            && self
+                .subject_contains
+                .as_ref()
+                .is_none_or(|text| t.subject.to_lowercase().contains(&text.to_lowercase()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn watch_filters_match_tickets_as_events_carry_them() {
+        let ticket = pb::Ticket {
+            status: pb::TicketStatus::Open as i32,
+            priority: Priority::High as i32,
+            assignee: "agent-7".into(),
+            tags: vec!["vip".into()],
+            subject: "Printer ON FIRE".into(),
+            ..Default::default()
+        };
+        let query = |f: pb::TicketFilter| {
+            TicketQuery::from_request(&pb::ListTicketsRequest {
+                filter: Some(f),
+                ..Default::default()
+            })
+            .unwrap()
+        };
+        assert!(query(pb::TicketFilter::default()).matches(&ticket));
+        assert!(
+            query(pb::TicketFilter {
+                statuses: vec![pb::TicketStatus::Open as i32],
+                subject_contains: "fire".into(),
+                tag: "VIP".into(),
+                ..Default::default()
+            })
+            .matches(&ticket)
+        );
+        assert!(
+            !query(pb::TicketFilter {
+                statuses: vec![pb::TicketStatus::New as i32],
+                ..Default::default()
+            })
+            .matches(&ticket)
+        );
+        assert!(
+            !query(pb::TicketFilter {
+                assignee: "none".into(),
+                ..Default::default()
+            })
+            .matches(&ticket)
+        );
+        assert!(
+            !query(pb::TicketFilter {
+                priorities: vec![Priority::Low as i32],
+                ..Default::default()
+            })
+            .matches(&ticket)
+        );
+        assert!(
+            !query(pb::TicketFilter {
+                tag: "billing".into(),
+                ..Default::default()
+            })
+            .matches(&ticket)
+        );
+    }
 
     #[test]
     fn page_tokens_round_trip_and_are_bound_to_their_filter() {

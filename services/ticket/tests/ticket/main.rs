@@ -6,3 +6,4 @@ mod helpers;
 mod lifecycle;
 mod outage;
 mod store;
+mod watch;

@@ -1,0 +1,193 @@
+//! `WatchTickets`: a tenant's ticket events, filtered by what the caller may
+//! see, pushed to a live console.
+//!
+//! Watchers subscribe to the tenant's subjects on core NATS, where JetStream
+//! publishes also arrive: a watcher is ephemeral by design (no replay), so it
+//! costs the stream no consumer state.
+
+use std::pin::Pin;
+
+use futures::StreamExt;
+use prost::Message as _;
+use switchboard_proto::{
+    events::v1::{Envelope, envelope::Payload},
+    ticket::v1::{self as pb, TicketEvent},
+};
+use switchboard_runtime::TenantId;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use tonic::Status;
+use uuid::Uuid;
+
+use crate::domain::query::TicketQuery;
+
+/// Changes a slow watcher may fall behind by before it is cut off.
+pub const WATCH_BUFFER: usize = 1024;
+
+/// The stream `WatchTickets` returns.
+pub type WatchStream = Pin<Box<dyn futures::Stream<Item = Result<TicketEvent, Status>> + Send>>;
+
+/// Whose tickets a watcher may see.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Audience {
+    /// Staff: every ticket of the tenant, notes included.
+    Staff,
+    /// A customer: their own tickets, public messages only.
+    Customer(Uuid),
+}
+
+/// Opens watch streams.
+#[derive(Clone)]
+pub struct Watcher {
+    client: async_nats::Client,
+    subject_prefix: String,
+    shutdown: CancellationToken,
+}
+
+impl Watcher {
+    /// Watches subjects under `subject_prefix`; every stream ends at `shutdown`
+    /// so the server can drain.
+    pub fn new(
+        client: async_nats::Client,
+        subject_prefix: String,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            client,
+            subject_prefix,
+            shutdown,
+        }
+    }
+
+    /// A stream of the tenant's ticket events that pass `filter` for `audience`.
+    pub async fn watch(
+        &self,
+        tenant: &TenantId,
+        filter: TicketQuery,
+        audience: Audience,
+    ) -> Result<WatchStream, Status> {
+        let subject = format!("{}.{}.>", self.subject_prefix, tenant.as_str());
+        let mut events = self
+            .client
+            .subscribe(subject)
+            .await
+            .map_err(|e| Status::unavailable(format!("cannot watch tickets right now: {e}")))?;
+        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
+        let shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            loop {
+                let message = tokio::select! {
+                    _ = shutdown.cancelled() => {
+                        let _ = tx.try_send(Err(Status::unavailable("the server is shutting down; watch again")));
+                        return;
+                    }
+                    _ = tx.closed() => return,
+                    message = events.next() => match message {
+                        Some(message) => message,
+                        None => return,
+                    },
+                };
+                let Ok(envelope) = Envelope::decode(message.payload) else {
+                    continue;
+                };
+                let Some(event) = visible_event(envelope, &filter, audience) else {
+                    continue;
+                };
+                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Ok(event)) {
+                    // Blocking here would hold every other watcher's events
+                    // back; cut the slow one off instead.
+                    let _ = tx
+                        .send(Err(Status::resource_exhausted(format!(
+                            "more than {WATCH_BUFFER} changes behind; list tickets again and re-watch"
+                        ))))
+                        .await;
+                    return;
+                }
+            }
+        });
+        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+    }
+}
+
+/// The watcher's view of an event, or `None` when it must not see it.
+pub fn visible_event(
+    envelope: Envelope,
+    filter: &TicketQuery,
+    audience: Audience,
+) -> Option<TicketEvent> {
+    let (ticket, message) = match envelope.payload? {
+        Payload::TicketCreated(e) => (e.ticket?, None),
+        Payload::TicketUpdated(e) => (e.ticket?, None),
+        Payload::TicketStatusChanged(e) => (e.ticket?, None),
+        Payload::TicketAssigned(e) => (e.ticket?, None),
+        Payload::SatisfactionSubmitted(e) => (e.ticket?, None),
+        Payload::MessageAdded(e) => (e.ticket?, e.message),
+        Payload::CustomerMerged(_) => return None,
+    };
+    if let Audience::Customer(me) = audience {
+        let internal = message
+            .as_ref()
+            .is_some_and(|m| m.visibility != pb::Visibility::Public as i32);
+        if ticket.requester != format!("customers/{me}") || internal {
+            return None;
+        }
+    }
+    filter.matches(&ticket).then(|| TicketEvent {
+        event_id: envelope.id,
+        r#type: envelope.r#type,
+        ticket: Some(ticket),
+        message,
+        occur_time: envelope.occurred_at,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_proto::events::v1::{MessageAdded, TicketCreated};
+
+    use super::*;
+
+    fn envelope(payload: Payload) -> Envelope {
+        Envelope {
+            id: "e-1".into(),
+            r#type: "x".into(),
+            payload: Some(payload),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn customers_see_their_tickets_and_public_messages_only() {
+        let me = Uuid::now_v7();
+        let mine = pb::Ticket {
+            requester: format!("customers/{me}"),
+            ..Default::default()
+        };
+        let theirs = pb::Ticket {
+            requester: format!("customers/{}", Uuid::now_v7()),
+            ..Default::default()
+        };
+        let all = TicketQuery::default();
+        let created = |t: &pb::Ticket| {
+            envelope(Payload::TicketCreated(TicketCreated {
+                ticket: Some(t.clone()),
+            }))
+        };
+        let note = |visibility: pb::Visibility| {
+            envelope(Payload::MessageAdded(MessageAdded {
+                ticket: Some(mine.clone()),
+                message: Some(pb::Message {
+                    visibility: visibility as i32,
+                    ..Default::default()
+                }),
+            }))
+        };
+        let customer = Audience::Customer(me);
+        assert!(visible_event(created(&mine), &all, customer).is_some());
+        assert!(visible_event(created(&theirs), &all, customer).is_none());
+        assert!(visible_event(note(pb::Visibility::Public), &all, customer).is_some());
+        assert!(visible_event(note(pb::Visibility::Internal), &all, customer).is_none());
+        assert!(visible_event(note(pb::Visibility::Internal), &all, Audience::Staff).is_some());
+        assert!(visible_event(created(&theirs), &all, Audience::Staff).is_some());
+    }
+}
