@@ -132,7 +132,10 @@ pub fn visible_event(
             return None;
         }
     }
-    filter.matches(&ticket).then(|| TicketEvent {
+    if !filter.matches(&ticket) {
+        return None;
+    }
+    Some(TicketEvent {
         event_id: envelope.id,
         r#type: envelope.r#type,
         ticket: Some(ticket),
