@@ -6,8 +6,8 @@ use chrono::Utc;
 use switchboard_proto::ticket::v1::{
     self as pb, AddMessageRequest, AddMessageResponse, AssignTicketRequest, CreateTicketRequest,
     GetTicketRequest, ListMessagesRequest, ListMessagesResponse, ListTicketChangesRequest,
-    ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse, SubmitSatisfactionRequest,
-    Ticket as PbTicket, UpdateTicketRequest, WatchTicketsRequest,
+    ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse, MergeTicketsRequest,
+    SubmitSatisfactionRequest, Ticket as PbTicket, UpdateTicketRequest, WatchTicketsRequest,
     ticket_service_server::TicketService,
 };
 use switchboard_runtime::{
@@ -27,7 +27,7 @@ use crate::{
             CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
         },
     },
-    store::{Apply, StoreError, TicketStore, UpdateError, Updated},
+    store::{Apply, MergeApply, StoreError, TicketStore, UpdateError, Updated},
     watch::{Audience, WatchStream, Watcher},
 };
 
@@ -422,6 +422,40 @@ impl TicketService for TicketApi {
                 .collect(),
             next_page_token,
         }))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant, ticket))]
+    async fn merge_tickets(&self, request: Request<MergeTicketsRequest>) -> Reply<PbTicket> {
+        let caller = start(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let mut name = |field: &str, raw: &str| match parse_ticket_name(raw) {
+            Ok(id) => id,
+            Err(_) => {
+                v.add(field, "must be `tickets/{ticket_id}`");
+                Uuid::nil()
+            }
+        };
+        let (source, target) = (name("source", &req.source), name("target", &req.target));
+        for (field, version) in [
+            ("source_version", req.source_version),
+            ("target_version", req.target_version),
+        ] {
+            if version <= 0 {
+                v.add(field, "is required: the version you last read");
+            }
+        }
+        v.into_result(()).map_err(TicketError::from)?;
+        let who = caller.clone();
+        let versions = (req.source_version, req.target_version);
+        let apply: MergeApply =
+            Box::new(move |s, t| change::merge(s, t, &who, versions, Utc::now()));
+        let target = self
+            .store
+            .merge(&caller.tenant, source, target, apply)
+            .await
+            .map_err(update_error(&format!("{} or {}", req.source, req.target)))?;
+        Ok(Response::new(target.to_proto()))
     }
 
     #[tracing::instrument(skip_all, fields(tenant, ticket))]

@@ -144,7 +144,7 @@ impl CustomerService for CustomerApi {
         };
         let survivor = self
             .store
-            .merge(&caller.tenant, source, target, caller.to_actor())
+            .merge_customers(&caller.tenant, source, target, caller.to_actor())
             .await
             .map_err(customer_error)?;
         tracing::info!(source = %customer_name(source), target = %customer_name(target), "customers merged");

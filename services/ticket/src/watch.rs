@@ -122,6 +122,15 @@ pub fn visible_event(
         Payload::TicketAssigned(e) => (e.ticket?, None),
         Payload::SatisfactionSubmitted(e) => (e.ticket?, None),
         Payload::MessageAdded(e) => (e.ticket?, e.message),
+        // Published once per ticket; show the one this envelope is about.
+        Payload::TicketMerged(e) => {
+            let about = format!("tickets/{}", envelope.aggregate_id);
+            let ticket = [e.source, e.target]
+                .into_iter()
+                .flatten()
+                .find(|t| t.name == about)?;
+            (ticket, None)
+        }
         Payload::CustomerMerged(_) => return None,
     };
     if let Audience::Customer(me) = audience {

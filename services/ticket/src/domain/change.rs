@@ -8,7 +8,7 @@ use switchboard_events::{EventBuilder, Payload};
 use switchboard_proto::{
     common::v1::{Actor, Priority},
     events::v1::{
-        Envelope, MessageAdded, SatisfactionSubmitted, TicketAssigned, TicketCreated,
+        Envelope, MessageAdded, SatisfactionSubmitted, TicketAssigned, TicketCreated, TicketMerged,
         TicketStatusChanged, TicketUpdated,
     },
     ticket::v1 as pb,
@@ -61,6 +61,8 @@ pub enum Fact {
     MessageAdded,
     /// The requester rated the ticket.
     SatisfactionSubmitted,
+    /// A duplicate was merged: both tickets after the merge (source, target).
+    Merged(Box<(Ticket, Ticket)>),
 }
 
 /// A ticket change, ready to be stored and announced.
@@ -177,6 +179,13 @@ impl Change {
                     Payload::MessageAdded(MessageAdded {
                         ticket: Some(proto.clone()),
                         message: self.message.as_ref().map(Message::to_proto),
+                    }),
+                ),
+                Fact::Merged(pair) => builder.build(
+                    "merged",
+                    Payload::TicketMerged(TicketMerged {
+                        source: Some(pair.0.to_proto()),
+                        target: Some(pair.1.to_proto()),
                     }),
                 ),
                 Fact::SatisfactionSubmitted => builder.build_as(
@@ -475,6 +484,8 @@ pub fn add_message(
             follow.solved_at = None;
             follow.satisfaction = None;
             follow.assignee = None;
+            follow.merged_into = None;
+            follow.merged_from = Vec::new();
             c.message = Some(message(follow.id));
             c.follow_up = Some(follow);
             c.facts = vec![Fact::Created, Fact::MessageAdded];
@@ -520,6 +531,61 @@ pub fn rate(
     c.ticket.satisfaction = Some(rating);
     c.facts.push(Fact::SatisfactionSubmitted);
     Ok(c.finish())
+}
+
+/// Merges duplicate `source` into `target`: the source closes (whatever its
+/// state, as merging is how duplicates end) and links to the target, which
+/// gains its followers. The store moves the messages.
+pub fn merge(
+    source: &Ticket,
+    target: &Ticket,
+    caller: &Caller,
+    versions: (i64, i64),
+    now: DateTime<Utc>,
+) -> Result<(Change, Change), RuleError> {
+    staff_only(caller, "merge tickets")?;
+    check_version(versions.0, source.version)?;
+    check_version(versions.1, target.version)?;
+    if source.id == target.id {
+        return Err(RuleError::Precondition(
+            "a ticket cannot be merged into itself".into(),
+        ));
+    }
+    for (role, t) in [("source", source), ("target", target)] {
+        if t.status == Status::Closed {
+            return Err(RuleError::Precondition(format!(
+                "the {role} ticket is closed and cannot take part in a merge"
+            )));
+        }
+    }
+    let mut s = Change::start(source, caller.to_actor(), now);
+    s.ticket.merged_into = Some(target.id);
+    s.record("merged_into", String::new(), target.id.to_string());
+    s.record(
+        "status",
+        source.status.as_str().into(),
+        Status::Closed.as_str().into(),
+    );
+    s.ticket.status = Status::Closed;
+    s.ticket.followers.clear();
+    let mut t = Change::start(target, caller.to_actor(), now);
+    t.ticket.merged_from.push(source.id);
+    t.record("merged_from", String::new(), source.id.to_string());
+    let mut followers = target.followers.clone();
+    followers.extend(source.followers.iter().cloned());
+    followers.sort();
+    followers.dedup();
+    t.record("followers", target.followers.join(","), followers.join(","));
+    t.ticket.followers = followers;
+    s.facts.push(Fact::StatusChanged {
+        from: source.status,
+        to: Status::Closed,
+    });
+    let (mut s, mut t) = (s.finish(), t.finish());
+    let pair = Box::new((s.ticket.clone(), t.ticket.clone()));
+    s.facts.insert(0, Fact::Merged(pair.clone()));
+    t.facts.push(Fact::Merged(pair));
+    Ok((s, t))
 }
 
 #[cfg(test)]

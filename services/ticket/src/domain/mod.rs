@@ -441,6 +441,10 @@ pub struct Ticket {
     pub solved_at: Option<DateTime<Utc>>,
     /// The requester's rating.
     pub satisfaction: Option<fields::Satisfaction>,
+    /// The survivor this duplicate was merged into.
+    pub merged_into: Option<Uuid>,
+    /// Duplicates merged into this ticket.
+    pub merged_from: Vec<Uuid>,
 }
 
 impl Ticket {
@@ -475,6 +479,8 @@ impl Ticket {
             first_response_at: None,
             solved_at: None,
             satisfaction: None,
+            merged_into: None,
+            merged_from: Vec::new(),
         }
     }
 
@@ -504,6 +510,8 @@ impl Ticket {
                 .satisfaction
                 .as_ref()
                 .map(fields::Satisfaction::to_proto),
+            merged_into: self.merged_into.map(ticket_name).unwrap_or_default(),
+            merged_from: self.merged_from.iter().copied().map(ticket_name).collect(),
         }
     }
 

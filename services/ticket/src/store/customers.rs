@@ -64,7 +64,7 @@ pub trait CustomerStore: Send + Sync + 'static {
 
     /// Moves `source`'s identities and tickets to `target` and marks `source`
     /// merged, emitting `customer.merged`, atomically.
-    async fn merge(
+    async fn merge_customers(
         &self,
         tenant: &TenantId,
         source: Uuid,

@@ -53,6 +53,10 @@ impl DomainError for StoreError {
 /// with the ticket row locked, so no other change interleaves.
 pub type Apply = Box<dyn FnOnce(&Ticket) -> Result<Change, RuleError> + Send>;
 
+/// The rule for merging two tickets, called with both rows locked: (source, target).
+pub type MergeApply =
+    Box<dyn FnOnce(&Ticket, &Ticket) -> Result<(Change, Change), RuleError> + Send>;
+
 /// The result of an update.
 #[derive(Debug, Clone)]
 pub struct Updated {
@@ -122,6 +126,17 @@ pub trait TicketStore: Send + Sync + 'static {
         request_id: Option<&str>,
         apply: Apply,
     ) -> Result<Updated, UpdateError>;
+
+    /// Locks both tickets, applies `apply`, moves the source's messages to
+    /// the target, and writes both changes and their events atomically.
+    /// Returns the target after the merge.
+    async fn merge(
+        &self,
+        tenant: &TenantId,
+        source: Uuid,
+        target: Uuid,
+        apply: MergeApply,
+    ) -> Result<Ticket, UpdateError>;
 
     /// The customer an identity belongs to.
     async fn find_customer(

@@ -16,7 +16,9 @@ use switchboard_runtime::TenantId;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use super::{Apply, Created, StoreError, StoredChange, TicketStore, UpdateError, Updated};
+use super::{
+    Apply, Created, MergeApply, StoreError, StoredChange, TicketStore, UpdateError, Updated,
+};
 use crate::domain::{
     Identity, NewTicket, Ticket, channel_str,
     message::Message,
@@ -221,6 +223,18 @@ impl TicketStore for PgTicketStore {
             self.committed();
         }
         Ok(updated)
+    }
+
+    async fn merge(
+        &self,
+        tenant: &TenantId,
+        source: Uuid,
+        target: Uuid,
+        apply: MergeApply,
+    ) -> Result<Ticket, UpdateError> {
+        let target = write::merge(&self.pool, tenant, source, target, apply).await?;
+        self.committed();
+        Ok(target)
     }
 
     async fn find_customer(

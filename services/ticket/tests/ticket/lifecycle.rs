@@ -576,3 +576,90 @@ async fn bad_updates_name_the_field_and_write_nothing() -> anyhow::Result<()> {
     app.events(1).await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn merging_a_duplicate_moves_its_messages_and_closes_it() -> anyhow::Result<()> {
+    use switchboard_proto::ticket::v1::MergeTicketsRequest;
+
+    let app = Running::start(&nats_url()).await?;
+    let mut c = app.client().await;
+    let agent = app.token("acme", "agent-7", Role::Agent);
+    let source = create(&app, &agent, "Printer smokes (again?)", "ada@example.com").await?;
+    let target = create(&app, &agent, "Printer on fire", "ada@example.com").await?;
+    let merge = |sv: i64, tv: i64| MergeTicketsRequest {
+        source: source.name.clone(),
+        target: target.name.clone(),
+        source_version: sv,
+        target_version: tv,
+    };
+    assert_eq!(
+        c.merge_tickets(authed(merge(2, 1), &agent))
+            .await
+            .unwrap_err()
+            .code(),
+        Code::Aborted
+    );
+    let merged = c
+        .merge_tickets(authed(merge(1, 1), &agent))
+        .await?
+        .into_inner();
+    assert_eq!(merged.merged_from, [source.name.clone()]);
+    let closed = c
+        .get_ticket(authed(
+            GetTicketRequest {
+                name: source.name.clone(),
+            },
+            &agent,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(
+        (closed.status(), closed.merged_into.as_str()),
+        (TicketStatus::Closed, target.name.as_str())
+    );
+    let bodies: Vec<String> = c
+        .list_messages(authed(
+            ListMessagesRequest {
+                parent: target.name.clone(),
+                ..Default::default()
+            },
+            &agent,
+        ))
+        .await?
+        .into_inner()
+        .messages
+        .into_iter()
+        .map(|m| m.body)
+        .collect();
+    assert_eq!(
+        bodies.len(),
+        2,
+        "both first messages now on the target: {bodies:?}"
+    );
+    let again = c
+        .merge_tickets(authed(merge(2, 2), &agent))
+        .await
+        .unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition);
+
+    let events = app.events(5).await?;
+    let seen: Vec<(&str, String)> = events
+        .iter()
+        .map(|(_, _, e)| (e.r#type.as_str(), e.aggregate_id.clone()))
+        .collect();
+    let (s, t) = (
+        source.name.trim_start_matches("tickets/").to_owned(),
+        target.name.trim_start_matches("tickets/").to_owned(),
+    );
+    assert_eq!(
+        seen,
+        [
+            ("ticket.created", s.clone()),
+            ("ticket.created", t.clone()),
+            ("ticket.merged", s.clone()),
+            ("ticket.status_changed", s),
+            ("ticket.merged", t),
+        ]
+    );
+    app.stop().await
+}

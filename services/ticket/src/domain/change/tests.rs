@@ -364,3 +364,36 @@ fn update_requests_validate_mask_version_and_values() {
             .has("update_mask")
     );
 }
+
+#[test]
+fn merging_closes_the_duplicate_and_links_both_ways() {
+    let mut source = ticket();
+    source.status = Status::Pending;
+    source.followers = vec!["agent-2".into()];
+    let mut target = ticket();
+    target.followers = vec!["agent-1".into()];
+    let (s, t) = merge(&source, &target, &agent(), (1, 1), at(1)).unwrap();
+    assert_eq!(
+        (s.ticket.status, s.ticket.merged_into, s.ticket.version),
+        (Status::Closed, Some(target.id), 2)
+    );
+    assert_eq!(t.ticket.merged_from, [source.id]);
+    assert_eq!(t.ticket.followers, ["agent-1", "agent-2"]);
+    assert_eq!(types(&s), ["ticket.merged", "ticket.status_changed"]);
+    assert_eq!(types(&t), ["ticket.merged"]);
+    assert!(matches!(
+        merge(&source, &source, &agent(), (1, 1), at(1)),
+        Err(RuleError::Precondition(_))
+    ));
+    assert!(matches!(
+        merge(&source, &target, &agent(), (2, 1), at(1)),
+        Err(RuleError::Stale { .. })
+    ));
+    assert!(
+        matches!(merge(&s.ticket, &target, &agent(), (2, 1), at(1)), Err(RuleError::Precondition(m)) if m.contains("source"))
+    );
+    assert!(matches!(
+        merge(&source, &target, &customer(), (1, 1), at(1)),
+        Err(RuleError::Forbidden(_))
+    ));
+}

@@ -120,7 +120,7 @@ impl CustomerStore for PgTicketStore {
         Ok(customer)
     }
 
-    async fn merge(
+    async fn merge_customers(
         &self,
         tenant: &TenantId,
         source: Uuid,

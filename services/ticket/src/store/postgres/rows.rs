@@ -15,7 +15,7 @@ use crate::domain::{
 /// Every ticket column, in the order the decoders expect by name.
 pub const TICKET_COLUMNS: &str = "id, tenant_id, number, subject, description, status, priority, channel, \
      requester_id, assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, \
-     follow_up_of, first_response_at, solved_at, satisfaction";
+     follow_up_of, first_response_at, solved_at, satisfaction, merged_into, merged_from";
 
 /// Every message column.
 pub const MESSAGE_COLUMNS: &str = "id, ticket_id, author_kind, author_id, author_role, public, body, channel, attachments, mentions, created_at";
@@ -57,6 +57,8 @@ pub fn ticket_from_row(row: &PgRow) -> Result<Ticket, sqlx::Error> {
         satisfaction: row
             .try_get::<Option<Json<Satisfaction>>, _>("satisfaction")?
             .map(|j| j.0),
+        merged_into: row.try_get("merged_into")?,
+        merged_from: row.try_get("merged_from")?,
     })
 }
 

@@ -14,7 +14,7 @@ use super::{
 };
 use crate::{
     domain::{Ticket, change::Change, channel_str, message::Message, priority_str},
-    store::{Apply, UpdateError, Updated},
+    store::{Apply, MergeApply, UpdateError, Updated},
 };
 
 async fn ticket(
@@ -106,6 +106,49 @@ pub async fn update(
     })
 }
 
+/// Runs the merge transaction.
+pub async fn merge(
+    pool: &PgPool,
+    tenant: &TenantId,
+    source: Uuid,
+    target: Uuid,
+    apply: MergeApply,
+) -> Result<Ticket, UpdateError> {
+    let db = |e| UpdateError::Store(store_error(e));
+    let mut tx = pool.begin().await.map_err(db)?;
+    // Lock in id order so two opposite merges cannot deadlock.
+    let mut locked = Vec::new();
+    for id in if source < target {
+        [source, target]
+    } else {
+        [target, source]
+    } {
+        locked.push(
+            ticket(&mut tx, tenant, id, true)
+                .await
+                .map_err(db)?
+                .ok_or(UpdateError::NotFound)?,
+        );
+    }
+    let (src, dst) = if locked[0].id == source {
+        (&locked[0], &locked[1])
+    } else {
+        (&locked[1], &locked[0])
+    };
+    let (mut s, mut t) = apply(src, dst)?;
+    sqlx::query("UPDATE messages SET ticket_id = $3 WHERE tenant_id = $1 AND ticket_id = $2")
+        .bind(tenant.as_str())
+        .bind(source)
+        .bind(target)
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
+    write(&mut tx, &mut s, None).await.map_err(db)?;
+    write(&mut tx, &mut t, None).await.map_err(db)?;
+    tx.commit().await.map_err(db)?;
+    Ok(t.ticket)
+}
+
 async fn write(
     tx: &mut PgConnection,
     change: &mut Change,
@@ -152,7 +195,7 @@ async fn save_ticket(
     let updated = sqlx::query(
         "UPDATE tickets SET subject = $3, status = $4, priority = $5, assignee = $6, group_id = $7, tags = $8, \
          version = $9, updated_at = $10, custom_fields = $11, followers = $12, first_response_at = $13, \
-         solved_at = $14, satisfaction = $15 \
+         solved_at = $14, satisfaction = $15, merged_into = $16, merged_from = $17 \
          WHERE id = $1 AND version = $2",
     )
     .bind(t.id)
@@ -170,6 +213,8 @@ async fn save_ticket(
     .bind(t.first_response_at)
     .bind(t.solved_at)
     .bind(t.satisfaction.as_ref().map(Json))
+    .bind(t.merged_into)
+    .bind(&t.merged_from)
     .execute(tx)
     .await?;
     // The row is locked, so this only fails if the lock was not taken.
