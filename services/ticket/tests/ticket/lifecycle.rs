@@ -603,7 +603,7 @@ async fn merging_a_duplicate_moves_its_messages_and_closes_it() -> anyhow::Resul
         .merge_tickets(authed(merge(1, 1), &agent))
         .await?
         .into_inner();
-    assert_eq!(merged.merged_from, [source.name.clone()]);
+    assert_eq!(merged.merged_from, std::slice::from_ref(&source.name));
     let closed = c
         .get_ticket(authed(
             GetTicketRequest {
