@@ -14,7 +14,7 @@ run: services database
 	$(CARGO) run -p switchboard -- serve
 
 ## test: format check, clippy -D warnings, every test on the real servers
-test: fmt-check lint services
+test: fmt-check lint deploy-check services
 	$(CARGO) $(TEST_RUNNER) --workspace
 
 lint:
@@ -40,3 +40,7 @@ database: services
 bench: services
 	$(CARGO) build --release -p switchboard -p switchboard-bench
 	target/release/bench --bin target/release/switchboard
+
+## deploy-check: render and validate every Kubernetes shape offline
+deploy-check:
+	deploy/check.sh

@@ -200,3 +200,113 @@ async fn bad_configuration_fails_at_start_naming_the_setting() -> anyhow::Result
     assert!(String::from_utf8_lossy(&out.stderr).contains("billing"));
     world.drop().await
 }
+
+#[tokio::test]
+async fn five_processes_one_service_each_as_kubernetes_runs_them() -> anyhow::Result<()> {
+    let world = World::new(BIN).await?;
+    let migrate = world.run(&["migrate"])?;
+    assert!(migrate.status.success());
+    let names = [
+        "ticket",
+        "routing",
+        "notification",
+        "knowledge",
+        "analytics",
+    ];
+    let mut servers = Vec::new();
+    for name in names {
+        let arg = format!("--services={name}");
+        servers.push(world.serve(
+            &[&arg],
+            &[("SWITCHBOARD__DATABASE__MIGRATE_ON_START", "false")],
+        )?);
+    }
+    let grpc_names = [
+        SERVICES[0],
+        SERVICES[2],
+        SERVICES[3],
+        SERVICES[4],
+        SERVICES[5],
+    ];
+    let mut channels = Vec::new();
+    for (server, grpc) in servers.iter().zip(grpc_names) {
+        let channel = server.channel().await?;
+        server.wait_serving(&channel, grpc).await?;
+        server.wait_serving(&channel, "").await?;
+        channels.push(channel);
+    }
+    // Each process serves only its own service.
+    let elsewhere = HealthClient::new(channels[1].clone())
+        .check(HealthCheckRequest {
+            service: SERVICES[0].into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(elsewhere.code(), Code::NotFound);
+
+    let token = world.run(&[
+        "token", "--tenant", "acme", "--user", "agent-7", "--role", "agent",
+    ])?;
+    let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let created = TicketServiceClient::new(channels[0].clone())
+        .create_ticket(authed(
+            CreateTicketRequest {
+                subject: "Across processes".into(),
+                requester: Some(Requester {
+                    email: "ada@example.com".into(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    // The event is on the shared stream, where the other services' durable
+    // consumers read it.
+    let events = switchboard_testkit::read_stream(&world.nats_url, &world.stream.stream, 1).await?;
+    match Envelope::decode(events[0].payload.clone())?.payload {
+        Some(Payload::TicketCreated(e)) => assert_eq!(e.ticket.unwrap().name, created.name),
+        other => panic!("unexpected payload {other:?}"),
+    }
+    drop(channels);
+    for server in servers {
+        let status = server.terminate(Duration::from_secs(15)).await?;
+        assert!(status.success(), "exit after SIGTERM: {status}");
+    }
+    world.drop().await
+}
+
+#[tokio::test]
+async fn a_service_takes_no_traffic_until_its_schema_is_migrated() -> anyhow::Result<()> {
+    let world = World::new(BIN).await?;
+    let server = world.serve(
+        &["--services", "ticket"],
+        &[("SWITCHBOARD__DATABASE__MIGRATE_ON_START", "false")],
+    )?;
+    let channel = server.channel().await?;
+    // Two readiness rounds (2 s apart) without a schema: still NOT_SERVING.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let status = HealthClient::new(channel.clone())
+        .check(HealthCheckRequest {
+            service: SERVICES[0].into(),
+        })
+        .await?
+        .into_inner()
+        .status();
+    assert_eq!(
+        status,
+        tonic_health::pb::health_check_response::ServingStatus::NotServing
+    );
+
+    assert!(
+        world
+            .run(&["migrate", "--services", "ticket"])?
+            .status
+            .success()
+    );
+    server.wait_serving(&channel, SERVICES[0]).await?;
+    let status = server.terminate(Duration::from_secs(15)).await?;
+    assert!(status.success());
+    world.drop().await
+}

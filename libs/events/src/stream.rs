@@ -64,3 +64,34 @@ pub async fn ensure_stream_eventually(
         delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The stream operators create by hand (deploy/nats/stream.json) is the
+    /// one the services would create, but for production's three replicas.
+    #[test]
+    fn the_documented_stream_matches_the_default_one() {
+        let documented: serde_json::Value =
+            serde_json::from_str(include_str!("../../../deploy/nats/stream.json"))
+                .expect("valid JSON");
+        let settings =
+            switchboard_runtime::Settings::load_with_vars(None, Vec::new()).expect("defaults load");
+        let ours = stream_config(&settings.events);
+        assert_eq!(documented["name"], ours.name);
+        assert_eq!(documented["subjects"], serde_json::json!(ours.subjects));
+        assert_eq!(documented["retention"], "limits");
+        assert_eq!(ours.retention, RetentionPolicy::Limits);
+        assert_eq!(documented["storage"], "file");
+        assert_eq!(ours.storage, StorageType::File);
+        assert_eq!(documented["discard"], "old");
+        assert_eq!(ours.discard, DiscardPolicy::Old);
+        assert_eq!(
+            documented["duplicate_window"],
+            ours.duplicate_window.as_nanos() as u64
+        );
+        assert_eq!(documented["max_age"], ours.max_age.as_nanos() as u64);
+        assert_eq!(documented["num_replicas"], 3);
+    }
+}

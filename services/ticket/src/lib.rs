@@ -81,14 +81,30 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
 
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
+    // Ready only once the schema is at this build's version, so pods started
+    // before the migration Job finishes take no traffic.
+    let latest = MIGRATIONS
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or_default();
     let database: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();
         Box::pin(async move {
-            sqlx::query("SELECT 1")
-                .execute(&pool)
-                .await
-                .map(|_| ())
-                .map_err(|e| format!("ticket database: {e}"))
+            let migrated: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = $1 AND success)",
+            )
+            .bind(latest)
+            .fetch_one(&pool)
+            .await
+            .map_err(|e| format!("ticket database: {e}"))?;
+            if migrated {
+                Ok(())
+            } else {
+                Err(format!(
+                    "ticket schema is not at migration {latest} yet; run `switchboard migrate`"
+                ))
+            }
         })
     });
     app.readiness_check(GRPC_NAME, database.clone());
