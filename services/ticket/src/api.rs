@@ -2,12 +2,13 @@
 
 use std::sync::Arc;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use switchboard_proto::ticket::v1::{
     self as pb, AddMessageRequest, AddMessageResponse, AssignTicketRequest, CreateTicketRequest,
-    GetTicketRequest, ListMessagesRequest, ListMessagesResponse, ListTicketChangesRequest,
-    ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse, MergeTicketsRequest,
-    SubmitSatisfactionRequest, Ticket as PbTicket, UpdateTicketRequest, WatchTicketsRequest,
+    GetSlaPolicyRequest, GetTicketRequest, ListMessagesRequest, ListMessagesResponse,
+    ListTicketChangesRequest, ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse,
+    MergeTicketsRequest, SlaPolicy, SubmitSatisfactionRequest, Ticket as PbTicket,
+    UpdateSlaPolicyRequest, UpdateTicketRequest, WatchTicketsRequest,
     ticket_service_server::TicketService,
 };
 use switchboard_runtime::{
@@ -26,6 +27,7 @@ use crate::{
         query::{
             CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
         },
+        sla::{Policy, TicketSla, reconcile},
     },
     store::{Apply, MergeApply, StoreError, TicketStore, UpdateError, Updated},
     watch::{Audience, WatchStream, Watcher},
@@ -170,6 +172,26 @@ impl TicketApi {
     }
 }
 
+/// Runs a change rule, then moves the SLA clocks for what it changed.
+fn with_sla<F>(policy: Option<Policy>, rule: F) -> Apply
+where
+    F: FnOnce(&Ticket, DateTime<Utc>) -> Result<change::Change, RuleError> + Send + 'static,
+{
+    Box::new(move |before| {
+        let now = Utc::now();
+        let mut change = rule(before, now)?;
+        if let Some(policy) = &policy {
+            if !change.is_noop() {
+                reconcile(before, &mut change.ticket, policy, now);
+            }
+            if let Some(follow_up) = &mut change.follow_up {
+                follow_up.sla = TicketSla::start(policy, follow_up.priority, now);
+            }
+        }
+        Ok(change)
+    })
+}
+
 fn start<T>(request: &Request<T>) -> Result<Caller, Status> {
     let caller = caller(request)?.clone();
     tracing::Span::current().record("tenant", caller.tenant.as_str());
@@ -220,8 +242,16 @@ impl TicketService for TicketApi {
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
     async fn create_ticket(&self, request: Request<CreateTicketRequest>) -> Reply<PbTicket> {
         let caller = start(&request)?;
-        let new =
+        let mut new =
             NewTicket::from_request(&caller, request.into_inner()).map_err(TicketError::from)?;
+        if let Some(policy) = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?
+        {
+            new.sla = TicketSla::start(&policy, new.priority, Utc::now());
+        }
         let created = self
             .store
             .create(&caller.tenant, &new, caller.to_actor())
@@ -287,7 +317,12 @@ impl TicketService for TicketApi {
             .map(|t| t.name.clone())
             .unwrap_or_default();
         let who = caller.clone();
-        let apply: Apply = Box::new(move |t| change::update(t, &who, &update, Utc::now()));
+        let policy = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let apply = with_sla(policy, move |t, now| change::update(t, &who, &update, now));
         let updated = self.change(&caller, &name, None, apply).await?;
         Ok(Response::new(updated.ticket.to_proto()))
     }
@@ -314,8 +349,14 @@ impl TicketService for TicketApi {
             .map_err(TicketError::from)?;
         let who = caller.clone();
         let expected = req.expected_version;
-        let apply: Apply =
-            Box::new(move |t| change::assign(t, &who, assignee, group, expected, Utc::now()));
+        let policy = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let apply = with_sla(policy, move |t, now| {
+            change::assign(t, &who, assignee, group, expected, now)
+        });
         let updated = self.change(&caller, &req.name, None, apply).await?;
         Ok(Response::new(updated.ticket.to_proto()))
     }
@@ -327,7 +368,14 @@ impl TicketService for TicketApi {
             NewMessage::from_request(&caller, request.get_ref()).map_err(TicketError::from)?;
         let request_id = new.request_id.clone();
         let who = caller.clone();
-        let apply: Apply = Box::new(move |t| change::add_message(t, &who, &new, Utc::now()));
+        let policy = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let apply = with_sla(policy, move |t, now| {
+            change::add_message(t, &who, &new, now)
+        });
         let updated = self
             .change(
                 &caller,
@@ -448,14 +496,67 @@ impl TicketService for TicketApi {
         v.into_result(()).map_err(TicketError::from)?;
         let who = caller.clone();
         let versions = (req.source_version, req.target_version);
-        let apply: MergeApply =
-            Box::new(move |s, t| change::merge(s, t, &who, versions, Utc::now()));
+        let policy = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let apply: MergeApply = Box::new(move |s, t| {
+            let now = Utc::now();
+            let (mut sc, mut tc) = change::merge(s, t, &who, versions, now)?;
+            if let Some(policy) = &policy {
+                reconcile(s, &mut sc.ticket, policy, now);
+                reconcile(t, &mut tc.ticket, policy, now);
+            }
+            Ok((sc, tc))
+        });
         let target = self
             .store
             .merge(&caller.tenant, source, target, apply)
             .await
             .map_err(update_error(&format!("{} or {}", req.source, req.target)))?;
         Ok(Response::new(target.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_sla_policy(&self, request: Request<GetSlaPolicyRequest>) -> Reply<SlaPolicy> {
+        let caller = start(&request)?;
+        if !caller.role.is_staff() {
+            return Err(TicketError::Rule(RuleError::Forbidden(
+                "SLA policies are for staff".into(),
+            ))
+            .into());
+        }
+        let policy = self
+            .store
+            .sla_policy(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let policy =
+            policy.ok_or_else(|| Status::not_found("this tenant has no SLA policy yet"))?;
+        Ok(Response::new(policy.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn update_sla_policy(
+        &self,
+        request: Request<UpdateSlaPolicyRequest>,
+    ) -> Reply<SlaPolicy> {
+        let caller = start(&request)?;
+        if !matches!(caller.role, Role::Supervisor | Role::Admin) {
+            return Err(TicketError::Rule(RuleError::Forbidden(
+                "only supervisors and admins set SLA policies".into(),
+            ))
+            .into());
+        }
+        let raw = request.into_inner().policy.unwrap_or_default();
+        let policy = Policy::from_proto(&raw).map_err(TicketError::from)?;
+        let saved = self
+            .store
+            .set_sla_policy(&caller.tenant, &policy)
+            .await
+            .map_err(TicketError::from)?;
+        Ok(Response::new(saved.to_proto()))
     }
 
     #[tracing::instrument(skip_all, fields(tenant, ticket))]

@@ -72,12 +72,15 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     );
     let server = TicketServiceServer::new(TicketApi::new(store.clone()).with_watcher(watcher))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
-    let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store))
+    let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store.clone()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let auth = app.auth();
     app.grpc()
         .add_service(InterceptedService::new(server, auth.clone()))
         .add_service(InterceptedService::new(customers, auth));
+
+    let scanner = store.clone();
+    app.spawn_background(move |stop| scan_sla_until(scanner, stop));
 
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
@@ -110,4 +113,32 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     app.readiness_check(GRPC_NAME, database.clone());
     app.readiness_check(CUSTOMER_GRPC_NAME, database);
     Ok(())
+}
+
+/// How often each replica looks for SLA warnings and breaches.
+pub const SLA_SCAN_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
+/// Tickets per scanner transaction.
+const SLA_SCAN_BATCH: i64 = 200;
+
+/// Emits SLA alerts as they fall due until `stop`. Every replica runs one;
+/// row locks share the work, so each alert is emitted once.
+async fn scan_sla_until(store: Arc<PgTicketStore>, stop: tokio_util::sync::CancellationToken) {
+    let mut tick = tokio::time::interval(SLA_SCAN_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match store.scan_sla(chrono::Utc::now(), SLA_SCAN_BATCH).await {
+                Ok(seen) if seen as i64 == SLA_SCAN_BATCH => continue,
+                Ok(_) => break,
+                Err(e) => {
+                    tracing::warn!(error = %e, "SLA scan failed; retrying next round");
+                    break;
+                }
+            }
+        }
+    }
 }

@@ -131,7 +131,12 @@ pub fn visible_event(
                 .find(|t| t.name == about)?;
             (ticket, None)
         }
-        Payload::CustomerMerged(_) => return None,
+        // SLA alerts are for staff.
+        Payload::SlaWarning(e) if audience == Audience::Staff => (e.ticket?, None),
+        Payload::SlaBreached(e) if audience == Audience::Staff => (e.ticket?, None),
+        Payload::SlaWarning(_) | Payload::SlaBreached(_) | Payload::CustomerMerged(_) => {
+            return None;
+        }
     };
     if let Audience::Customer(me) = audience {
         let internal = message

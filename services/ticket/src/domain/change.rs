@@ -486,6 +486,8 @@ pub fn add_message(
             follow.assignee = None;
             follow.merged_into = None;
             follow.merged_from = Vec::new();
+            // The caller starts its SLA from the policy.
+            follow.sla = Default::default();
             c.message = Some(message(follow.id));
             c.follow_up = Some(follow);
             c.facts = vec![Fact::Created, Fact::MessageAdded];

@@ -8,6 +8,7 @@ pub mod fields;
 pub mod lifecycle;
 pub mod message;
 pub mod query;
+pub mod sla;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use switchboard_events::{EventBuilder, Payload};
@@ -216,6 +217,8 @@ pub struct NewTicket {
     pub tags: Vec<String>,
     /// Who is creating it.
     pub author: Author,
+    /// SLA clocks started for it (empty without a policy).
+    pub sla: sla::TicketSla,
 }
 
 impl NewTicket {
@@ -305,6 +308,7 @@ impl NewTicket {
             display_name,
             tags,
             author,
+            sla: Default::default(),
         })
     }
 }
@@ -445,6 +449,8 @@ pub struct Ticket {
     pub merged_into: Option<Uuid>,
     /// Duplicates merged into this ticket.
     pub merged_from: Vec<Uuid>,
+    /// SLA clocks.
+    pub sla: sla::TicketSla,
 }
 
 impl Ticket {
@@ -481,6 +487,7 @@ impl Ticket {
             satisfaction: None,
             merged_into: None,
             merged_from: Vec::new(),
+            sla: new.sla.clone(),
         }
     }
 
@@ -512,6 +519,7 @@ impl Ticket {
                 .map(fields::Satisfaction::to_proto),
             merged_into: self.merged_into.map(ticket_name).unwrap_or_default(),
             merged_from: self.merged_from.iter().copied().map(ticket_name).collect(),
+            sla: self.sla.to_proto(),
         }
     }
 

@@ -16,6 +16,7 @@ use crate::domain::{
     error::RuleError,
     message::Message,
     query::{Cursor, TicketQuery},
+    sla::Policy,
 };
 
 pub use postgres::PgTicketStore;
@@ -137,6 +138,25 @@ pub trait TicketStore: Send + Sync + 'static {
         target: Uuid,
         apply: MergeApply,
     ) -> Result<Ticket, UpdateError>;
+
+    /// The tenant's SLA policy, if one is set.
+    async fn sla_policy(&self, tenant: &TenantId) -> Result<Option<Policy>, StoreError>;
+
+    /// Replaces the tenant's SLA policy; returns it with its new version.
+    async fn set_sla_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &Policy,
+    ) -> Result<Policy, StoreError>;
+
+    /// Emits the SLA warnings and breaches due at `now` for up to `limit`
+    /// tickets, each exactly once even with several scanners running.
+    /// Returns how many tickets it looked at.
+    async fn scan_sla(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: i64,
+    ) -> Result<usize, StoreError>;
 
     /// The customer an identity belongs to.
     async fn find_customer(

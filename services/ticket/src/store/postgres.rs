@@ -3,6 +3,7 @@
 mod customers;
 mod read;
 mod rows;
+mod sla;
 mod write;
 
 use std::sync::Arc;
@@ -24,6 +25,7 @@ use crate::domain::{
     message::Message,
     priority_str,
     query::{Cursor, TicketQuery},
+    sla::Policy,
 };
 
 use rows::{TICKET_COLUMNS, ticket_from_row};
@@ -124,8 +126,8 @@ impl PgTicketStore {
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         let inserted = sqlx::query(
             "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, \
-             requester_id, tags, request_id, version, created_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12) \
+             requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
              ON CONFLICT (tenant_id, request_id) DO NOTHING \
              RETURNING number",
         )
@@ -141,6 +143,8 @@ impl PgTicketStore {
         .bind(new.request_id.as_deref())
         .bind(ticket.version)
         .bind(ticket.created_at)
+        .bind(sqlx::types::Json(&ticket.sla))
+        .bind(ticket.sla.next_check())
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = inserted else {
@@ -235,6 +239,30 @@ impl TicketStore for PgTicketStore {
         let target = write::merge(&self.pool, tenant, source, target, apply).await?;
         self.committed();
         Ok(target)
+    }
+
+    async fn sla_policy(&self, tenant: &TenantId) -> Result<Option<Policy>, StoreError> {
+        sla::policy(&self.pool, tenant).await.map_err(store_error)
+    }
+
+    async fn set_sla_policy(
+        &self,
+        tenant: &TenantId,
+        policy: &Policy,
+    ) -> Result<Policy, StoreError> {
+        sla::set_policy(&self.pool, tenant, policy)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn scan_sla(&self, now: chrono::DateTime<Utc>, limit: i64) -> Result<usize, StoreError> {
+        let seen = sla::scan(&self.pool, now, limit)
+            .await
+            .map_err(store_error)?;
+        if seen > 0 {
+            self.committed();
+        }
+        Ok(seen)
     }
 
     async fn find_customer(

@@ -5,5 +5,6 @@ mod customers;
 mod helpers;
 mod lifecycle;
 mod outage;
+mod sla;
 mod store;
 mod watch;

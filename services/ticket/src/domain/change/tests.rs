@@ -39,6 +39,7 @@ fn ticket() -> Ticket {
             kind: "customer",
             id: "ada@example.com".into(),
         },
+        sla: Default::default(),
     };
     Ticket::open(
         &TenantId::parse("acme").unwrap(),

@@ -10,12 +10,13 @@ use crate::domain::{
     fields::{CustomFields, Satisfaction},
     message::{Attachment, Message},
     parse_channel, parse_priority,
+    sla::TicketSla,
 };
 
 /// Every ticket column, in the order the decoders expect by name.
 pub const TICKET_COLUMNS: &str = "id, tenant_id, number, subject, description, status, priority, channel, \
      requester_id, assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, \
-     follow_up_of, first_response_at, solved_at, satisfaction, merged_into, merged_from";
+     follow_up_of, first_response_at, solved_at, satisfaction, merged_into, merged_from, sla";
 
 /// Every message column.
 pub const MESSAGE_COLUMNS: &str = "id, ticket_id, author_kind, author_id, author_role, public, body, channel, attachments, mentions, created_at";
@@ -59,6 +60,7 @@ pub fn ticket_from_row(row: &PgRow) -> Result<Ticket, sqlx::Error> {
             .map(|j| j.0),
         merged_into: row.try_get("merged_into")?,
         merged_from: row.try_get("merged_from")?,
+        sla: row.try_get::<Json<TicketSla>, _>("sla")?.0,
     })
 }
 

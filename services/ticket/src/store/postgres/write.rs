@@ -195,7 +195,8 @@ async fn save_ticket(
     let updated = sqlx::query(
         "UPDATE tickets SET subject = $3, status = $4, priority = $5, assignee = $6, group_id = $7, tags = $8, \
          version = $9, updated_at = $10, custom_fields = $11, followers = $12, first_response_at = $13, \
-         solved_at = $14, satisfaction = $15, merged_into = $16, merged_from = $17 \
+         solved_at = $14, satisfaction = $15, merged_into = $16, merged_from = $17, sla = $18, \
+         sla_next_check_at = $19 \
          WHERE id = $1 AND version = $2",
     )
     .bind(t.id)
@@ -215,6 +216,8 @@ async fn save_ticket(
     .bind(t.satisfaction.as_ref().map(Json))
     .bind(t.merged_into)
     .bind(&t.merged_from)
+    .bind(Json(&t.sla))
+    .bind(t.sla.next_check())
     .execute(tx)
     .await?;
     // The row is locked, so this only fails if the lock was not taken.
@@ -227,8 +230,9 @@ async fn save_ticket(
 async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::Error> {
     let row = sqlx::query(
         "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, requester_id, \
-         assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, follow_up_of) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16) RETURNING number",
+         assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, follow_up_of, \
+         sla, sla_next_check_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18) RETURNING number",
     )
     .bind(t.id)
     .bind(t.tenant.as_str())
@@ -246,6 +250,8 @@ async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::E
     .bind(Json(&t.custom_fields))
     .bind(&t.followers)
     .bind(t.follow_up_of)
+    .bind(Json(&t.sla))
+    .bind(t.sla.next_check())
     .fetch_one(tx)
     .await?;
     row.try_get("number")
