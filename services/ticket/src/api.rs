@@ -5,11 +5,11 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 use switchboard_proto::ticket::v1::{
     self as pb, AddMessageRequest, AddMessageResponse, AssignTicketRequest, CreateTicketRequest,
-    GetSlaPolicyRequest, GetTicketRequest, ListMessagesRequest, ListMessagesResponse,
-    ListTicketChangesRequest, ListTicketChangesResponse, ListTicketsRequest, ListTicketsResponse,
-    MergeTicketsRequest, SlaPolicy, SubmitSatisfactionRequest, Ticket as PbTicket,
-    UpdateSlaPolicyRequest, UpdateTicketRequest, WatchTicketsRequest,
-    ticket_service_server::TicketService,
+    GetIntakeRulesRequest, GetSlaPolicyRequest, GetTicketRequest, IntakeRules, ListMessagesRequest,
+    ListMessagesResponse, ListTicketChangesRequest, ListTicketChangesResponse, ListTicketsRequest,
+    ListTicketsResponse, MergeTicketsRequest, SlaPolicy, SubmitSatisfactionRequest,
+    Ticket as PbTicket, UpdateIntakeRulesRequest, UpdateSlaPolicyRequest, UpdateTicketRequest,
+    WatchTicketsRequest, ticket_service_server::TicketService,
 };
 use switchboard_runtime::{
     Caller, DomainError, ErrorKind, FieldViolation, Role, Violations, caller, to_status,
@@ -22,6 +22,7 @@ use crate::{
         Identity, NewTicket, Ticket, change,
         error::RuleError,
         fields::{MAX_USER_BYTES, Satisfaction},
+        intake,
         message::NewMessage,
         parse_email, parse_ticket_name,
         query::{
@@ -244,6 +245,15 @@ impl TicketService for TicketApi {
         let caller = start(&request)?;
         let mut new =
             NewTicket::from_request(&caller, request.into_inner()).map_err(TicketError::from)?;
+        let (rules, _) = self
+            .store
+            .intake_rules(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        let applied = intake::apply(&rules, &mut new);
+        if !applied.is_empty() {
+            tracing::debug!(rules = ?applied, "intake rules applied");
+        }
         if let Some(policy) = self
             .store
             .sla_policy(&caller.tenant)
@@ -516,6 +526,48 @@ impl TicketService for TicketApi {
             .await
             .map_err(update_error(&format!("{} or {}", req.source, req.target)))?;
         Ok(Response::new(target.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn get_intake_rules(
+        &self,
+        request: Request<GetIntakeRulesRequest>,
+    ) -> Reply<IntakeRules> {
+        let caller = start(&request)?;
+        if !caller.role.is_staff() {
+            return Err(TicketError::Rule(RuleError::Forbidden(
+                "intake rules are for staff".into(),
+            ))
+            .into());
+        }
+        let (rules, version) = self
+            .store
+            .intake_rules(&caller.tenant)
+            .await
+            .map_err(TicketError::from)?;
+        Ok(Response::new(intake::to_proto(&rules, version)))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn update_intake_rules(
+        &self,
+        request: Request<UpdateIntakeRulesRequest>,
+    ) -> Reply<IntakeRules> {
+        let caller = start(&request)?;
+        if !matches!(caller.role, Role::Supervisor | Role::Admin) {
+            return Err(TicketError::Rule(RuleError::Forbidden(
+                "only supervisors and admins set intake rules".into(),
+            ))
+            .into());
+        }
+        let raw = request.into_inner().rules.unwrap_or_default();
+        let rules = intake::from_proto(&raw).map_err(TicketError::from)?;
+        let version = self
+            .store
+            .set_intake_rules(&caller.tenant, &rules)
+            .await
+            .map_err(TicketError::from)?;
+        Ok(Response::new(intake::to_proto(&rules, version)))
     }
 
     #[tracing::instrument(skip_all, fields(tenant))]

@@ -5,6 +5,7 @@ pub mod change;
 pub mod customer;
 pub mod error;
 pub mod fields;
+pub mod intake;
 pub mod lifecycle;
 pub mod message;
 pub mod query;
@@ -219,6 +220,10 @@ pub struct NewTicket {
     pub author: Author,
     /// SLA clocks started for it (empty without a policy).
     pub sla: sla::TicketSla,
+    /// The group intake rules put it in.
+    pub group: Option<String>,
+    /// The caller chose the priority; intake rules keep it.
+    pub explicit_priority: bool,
 }
 
 impl NewTicket {
@@ -309,6 +314,8 @@ impl NewTicket {
             tags,
             author,
             sla: Default::default(),
+            group: None,
+            explicit_priority: req.priority != Priority::Unspecified as i32,
         })
     }
 }
@@ -474,7 +481,7 @@ impl Ticket {
             channel: new.channel,
             requester_id,
             assignee: None,
-            group: None,
+            group: new.group.clone(),
             tags: new.tags.clone(),
             version: 1,
             created_at: now,

@@ -14,6 +14,7 @@ use crate::domain::{
     Identity, NewTicket, Ticket,
     change::Change,
     error::RuleError,
+    intake::IntakeRule,
     message::Message,
     query::{Cursor, TicketQuery},
     sla::Policy,
@@ -157,6 +158,16 @@ pub trait TicketStore: Send + Sync + 'static {
         now: chrono::DateTime<chrono::Utc>,
         limit: i64,
     ) -> Result<usize, StoreError>;
+
+    /// The tenant's intake rules and their version (empty, 0 until set).
+    async fn intake_rules(&self, tenant: &TenantId) -> Result<(Vec<IntakeRule>, i64), StoreError>;
+
+    /// Replaces the tenant's intake rules; returns the new version.
+    async fn set_intake_rules(
+        &self,
+        tenant: &TenantId,
+        rules: &[IntakeRule],
+    ) -> Result<i64, StoreError>;
 
     /// The customer an identity belongs to.
     async fn find_customer(

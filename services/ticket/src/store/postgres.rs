@@ -22,6 +22,7 @@ use super::{
 };
 use crate::domain::{
     Identity, NewTicket, Ticket, channel_str,
+    intake::IntakeRule,
     message::Message,
     priority_str,
     query::{Cursor, TicketQuery},
@@ -126,8 +127,8 @@ impl PgTicketStore {
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         let inserted = sqlx::query(
             "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, \
-             requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14) \
+             requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
              ON CONFLICT (tenant_id, request_id) DO NOTHING \
              RETURNING number",
         )
@@ -145,6 +146,7 @@ impl PgTicketStore {
         .bind(ticket.created_at)
         .bind(sqlx::types::Json(&ticket.sla))
         .bind(ticket.sla.next_check())
+        .bind(&ticket.group)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = inserted else {
@@ -263,6 +265,22 @@ impl TicketStore for PgTicketStore {
             self.committed();
         }
         Ok(seen)
+    }
+
+    async fn intake_rules(&self, tenant: &TenantId) -> Result<(Vec<IntakeRule>, i64), StoreError> {
+        sla::intake_rules(&self.pool, tenant)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn set_intake_rules(
+        &self,
+        tenant: &TenantId,
+        rules: &[IntakeRule],
+    ) -> Result<i64, StoreError> {
+        sla::set_intake_rules(&self.pool, tenant, rules)
+            .await
+            .map_err(store_error)
     }
 
     async fn find_customer(

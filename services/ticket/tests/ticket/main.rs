@@ -3,6 +3,7 @@
 mod api;
 mod customers;
 mod helpers;
+mod intake;
 mod lifecycle;
 mod outage;
 mod sla;

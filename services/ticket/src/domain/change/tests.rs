@@ -40,6 +40,8 @@ fn ticket() -> Ticket {
             id: "ada@example.com".into(),
         },
         sla: Default::default(),
+        group: None,
+        explicit_priority: false,
     };
     Ticket::open(
         &TenantId::parse("acme").unwrap(),

@@ -57,6 +57,8 @@ fn ticket(now: DateTime<Utc>) -> Ticket {
             id: "a".into(),
         },
         sla: TicketSla::start(&policy(), Priority::Normal, now),
+        group: None,
+        explicit_priority: false,
     };
     Ticket::open(&TenantId::parse("acme").unwrap(), &new, Uuid::now_v7(), now)
 }

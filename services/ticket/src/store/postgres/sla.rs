@@ -1,4 +1,4 @@
-//! SLA policies and the SLA scanner in PostgreSQL.
+//! Tenant settings (SLA policy, intake rules) and the SLA scanner in PostgreSQL.
 
 use chrono::{DateTime, Utc};
 use prost::Message as _;
@@ -8,7 +8,10 @@ use switchboard_proto::ticket::v1 as pb;
 use switchboard_runtime::TenantId;
 
 use super::rows::{TICKET_COLUMNS, ticket_from_row};
-use crate::domain::sla::{self, Policy, alert_event};
+use crate::domain::{
+    intake::{self, IntakeRule},
+    sla::{self, Policy, alert_event},
+};
 
 /// The tenant's policy, decoded and validated again (so a policy saved by an
 /// older build that a newer one rejects shows up as an error, not silence).
@@ -78,4 +81,41 @@ pub async fn scan(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<usize
     }
     tx.commit().await?;
     Ok(rows.len())
+}
+
+/// The tenant's intake rules, validated again on the way out.
+pub async fn intake_rules(
+    pool: &PgPool,
+    tenant: &TenantId,
+) -> Result<(Vec<IntakeRule>, i64), sqlx::Error> {
+    let row: Option<(Vec<u8>, i64)> =
+        sqlx::query_as("SELECT rules, version FROM intake_rules WHERE tenant_id = $1")
+            .bind(tenant.as_str())
+            .fetch_optional(pool)
+            .await?;
+    let Some((bytes, version)) = row else {
+        return Ok((Vec::new(), 0));
+    };
+    let decode = |e: String| sqlx::Error::Decode(e.into());
+    let raw = pb::IntakeRules::decode(bytes.as_slice()).map_err(|e| decode(e.to_string()))?;
+    let rules = intake::from_proto(&raw)
+        .map_err(|v| decode(format!("stored intake rules are invalid: {v}")))?;
+    Ok((rules, version))
+}
+
+/// Saves the tenant's intake rules, bumping the version.
+pub async fn set_intake_rules(
+    pool: &PgPool,
+    tenant: &TenantId,
+    rules: &[IntakeRule],
+) -> Result<i64, sqlx::Error> {
+    sqlx::query_scalar(
+        "INSERT INTO intake_rules (tenant_id, rules, version, updated_at) VALUES ($1, $2, 1, now()) \
+         ON CONFLICT (tenant_id) DO UPDATE SET rules = EXCLUDED.rules, version = intake_rules.version + 1, \
+         updated_at = now() RETURNING version",
+    )
+    .bind(tenant.as_str())
+    .bind(intake::to_proto(rules, 0).encode_to_vec())
+    .fetch_one(pool)
+    .await
 }
