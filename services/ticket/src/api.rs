@@ -31,6 +31,7 @@ use crate::{
         sla::{Policy, TicketSla, reconcile},
     },
     store::{Apply, MergeApply, StoreError, TicketStore, UpdateError, Updated},
+    tenant_cache::TenantCache,
     watch::{Audience, WatchStream, Watcher},
 };
 
@@ -106,6 +107,7 @@ impl Scope {
 pub struct TicketApi {
     store: Arc<dyn TicketStore>,
     watcher: Option<Watcher>,
+    tenants: Arc<TenantCache>,
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -116,6 +118,7 @@ impl TicketApi {
         Self {
             store,
             watcher: None,
+            tenants: Arc::default(),
         }
     }
 
@@ -123,6 +126,19 @@ impl TicketApi {
     pub fn with_watcher(mut self, watcher: Watcher) -> Self {
         self.watcher = Some(watcher);
         self
+    }
+
+    /// The tenant's SLA policy (cached briefly).
+    async fn policy(
+        &self,
+        tenant: &switchboard_runtime::TenantId,
+    ) -> Result<Option<Policy>, TicketError> {
+        Ok(self
+            .tenants
+            .get(self.store.as_ref(), tenant)
+            .await?
+            .policy
+            .clone())
     }
 
     async fn scope(&self, caller: &Caller) -> Result<Scope, TicketError> {
@@ -245,22 +261,17 @@ impl TicketService for TicketApi {
         let caller = start(&request)?;
         let mut new =
             NewTicket::from_request(&caller, request.into_inner()).map_err(TicketError::from)?;
-        let (rules, _) = self
-            .store
-            .intake_rules(&caller.tenant)
+        let tenant = self
+            .tenants
+            .get(self.store.as_ref(), &caller.tenant)
             .await
             .map_err(TicketError::from)?;
-        let applied = intake::apply(&rules, &mut new);
+        let applied = intake::apply(&tenant.rules, &mut new);
         if !applied.is_empty() {
             tracing::debug!(rules = ?applied, "intake rules applied");
         }
-        if let Some(policy) = self
-            .store
-            .sla_policy(&caller.tenant)
-            .await
-            .map_err(TicketError::from)?
-        {
-            new.sla = TicketSla::start(&policy, new.priority, Utc::now());
+        if let Some(policy) = &tenant.policy {
+            new.sla = TicketSla::start(policy, new.priority, Utc::now());
         }
         let created = self
             .store
@@ -327,11 +338,7 @@ impl TicketService for TicketApi {
             .map(|t| t.name.clone())
             .unwrap_or_default();
         let who = caller.clone();
-        let policy = self
-            .store
-            .sla_policy(&caller.tenant)
-            .await
-            .map_err(TicketError::from)?;
+        let policy = self.policy(&caller.tenant).await?;
         let apply = with_sla(policy, move |t, now| change::update(t, &who, &update, now));
         let updated = self.change(&caller, &name, None, apply).await?;
         Ok(Response::new(updated.ticket.to_proto()))
@@ -359,11 +366,7 @@ impl TicketService for TicketApi {
             .map_err(TicketError::from)?;
         let who = caller.clone();
         let expected = req.expected_version;
-        let policy = self
-            .store
-            .sla_policy(&caller.tenant)
-            .await
-            .map_err(TicketError::from)?;
+        let policy = self.policy(&caller.tenant).await?;
         let apply = with_sla(policy, move |t, now| {
             change::assign(t, &who, assignee, group, expected, now)
         });
@@ -378,11 +381,7 @@ impl TicketService for TicketApi {
             NewMessage::from_request(&caller, request.get_ref()).map_err(TicketError::from)?;
         let request_id = new.request_id.clone();
         let who = caller.clone();
-        let policy = self
-            .store
-            .sla_policy(&caller.tenant)
-            .await
-            .map_err(TicketError::from)?;
+        let policy = self.policy(&caller.tenant).await?;
         let apply = with_sla(policy, move |t, now| {
             change::add_message(t, &who, &new, now)
         });
@@ -506,11 +505,7 @@ impl TicketService for TicketApi {
         v.into_result(()).map_err(TicketError::from)?;
         let who = caller.clone();
         let versions = (req.source_version, req.target_version);
-        let policy = self
-            .store
-            .sla_policy(&caller.tenant)
-            .await
-            .map_err(TicketError::from)?;
+        let policy = self.policy(&caller.tenant).await?;
         let apply: MergeApply = Box::new(move |s, t| {
             let now = Utc::now();
             let (mut sc, mut tc) = change::merge(s, t, &who, versions, now)?;
@@ -567,6 +562,7 @@ impl TicketService for TicketApi {
             .set_intake_rules(&caller.tenant, &rules)
             .await
             .map_err(TicketError::from)?;
+        self.tenants.forget(&caller.tenant);
         Ok(Response::new(intake::to_proto(&rules, version)))
     }
 
@@ -608,6 +604,7 @@ impl TicketService for TicketApi {
             .set_sla_policy(&caller.tenant, &policy)
             .await
             .map_err(TicketError::from)?;
+        self.tenants.forget(&caller.tenant);
         Ok(Response::new(saved.to_proto()))
     }
 

@@ -5,6 +5,7 @@ pub mod api;
 pub mod customer_api;
 pub mod domain;
 pub mod store;
+pub mod tenant_cache;
 pub mod watch;
 
 use std::sync::Arc;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool, Row};
-use switchboard_events::outbox;
+use sqlx::{PgConnection, PgPool};
+use switchboard_events::outbox::OutboxRow;
 use switchboard_proto::common::v1::Actor;
 use switchboard_runtime::TenantId;
 use tokio::sync::Notify;
@@ -80,60 +80,63 @@ impl PgTicketStore {
         .transpose()
     }
 
-    async fn create_in_tx(
+    /// Creates a ticket in two round trips, the first of which only finds
+    /// or creates the requester and draws the ticket number.
+    ///
+    /// The second statement writes ticket, first message and outbox row at
+    /// once (one statement is one transaction), so the event can never be
+    /// lost or published without its ticket. A customer profile whose ticket
+    /// then fails is harmless: it is simply a customer without tickets.
+    async fn create_fast(
         &self,
         tenant: &TenantId,
         new: &NewTicket,
         actor: Actor,
     ) -> Result<Created, sqlx::Error> {
-        let mut tx = self.pool.begin().await?;
-        if let Some(request_id) = &new.request_id
-            && let Some(ticket) = Self::find_by_request_id(&mut tx, tenant, request_id).await?
-        {
-            return Ok(Created {
-                ticket,
-                fresh: false,
-            });
-        }
-
         let now = Utc::now();
-        // Upsert the identity; DO UPDATE (not DO NOTHING) so the row comes
-        // back even when a concurrent transaction just created it.
+        // DO UPDATE (not DO NOTHING) so the row comes back even when a
+        // concurrent call just created it; data-modifying CTEs always run.
         let candidate = Uuid::now_v7();
-        let customer_id: Uuid = sqlx::query_scalar(
-            "INSERT INTO customer_identities (tenant_id, kind, value, customer_id) \
-             VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind \
-             RETURNING customer_id",
+        let (customer_id, number): (Uuid, i64) = sqlx::query_as(
+            "WITH ident AS ( \
+                 INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind \
+                 RETURNING customer_id), \
+             cust AS ( \
+                 INSERT INTO customers (id, tenant_id, display_name, created_at) \
+                 SELECT $4, $1, $5, $6 FROM ident WHERE ident.customer_id = $4 RETURNING id) \
+             SELECT (SELECT customer_id FROM ident), nextval('ticket_number_seq')",
         )
         .bind(tenant.as_str())
         .bind(new.identity.kind())
         .bind(new.identity.value())
         .bind(candidate)
-        .fetch_one(&mut *tx)
+        .bind(&new.display_name)
+        .bind(now)
+        .fetch_one(&self.pool)
         .await?;
-        if customer_id == candidate {
-            sqlx::query(
-                "INSERT INTO customers (id, tenant_id, display_name, created_at) VALUES ($1, $2, $3, $4)",
-            )
-            .bind(customer_id)
-            .bind(tenant.as_str())
-            .bind(&new.display_name)
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        }
 
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
-        let inserted = sqlx::query(
-            "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, \
-             requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $12, $13, $14, $15) \
-             ON CONFLICT (tenant_id, request_id) DO NOTHING \
-             RETURNING number",
-        )
+        ticket.number = number;
+        let event = OutboxRow::new(&ticket.created_event(actor.clone()))?;
+        let inserted: i64 = sqlx::query_scalar(&format!(
+            "WITH t AS ( \
+                 INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, \
+                 requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16) \
+                 ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING id), \
+             m AS ( \
+                 INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, \
+                 channel, created_at) \
+                 SELECT $17, $2, t.id, $18, $19, $20, TRUE, $5, $8, $13 FROM t WHERE $5 <> ''), \
+             o AS ( \
+                 INSERT INTO outbox ({}) SELECT $21, $22, $23, $24, $25, $26, $27 FROM t) \
+             SELECT count(*) FROM t",
+            OutboxRow::COLUMNS
+        ))
         .bind(ticket.id)
         .bind(tenant.as_str())
+        .bind(number)
         .bind(&ticket.subject)
         .bind(&ticket.description)
         .bind(ticket.status.as_str())
@@ -147,11 +150,21 @@ impl PgTicketStore {
         .bind(sqlx::types::Json(&ticket.sla))
         .bind(ticket.sla.next_check())
         .bind(&ticket.group)
-        .fetch_optional(&mut *tx)
+        .bind(Uuid::now_v7())
+        .bind(new.author.kind)
+        .bind(&new.author.id)
+        .bind(rows::role_str(&actor))
+        .bind(event.event_id)
+        .bind(event.subject)
+        .bind(event.aggregate_id)
+        .bind(event.aggregate_version)
+        .bind(event.payload)
+        .bind(event.traceparent)
+        .bind(event.tracestate)
+        .fetch_one(&self.pool)
         .await?;
-        let Some(row) = inserted else {
-            // A concurrent call with the same request id won; return its ticket.
-            tx.rollback().await?;
+        if inserted == 0 {
+            // An earlier call with the same request id created it.
             let mut conn = self.pool.acquire().await?;
             let request_id = new.request_id.as_deref().unwrap_or_default();
             let ticket = Self::find_by_request_id(&mut conn, tenant, request_id)
@@ -161,28 +174,7 @@ impl PgTicketStore {
                 ticket,
                 fresh: false,
             });
-        };
-        ticket.number = row.get("number");
-
-        if !new.description.is_empty() {
-            sqlx::query(
-                "INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, public, body, channel, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, TRUE, $6, $7, $8)",
-            )
-            .bind(Uuid::now_v7())
-            .bind(tenant.as_str())
-            .bind(ticket.id)
-            .bind(new.author.kind)
-            .bind(&new.author.id)
-            .bind(&new.description)
-            .bind(channel_str(ticket.channel))
-            .bind(ticket.created_at)
-            .execute(&mut *tx)
-            .await?;
         }
-
-        outbox::append(&mut tx, &ticket.created_event(actor)).await?;
-        tx.commit().await?;
         self.committed();
         Ok(Created {
             ticket,
@@ -199,7 +191,7 @@ impl TicketStore for PgTicketStore {
         new: &NewTicket,
         actor: Actor,
     ) -> Result<Created, StoreError> {
-        self.create_in_tx(tenant, new, actor)
+        self.create_fast(tenant, new, actor)
             .await
             .map_err(store_error)
     }
