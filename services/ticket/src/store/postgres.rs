@@ -80,8 +80,38 @@ impl PgTicketStore {
         .transpose()
     }
 
-    /// Creates a ticket in two round trips, the first of which only finds
-    /// or creates the requester and draws the ticket number.
+    /// Finds or creates the customer behind `new`'s identity. DO UPDATE (not
+    /// DO NOTHING) returns the row even when a concurrent call just created
+    /// it; data-modifying CTEs always run to completion.
+    async fn upsert_requester(
+        &self,
+        tenant: &TenantId,
+        new: &NewTicket,
+        now: chrono::DateTime<Utc>,
+    ) -> Result<Uuid, sqlx::Error> {
+        let candidate = Uuid::now_v7();
+        sqlx::query_scalar(
+            "WITH ident AS ( \
+                 INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
+                 ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind \
+                 RETURNING customer_id), \
+             cust AS ( \
+                 INSERT INTO customers (id, tenant_id, display_name, created_at) \
+                 SELECT $4, $1, $5, $6 FROM ident WHERE ident.customer_id = $4 RETURNING id) \
+             SELECT customer_id FROM ident",
+        )
+        .bind(tenant.as_str())
+        .bind(new.identity.kind())
+        .bind(new.identity.value())
+        .bind(candidate)
+        .bind(&new.display_name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+    }
+
+    /// Creates a ticket in two round trips for a known requester (three for
+    /// a new one): find the requester and draw the number, then write.
     ///
     /// The second statement writes ticket, first message and outbox row at
     /// once (one statement is one transaction), so the event can never be
@@ -94,27 +124,21 @@ impl PgTicketStore {
         actor: Actor,
     ) -> Result<Created, sqlx::Error> {
         let now = Utc::now();
-        // DO UPDATE (not DO NOTHING) so the row comes back even when a
-        // concurrent call just created it; data-modifying CTEs always run.
-        let candidate = Uuid::now_v7();
-        let (customer_id, number): (Uuid, i64) = sqlx::query_as(
-            "WITH ident AS ( \
-                 INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
-                 ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind \
-                 RETURNING customer_id), \
-             cust AS ( \
-                 INSERT INTO customers (id, tenant_id, display_name, created_at) \
-                 SELECT $4, $1, $5, $6 FROM ident WHERE ident.customer_id = $4 RETURNING id) \
-             SELECT (SELECT customer_id FROM ident), nextval('ticket_number_seq')",
+        // Most requesters are known: a read finds them without a write (and
+        // so without a commit to flush); nextval needs no commit either.
+        let (known, number): (Option<Uuid>, i64) = sqlx::query_as(
+            "SELECT (SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3), \
+             nextval('ticket_number_seq')",
         )
         .bind(tenant.as_str())
         .bind(new.identity.kind())
         .bind(new.identity.value())
-        .bind(candidate)
-        .bind(&new.display_name)
-        .bind(now)
         .fetch_one(&self.pool)
         .await?;
+        let customer_id = match known {
+            Some(id) => id,
+            None => self.upsert_requester(tenant, new, now).await?,
+        };
 
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         ticket.number = number;
