@@ -29,12 +29,16 @@ pub enum FieldKind {
     Integer,
     /// A flag.
     Bool,
+    /// Typed by each value (tenant-defined fields): any operator whose
+    /// value has the right shape.
+    Dynamic,
 }
 
 /// The fields a rule set may mention.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Schema {
     fields: BTreeMap<String, FieldKind>,
+    prefixes: Vec<(&'static str, FieldKind)>,
 }
 
 impl Schema {
@@ -42,7 +46,14 @@ impl Schema {
     pub fn new(fields: impl IntoIterator<Item = (&'static str, FieldKind)>) -> Self {
         Self {
             fields: fields.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
+            prefixes: Vec::new(),
         }
+    }
+
+    /// Accepts every field starting with `prefix` (e.g. `custom.`) as `kind`.
+    pub fn with_prefix(mut self, prefix: &'static str, kind: FieldKind) -> Self {
+        self.prefixes.push((prefix, kind));
+        self
     }
 
     /// Adds tenant-defined fields (e.g. `custom.plan`).
@@ -53,7 +64,12 @@ impl Schema {
 
     /// The kind of `field`, if the schema has it.
     pub fn kind(&self, field: &str) -> Option<&FieldKind> {
-        self.fields.get(field)
+        self.fields.get(field).or_else(|| {
+            self.prefixes
+                .iter()
+                .find(|(p, _)| field.len() > p.len() && field.starts_with(p))
+                .map(|(_, k)| k)
+        })
     }
 }
 
@@ -287,6 +303,7 @@ fn check(c: &Condition, schema: &Schema) -> Result<(), Problem> {
         FieldKind::List => "a list",
         FieldKind::Integer => "an integer",
         FieldKind::Bool => "a flag",
+        FieldKind::Dynamic => "typed by its value",
     };
     let wrong_op = || {
         (
@@ -312,6 +329,7 @@ fn check(c: &Condition, schema: &Schema) -> Result<(), Problem> {
         FieldKind::List => matches!(c.operator, Contains | NotContains),
         FieldKind::Integer => matches!(c.operator, Is | IsNot | Gt | Lt),
         FieldKind::Bool => matches!(c.operator, Is | IsNot),
+        FieldKind::Dynamic => true,
     };
     if !allowed {
         return Err(wrong_op());
@@ -344,13 +362,29 @@ fn check(c: &Condition, schema: &Schema) -> Result<(), Problem> {
         (Value::Text(t), ContainsAnyWord) if t.split_whitespace().next().is_none() => {
             Err(("value", "name at least one word".to_owned()))
         }
+        (Value::Text(t), Gt | Lt) if *kind == FieldKind::Dynamic => Err((
+            "value",
+            format!("`{}` compares integers; `{t}` is text", c.operator),
+        )),
+        (Value::Bool(_), op) if *kind == FieldKind::Dynamic && op != Is && op != IsNot => Err((
+            "value",
+            format!("`{}` does not apply to a flag", c.operator),
+        )),
+        (Value::Integer(_), Contains | NotContains | ContainsAnyWord)
+            if *kind == FieldKind::Dynamic =>
+        {
+            Err(("value", format!("`{}` needs text", c.operator)))
+        }
         (Value::Text(t), _)
-            if matches!(kind, FieldKind::Text | FieldKind::Enum(_) | FieldKind::List) =>
+            if matches!(
+                kind,
+                FieldKind::Text | FieldKind::Enum(_) | FieldKind::List | FieldKind::Dynamic
+            ) =>
         {
             text_ok(t)
         }
-        (Value::Integer(_), _) if *kind == FieldKind::Integer => Ok(()),
-        (Value::Bool(_), _) if *kind == FieldKind::Bool => Ok(()),
+        (Value::Integer(_), _) if matches!(kind, FieldKind::Integer | FieldKind::Dynamic) => Ok(()),
+        (Value::Bool(_), _) if matches!(kind, FieldKind::Bool | FieldKind::Dynamic) => Ok(()),
         _ => Err((
             "value",
             format!("`{}` is {kind_name}; the value has another type", c.field),

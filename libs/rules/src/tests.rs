@@ -188,3 +188,32 @@ fn operator_names_round_trip() {
         assert_eq!(op.to_string(), name);
     }
 }
+
+#[test]
+fn prefixed_fields_are_typed_by_their_values() {
+    let schema = schema().with_prefix("custom.", FieldKind::Dynamic);
+    let ok = Conditions {
+        all: vec![
+            c("custom.plan", "is", text("gold")),
+            c("custom.seats", "gt", Value::Integer(5)),
+        ],
+        any: vec![],
+    };
+    assert!(validate("c", &ok, &schema).is_empty());
+    let bad = Conditions {
+        all: vec![
+            c("custom.seats", "gt", text("five")),
+            c("custom.", "is", text("x")),
+            c("custom.vip", "contains", Value::Bool(true)),
+        ],
+        any: vec![],
+    };
+    let fields: Vec<String> = validate("c", &bad, &schema)
+        .into_iter()
+        .map(|v| v.field)
+        .collect();
+    assert_eq!(
+        fields,
+        ["c.all[0].value", "c.all[1].field", "c.all[2].value"]
+    );
+}

@@ -285,7 +285,7 @@ pub struct StreamMessage {
 }
 
 /// Reads exactly `expected` messages from `stream` in stream order, failing if
-/// fewer arrive within 15 s or any more follow within half a second.
+/// fewer arrive within 30 s of each other or any more follow within half a second.
 pub async fn read_stream(
     nats_url: &str,
     stream: &str,
@@ -306,7 +306,7 @@ pub async fn read_stream(
     let mut messages = consumer.messages().await?;
     let mut out = Vec::new();
     while out.len() < expected {
-        let next = tokio::time::timeout(Duration::from_secs(15), messages.next())
+        let next = tokio::time::timeout(Duration::from_secs(30), messages.next())
             .await
             .map_err(|_| anyhow::anyhow!("only {} of {expected} events arrived", out.len()))?;
         let m = next.context("stream closed")??;

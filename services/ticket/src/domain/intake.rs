@@ -12,7 +12,7 @@ use switchboard_rules::{
 };
 use switchboard_runtime::Violations;
 
-use super::{MAX_TAGS, NewTicket, channel_str, normalize_tags};
+use super::{MAX_TAGS, NewTicket, channel_str, fields::FieldValue, normalize_tags};
 
 /// Most intake rules per tenant.
 pub const MAX_RULES: usize = 100;
@@ -31,6 +31,7 @@ pub fn schema() -> Schema {
         ("requester_email", FieldKind::Text),
         ("requester_domain", FieldKind::Text),
     ])
+    .with_prefix("custom.", FieldKind::Dynamic)
 }
 
 /// What a matching rule does.
@@ -228,7 +229,14 @@ impl Facts for NewTicket {
             "requester_domain" => email
                 .and_then(|e| e.rsplit_once('@'))
                 .map(|(_, d)| Fact::Text(d)),
-            _ => None,
+            custom => custom
+                .strip_prefix("custom.")
+                .and_then(|key| self.custom_fields.get(key))
+                .map(|v| match v {
+                    FieldValue::Text(t) => Fact::Text(t),
+                    FieldValue::Integer(i) => Fact::Integer(*i),
+                    FieldValue::Flag(b) => Fact::Bool(*b),
+                }),
         }
     }
 }

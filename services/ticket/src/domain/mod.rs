@@ -224,6 +224,8 @@ pub struct NewTicket {
     pub group: Option<String>,
     /// The caller chose the priority; intake rules keep it.
     pub explicit_priority: bool,
+    /// Tenant-defined fields given at creation.
+    pub custom_fields: fields::CustomFields,
 }
 
 impl NewTicket {
@@ -290,6 +292,7 @@ impl NewTicket {
         };
 
         let tags = normalize_tags(&req.tags, &mut v);
+        let custom_fields = fields::from_proto("custom_fields", &req.custom_fields, &mut v);
         let author = Author {
             kind: if caller.role == Role::Customer {
                 "customer"
@@ -316,6 +319,7 @@ impl NewTicket {
             sla: Default::default(),
             group: None,
             explicit_priority: req.priority != Priority::Unspecified as i32,
+            custom_fields,
         })
     }
 }
@@ -486,7 +490,7 @@ impl Ticket {
             version: 1,
             created_at: now,
             updated_at: now,
-            custom_fields: Default::default(),
+            custom_fields: new.custom_fields.clone(),
             followers: Vec::new(),
             follow_up_of: None,
             first_response_at: None,
@@ -649,6 +653,13 @@ mod tests {
             }),
             tags: vec!["ok".into(), "no spaces".into()],
             request_id: "a b".into(),
+            custom_fields: [(
+                "Bad Key".to_owned(),
+                pb::FieldValue {
+                    kind: Some(pb::field_value::Kind::Integer(1)),
+                },
+            )]
+            .into(),
         };
         let v = NewTicket::from_request(&agent(), req).unwrap_err();
         for field in [
@@ -658,6 +669,7 @@ mod tests {
             "priority",
             "requester.email",
             "tags[1]",
+            "custom_fields.Bad Key",
             "request_id",
         ] {
             assert!(v.has(field), "{field} not reported: {v}");

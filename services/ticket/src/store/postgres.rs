@@ -146,8 +146,9 @@ impl PgTicketStore {
         let inserted: i64 = sqlx::query_scalar(&format!(
             "WITH t AS ( \
                  INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, \
-                 requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16) \
+                 requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id, \
+                 custom_fields) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $28) \
                  ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING id), \
              m AS ( \
                  INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, \
@@ -185,6 +186,7 @@ impl PgTicketStore {
         .bind(event.payload)
         .bind(event.traceparent)
         .bind(event.tracestate)
+        .bind(sqlx::types::Json(&ticket.custom_fields))
         .fetch_one(&self.pool)
         .await?;
         if inserted == 0 {

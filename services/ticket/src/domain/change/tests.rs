@@ -42,6 +42,7 @@ fn ticket() -> Ticket {
         sla: Default::default(),
         group: None,
         explicit_priority: false,
+        custom_fields: Default::default(),
     };
     Ticket::open(
         &TenantId::parse("acme").unwrap(),

@@ -90,6 +90,7 @@ fn new(subject: &str, email: &str) -> NewTicket {
         sla: Default::default(),
         group: None,
         explicit_priority: false,
+        custom_fields: Default::default(),
     }
 }
 
@@ -172,4 +173,45 @@ fn rule_sets_are_validated_on_save_by_path() {
 fn rule_sets_round_trip_through_the_wire_form() {
     let rules = rules();
     assert_eq!(from_proto(&to_proto(&rules, 3)).unwrap(), rules);
+}
+
+#[test]
+fn custom_fields_from_intake_can_be_tested() {
+    let gold = from_proto(&pb::IntakeRules {
+        rules: vec![rule(
+            "Gold plan",
+            vec![
+                text("custom.plan", "is", "gold"),
+                PbCondition {
+                    field: "custom.seats".into(),
+                    operator: "gt".into(),
+                    value: Some(ConditionValue {
+                        kind: Some(Kind::Integer(100)),
+                    }),
+                },
+            ],
+            vec![],
+            pb::IntakeActions {
+                priority: Priority::High as i32,
+                ..Default::default()
+            },
+        )],
+        version: 0,
+    })
+    .unwrap();
+    let mut t = new("Help", "a@example.com");
+    t.custom_fields
+        .insert("plan".into(), FieldValue::Text("Gold".into()));
+    t.custom_fields
+        .insert("seats".into(), FieldValue::Integer(250));
+    assert_eq!(apply(&gold, &mut t), ["Gold plan"]);
+    assert_eq!(t.priority, Priority::High);
+    let mut small = new("Help", "a@example.com");
+    small
+        .custom_fields
+        .insert("plan".into(), FieldValue::Text("gold".into()));
+    small
+        .custom_fields
+        .insert("seats".into(), FieldValue::Integer(3));
+    assert!(apply(&gold, &mut small).is_empty());
 }

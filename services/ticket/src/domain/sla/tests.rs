@@ -59,6 +59,7 @@ fn ticket(now: DateTime<Utc>) -> Ticket {
         sla: TicketSla::start(&policy(), Priority::Normal, now),
         group: None,
         explicit_priority: false,
+        custom_fields: Default::default(),
     };
     Ticket::open(&TenantId::parse("acme").unwrap(), &new, Uuid::now_v7(), now)
 }
