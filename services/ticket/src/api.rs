@@ -19,7 +19,7 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Identity, NewTicket, Ticket, change,
+        Identity, NewTicket, RequesterProfile, Ticket, change,
         error::RuleError,
         fields::{MAX_USER_BYTES, Satisfaction},
         intake,
@@ -139,6 +139,18 @@ impl TicketApi {
             .await?
             .policy
             .clone())
+    }
+
+    /// The tier and tags of the customer behind `identity`, if known.
+    async fn requester_profile(
+        &self,
+        tenant: &switchboard_runtime::TenantId,
+        identity: &Identity,
+    ) -> Result<Option<RequesterProfile>, TicketError> {
+        let Some(id) = self.store.find_customer(tenant, identity).await? else {
+            return Ok(None);
+        };
+        Ok(self.store.customer_profile(tenant, id).await?)
     }
 
     async fn scope(&self, caller: &Caller) -> Result<Scope, TicketError> {
@@ -266,6 +278,11 @@ impl TicketService for TicketApi {
             .get(self.store.as_ref(), &caller.tenant)
             .await
             .map_err(TicketError::from)?;
+        if intake::needs_profile(&tenant.rules) {
+            new.requester_profile = self
+                .requester_profile(&caller.tenant, &new.identity)
+                .await?;
+        }
         let applied = intake::apply(&tenant.rules, &mut new);
         if !applied.is_empty() {
             tracing::debug!(rules = ?applied, "intake rules applied");

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use switchboard_proto::ticket::v1::{
     AddIdentityRequest, Customer as PbCustomer, FindCustomerRequest, GetCustomerRequest,
     HistoryEntry, ListCustomerHistoryRequest, ListCustomerHistoryResponse, MergeCustomersRequest,
-    customer_service_server::CustomerService,
+    UpdateCustomerRequest, customer_service_server::CustomerService,
 };
 use switchboard_runtime::{Caller, Violations, caller, to_status};
 use tonic::{Request, Response, Status};
@@ -15,7 +15,7 @@ use crate::{
     api::TicketError,
     domain::{
         Identity,
-        customer::{customer_name, parse_customer_name},
+        customer::{CustomerUpdate, customer_name, parse_customer_name},
         error::RuleError,
         query::{MESSAGE_PAGE, fnv, page_size, page_token, parse_page_token},
     },
@@ -126,6 +126,18 @@ impl CustomerService for CustomerApi {
         let customer = self
             .store
             .add_identity(&caller.tenant, id, &identity)
+            .await
+            .map_err(customer_error)?;
+        Ok(Response::new(customer.to_proto()))
+    }
+
+    #[tracing::instrument(skip_all, fields(tenant))]
+    async fn update_customer(&self, request: Request<UpdateCustomerRequest>) -> Reply<PbCustomer> {
+        let caller = staff(&request)?;
+        let update = CustomerUpdate::from_request(request.get_ref()).map_err(TicketError::from)?;
+        let customer = self
+            .store
+            .update_customer(&caller.tenant, &update)
             .await
             .map_err(customer_error)?;
         Ok(Response::new(customer.to_proto()))

@@ -117,6 +117,10 @@ pub struct Customer {
     pub merged_into: Option<Uuid>,
     /// Grows with each change.
     pub version: i64,
+    /// Service tier; empty if none.
+    pub tier: String,
+    /// Lowercase tags.
+    pub tags: Vec<String>,
 }
 
 impl Customer {
@@ -129,6 +133,8 @@ impl Customer {
             create_time: Some(timestamp(self.created_at)),
             merged_into: self.merged_into.map(customer_name).unwrap_or_default(),
             version: self.version,
+            tier: self.tier.clone(),
+            tags: self.tags.clone(),
         }
     }
 
@@ -144,6 +150,86 @@ impl Customer {
                     moved_tickets: moved.iter().copied().map(ticket_name).collect(),
                 }),
             )
+    }
+}
+
+/// A validated `UpdateCustomer`: `None` leaves a field alone.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CustomerUpdate {
+    /// The customer.
+    pub id: Uuid,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New tier (empty clears it).
+    pub tier: Option<String>,
+    /// New tags (replacing).
+    pub tags: Option<Vec<String>>,
+}
+
+impl CustomerUpdate {
+    /// Validates an `UpdateCustomer` request, collecting every violation.
+    pub fn from_request(req: &pb::UpdateCustomerRequest) -> Result<Self, Violations> {
+        let mut v = Violations::default();
+        let Some(c) = &req.customer else {
+            v.add("customer", "is required, with `name` and the new values");
+            return Err(v);
+        };
+        let id = parse_customer_name("customer.name", &c.name, &mut v).unwrap_or_default();
+        let mut update = CustomerUpdate {
+            id,
+            ..Default::default()
+        };
+        let paths = req
+            .update_mask
+            .as_ref()
+            .map(|m| m.paths.as_slice())
+            .unwrap_or_default();
+        if paths.is_empty() {
+            v.add(
+                "update_mask",
+                "name at least one of display_name, tier, tags",
+            );
+        }
+        for path in paths {
+            match path.as_str() {
+                "display_name" => {
+                    let name = c.display_name.trim();
+                    if name.chars().count() > super::MAX_NAME_CHARS {
+                        v.add(
+                            "customer.display_name",
+                            format!("at most {} characters", super::MAX_NAME_CHARS),
+                        );
+                    }
+                    update.display_name = Some(name.to_owned());
+                }
+                "tier" => {
+                    let tier = c.tier.trim().to_lowercase();
+                    let ok = tier.len() <= 64
+                        && tier.bytes().all(|b| {
+                            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_'
+                        });
+                    if !ok {
+                        v.add("customer.tier", "at most 64 of a-z, 0-9, `-`, `_`");
+                    }
+                    update.tier = Some(tier);
+                }
+                "tags" => {
+                    let mut tag_errors = Violations::default();
+                    update.tags = Some(super::normalize_tags(&c.tags, &mut tag_errors));
+                    for e in tag_errors.0 {
+                        v.add(format!("customer.{}", e.field), e.description);
+                    }
+                }
+                other => v.add(
+                    "update_mask",
+                    format!(
+                        "`{}` cannot be updated (display_name, tier, tags)",
+                        other.chars().take(64).collect::<String>()
+                    ),
+                ),
+            }
+        }
+        v.into_result(update)
     }
 }
 
@@ -183,6 +269,50 @@ pub fn parse_customer_name(field: &str, name: &str, v: &mut Violations) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn customer_updates_validate_by_field() {
+        let req = |c: pb::Customer, paths: &[&str]| pb::UpdateCustomerRequest {
+            customer: Some(c),
+            update_mask: Some(prost_types::FieldMask {
+                paths: paths.iter().map(|p| (*p).to_owned()).collect(),
+            }),
+        };
+        let name = customer_name(Uuid::now_v7());
+        let ok = CustomerUpdate::from_request(&req(
+            pb::Customer {
+                name: name.clone(),
+                tier: " Gold ".into(),
+                tags: vec!["VIP".into()],
+                ..Default::default()
+            },
+            &["tier", "tags"],
+        ))
+        .unwrap();
+        assert_eq!(
+            (ok.tier.as_deref(), ok.tags.as_deref()),
+            (Some("gold"), Some(&["vip".to_owned()][..]))
+        );
+        assert_eq!(ok.display_name, None);
+        let bad = CustomerUpdate::from_request(&req(
+            pb::Customer {
+                name: "people/1".into(),
+                tier: "gold plan!".into(),
+                tags: vec!["no spaces".into()],
+                ..Default::default()
+            },
+            &["tier", "tags", "version"],
+        ))
+        .unwrap_err();
+        for field in [
+            "customer.name",
+            "customer.tier",
+            "customer.tags[0]",
+            "update_mask",
+        ] {
+            assert!(bad.has(field), "{field} missing from {bad:?}");
+        }
+    }
 
     fn identity(kind: IdentityKind, value: &str) -> Result<Identity, Violations> {
         let mut v = Violations::default();
@@ -267,6 +397,8 @@ mod tests {
             created_at: Utc::now(),
             merged_into: merged.then(Uuid::now_v7),
             version: 1,
+            tier: String::new(),
+            tags: vec![],
         };
         let (a, b) = (c(false), c(false));
         assert!(check_merge(&a, &b).is_ok());

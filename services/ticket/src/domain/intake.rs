@@ -30,6 +30,8 @@ pub fn schema() -> Schema {
         ("tags", FieldKind::List),
         ("requester_email", FieldKind::Text),
         ("requester_domain", FieldKind::Text),
+        ("customer.tier", FieldKind::Text),
+        ("customer.tags", FieldKind::List),
     ])
     .with_prefix("custom.", FieldKind::Dynamic)
 }
@@ -229,6 +231,12 @@ impl Facts for NewTicket {
             "requester_domain" => email
                 .and_then(|e| e.rsplit_once('@'))
                 .map(|(_, d)| Fact::Text(d)),
+            "customer.tier" => self
+                .requester_profile
+                .as_ref()
+                .filter(|p| !p.tier.is_empty())
+                .map(|p| Fact::Text(&p.tier)),
+            "customer.tags" => self.requester_profile.as_ref().map(|p| Fact::List(&p.tags)),
             custom => custom
                 .strip_prefix("custom.")
                 .and_then(|key| self.custom_fields.get(key))
@@ -239,6 +247,16 @@ impl Facts for NewTicket {
                 }),
         }
     }
+}
+
+/// Whether any enabled rule tests the requester's profile (which then has
+/// to be looked up before the rules run).
+pub fn needs_profile(rules: &[IntakeRule]) -> bool {
+    rules
+        .iter()
+        .filter(|r| r.enabled)
+        .flat_map(|r| r.conditions.all.iter().chain(&r.conditions.any))
+        .any(|c| c.field.starts_with("customer."))
 }
 
 /// Applies every enabled matching rule to `new`, in order. Returns the names

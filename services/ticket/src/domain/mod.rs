@@ -226,6 +226,17 @@ pub struct NewTicket {
     pub explicit_priority: bool,
     /// Tenant-defined fields given at creation.
     pub custom_fields: fields::CustomFields,
+    /// The known requester's profile, looked up only for rules that test it.
+    pub requester_profile: Option<RequesterProfile>,
+}
+
+/// What intake rules may know about a known requester.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct RequesterProfile {
+    /// Service tier.
+    pub tier: String,
+    /// Tags.
+    pub tags: Vec<String>,
 }
 
 impl NewTicket {
@@ -320,6 +331,7 @@ impl NewTicket {
             group: None,
             explicit_priority: req.priority != Priority::Unspecified as i32,
             custom_fields,
+            requester_profile: None,
         })
     }
 }

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::domain::{
     Identity, Ticket,
-    customer::{Customer, customer_name},
+    customer::{Customer, CustomerUpdate, customer_name},
     message::Message,
     query::Cursor,
 };
@@ -60,6 +60,13 @@ pub trait CustomerStore: Send + Sync + 'static {
         tenant: &TenantId,
         id: Uuid,
         identity: &Identity,
+    ) -> Result<Customer, CustomerError>;
+
+    /// Applies `update` (display name, tier, tags) and bumps the version.
+    async fn update_customer(
+        &self,
+        tenant: &TenantId,
+        update: &CustomerUpdate,
     ) -> Result<Customer, CustomerError>;
 
     /// Moves `source`'s identities and tickets to `target` and marks `source`

@@ -11,7 +11,7 @@ use switchboard_runtime::{DomainError, ErrorKind, TenantId};
 use uuid::Uuid;
 
 use crate::domain::{
-    Identity, NewTicket, Ticket,
+    Identity, NewTicket, RequesterProfile, Ticket,
     change::Change,
     error::RuleError,
     intake::IntakeRule,
@@ -168,6 +168,13 @@ pub trait TicketStore: Send + Sync + 'static {
         tenant: &TenantId,
         rules: &[IntakeRule],
     ) -> Result<i64, StoreError>;
+
+    /// A customer's tier and tags, for intake rules.
+    async fn customer_profile(
+        &self,
+        tenant: &TenantId,
+        customer: Uuid,
+    ) -> Result<Option<RequesterProfile>, StoreError>;
 
     /// The customer an identity belongs to.
     async fn find_customer(

@@ -21,7 +21,7 @@ use super::{
     Apply, Created, MergeApply, StoreError, StoredChange, TicketStore, UpdateError, Updated,
 };
 use crate::domain::{
-    Identity, NewTicket, Ticket, channel_str,
+    Identity, NewTicket, RequesterProfile, Ticket, channel_str,
     intake::IntakeRule,
     message::Message,
     priority_str,
@@ -299,6 +299,21 @@ impl TicketStore for PgTicketStore {
         sla::set_intake_rules(&self.pool, tenant, rules)
             .await
             .map_err(store_error)
+    }
+
+    async fn customer_profile(
+        &self,
+        tenant: &TenantId,
+        customer: Uuid,
+    ) -> Result<Option<RequesterProfile>, StoreError> {
+        let row: Option<(String, Vec<String>)> =
+            sqlx::query_as("SELECT tier, tags FROM customers WHERE tenant_id = $1 AND id = $2")
+                .bind(tenant.as_str())
+                .bind(customer)
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(row.map(|(tier, tags)| RequesterProfile { tier, tags }))
     }
 
     async fn find_customer(

@@ -114,3 +114,82 @@ async fn intake_rules_set_priority_tags_and_group_of_new_tickets() -> anyhow::Re
     );
     app.stop().await
 }
+
+#[tokio::test]
+async fn rules_can_test_the_requesters_tier() -> anyhow::Result<()> {
+    use prost_types::FieldMask;
+    use switchboard_proto::ticket::v1::{
+        Customer, UpdateCustomerRequest, customer_service_client::CustomerServiceClient,
+    };
+
+    let app = Running::start(&nats_url()).await?;
+    let mut c = app.client().await;
+    let mut customers = CustomerServiceClient::connect(format!("http://{}", app.addr)).await?;
+    let agent = app.token("acme", "agent-7", Role::Agent);
+    let admin = app.token("acme", "root", Role::Admin);
+    let gold = IntakeRules {
+        rules: vec![IntakeRule {
+            name: "Gold customers first".into(),
+            enabled: true,
+            conditions: Some(Conditions {
+                all: vec![Condition {
+                    field: "customer.tier".into(),
+                    operator: "is".into(),
+                    value: Some(ConditionValue {
+                        kind: Some(Kind::Text("gold".into())),
+                    }),
+                }],
+                any: vec![],
+            }),
+            actions: Some(IntakeActions {
+                priority: Priority::High as i32,
+                ..Default::default()
+            }),
+        }],
+        version: 0,
+    };
+    c.update_intake_rules(authed(
+        UpdateIntakeRulesRequest { rules: Some(gold) },
+        &admin,
+    ))
+    .await?;
+    let create = || CreateTicketRequest {
+        subject: "Hello".into(),
+        requester: Some(Requester {
+            email: "ada@example.com".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let first = c
+        .create_ticket(authed(create(), &agent))
+        .await?
+        .into_inner();
+    assert_eq!(
+        first.priority(),
+        Priority::Normal,
+        "a new customer has no tier"
+    );
+
+    let update = UpdateCustomerRequest {
+        customer: Some(Customer {
+            name: first.requester.clone(),
+            tier: "Gold".into(),
+            ..Default::default()
+        }),
+        update_mask: Some(FieldMask {
+            paths: vec!["tier".into()],
+        }),
+    };
+    let profile = customers
+        .update_customer(authed(update, &agent))
+        .await?
+        .into_inner();
+    assert_eq!((profile.tier.as_str(), profile.version), ("gold", 2));
+    let second = c
+        .create_ticket(authed(create(), &agent))
+        .await?
+        .into_inner();
+    assert_eq!(second.priority(), Priority::High);
+    app.stop().await
+}

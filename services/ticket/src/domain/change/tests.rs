@@ -43,6 +43,7 @@ fn ticket() -> Ticket {
         group: None,
         explicit_priority: false,
         custom_fields: Default::default(),
+        requester_profile: None,
     };
     Ticket::open(
         &TenantId::parse("acme").unwrap(),

@@ -91,6 +91,7 @@ fn new(subject: &str, email: &str) -> NewTicket {
         group: None,
         explicit_priority: false,
         custom_fields: Default::default(),
+        requester_profile: None,
     }
 }
 

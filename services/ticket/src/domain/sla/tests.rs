@@ -60,6 +60,7 @@ fn ticket(now: DateTime<Utc>) -> Ticket {
         group: None,
         explicit_priority: false,
         custom_fields: Default::default(),
+        requester_profile: None,
     };
     Ticket::open(&TenantId::parse("acme").unwrap(), &new, Uuid::now_v7(), now)
 }

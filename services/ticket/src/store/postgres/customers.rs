@@ -17,7 +17,7 @@ use super::{
 use crate::{
     domain::{
         Identity, Ticket,
-        customer::{Customer, check_merge},
+        customer::{Customer, CustomerUpdate, check_merge},
         message::Message,
         query::Cursor,
     },
@@ -35,7 +35,8 @@ async fn load(
 ) -> Result<Option<Customer>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let Some(row) = sqlx::query(&format!(
-        "SELECT id, display_name, created_at, merged_into, version FROM customers WHERE tenant_id = $1 AND id = $2{lock}"
+        "SELECT id, display_name, created_at, merged_into, version, tier, tags FROM customers \
+         WHERE tenant_id = $1 AND id = $2{lock}"
     ))
     .bind(tenant.as_str())
     .bind(id)
@@ -62,6 +63,8 @@ async fn load(
         created_at: row.try_get("created_at")?,
         merged_into: row.try_get("merged_into")?,
         version: row.try_get("version")?,
+        tier: row.try_get("tier")?,
+        tags: row.try_get("tags")?,
     }))
 }
 
@@ -112,6 +115,36 @@ impl CustomerStore for PgTicketStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
+        let customer = load(&mut tx, tenant, id, false)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(id))?;
+        tx.commit().await.map_err(db)?;
+        Ok(customer)
+    }
+
+    async fn update_customer(
+        &self,
+        tenant: &TenantId,
+        update: &CustomerUpdate,
+    ) -> Result<Customer, CustomerError> {
+        let mut tx = self.pool().begin().await.map_err(db)?;
+        let id = update.id;
+        load(&mut tx, tenant, id, true)
+            .await
+            .map_err(db)?
+            .ok_or(CustomerError::NotFound(id))?;
+        sqlx::query(
+            "UPDATE customers SET display_name = COALESCE($2, display_name), tier = COALESCE($3, tier), \
+             tags = COALESCE($4, tags), version = version + 1 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(update.display_name.as_deref())
+        .bind(update.tier.as_deref())
+        .bind(update.tags.as_deref())
+        .execute(&mut *tx)
+        .await
+        .map_err(db)?;
         let customer = load(&mut tx, tenant, id, false)
             .await
             .map_err(db)?
