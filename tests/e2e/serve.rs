@@ -80,6 +80,25 @@ async fn serve_all_is_healthy_reflects_every_service_and_carries_a_ticket_to_jet
         server.wait_serving(&channel, service).await?;
     }
 
+    // Error details decode in generic clients too.
+    let mut reflection = ServerReflectionClient::new(channel.clone());
+    let request = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::FileContainingSymbol(
+            "google.rpc.BadRequest".into(),
+        )),
+    };
+    let mut answer = reflection
+        .server_reflection_info(tokio_stream::once(request))
+        .await?
+        .into_inner();
+    match answer.next().await.expect("an answer")?.message_response {
+        Some(MessageResponse::FileDescriptorResponse(files)) => {
+            assert!(!files.file_descriptor_proto.is_empty())
+        }
+        other => panic!("google.rpc.BadRequest is not reflected: {other:?}"),
+    }
+
     let listed = reflected_services(channel.clone()).await?;
     for service in SERVICES.iter().chain(&["grpc.health.v1.Health"]) {
         assert!(
