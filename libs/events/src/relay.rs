@@ -1,10 +1,12 @@
 //! Publishes the outbox to JetStream, in order, until every row is acknowledged.
 //!
 //! One relay per outbox publishes at a time (a PostgreSQL advisory lock), so
-//! replicas never interleave and per-aggregate order holds. A round sends a
-//! batch without waiting, then awaits the acks in order and deletes the
-//! acknowledged prefix; anything unacknowledged is sent again next round, and
-//! the stream's duplicate window (keyed by `Nats-Msg-Id`) drops the copies.
+//! replicas never interleave. A round sends, without waiting, the longest
+//! run of oldest rows with no aggregate twice, then awaits every ack and
+//! deletes the acknowledged rows; anything unacknowledged is sent again next
+//! round, and the stream's duplicate window (keyed by `Nats-Msg-Id`) drops
+//! copies. Since no aggregate ever has two events in flight, a failed publish
+//! cannot let a later event of the same aggregate overtake it.
 
 use std::{sync::Arc, time::Duration};
 
@@ -146,8 +148,8 @@ impl Relay {
     /// Publishes one batch through the leader's session; returns how many
     /// rows were published.
     async fn publish_round(&self, conn: &mut PgConnection) -> Result<usize, RelayError> {
-        let rows = sqlx::query(
-            "SELECT seq, event_id, subject, payload, traceparent, tracestate \
+        let mut rows = sqlx::query(
+            "SELECT seq, event_id, subject, aggregate_id, payload, traceparent, tracestate \
              FROM outbox ORDER BY seq LIMIT $1",
         )
         .bind(i64::from(self.config.batch_size))
@@ -156,6 +158,16 @@ impl Relay {
         if rows.is_empty() {
             return Ok(0);
         }
+        // At most one event per aggregate is in flight: if a publish fails,
+        // nothing later of the same aggregate has gone out, so a retry keeps
+        // each aggregate's order. Taking a prefix keeps the global order too
+        // whenever nothing fails.
+        let mut seen = std::collections::HashSet::new();
+        let distinct = rows
+            .iter()
+            .take_while(|row| seen.insert(row.get::<String, _>("aggregate_id")))
+            .count();
+        rows.truncate(distinct);
 
         let mut acks = Vec::with_capacity(rows.len());
         let mut send_error = None;
@@ -186,7 +198,7 @@ impl Relay {
             }
         }
 
-        let mut last_acked = None;
+        let mut acked = Vec::with_capacity(acks.len());
         let mut ack_error = None;
         for (seq, ack) in acks {
             match ack.await {
@@ -194,19 +206,16 @@ impl Relay {
                     if ack.duplicate {
                         metrics::counter!("outbox_duplicates_total").increment(1);
                     }
-                    last_acked = Some(seq);
+                    acked.push(seq);
                 }
-                Err(e) => {
-                    ack_error = Some(e.to_string());
-                    break;
-                }
+                Err(e) => ack_error = Some(e.to_string()),
             }
         }
 
         let mut published = 0;
-        if let Some(seq) = last_acked {
-            let done = sqlx::query("DELETE FROM outbox WHERE seq <= $1")
-                .bind(seq)
+        if !acked.is_empty() {
+            let done = sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
+                .bind(&acked)
                 .execute(&mut *conn)
                 .await?;
             published = done.rows_affected() as usize;
