@@ -71,6 +71,39 @@ pub async fn process(
     Ok(Outcome::Applied)
 }
 
+/// Forgets `consumer`'s idempotency records older than `older_than`, in
+/// batches of `batch`; returns how many it removed.
+///
+/// Safe once `older_than` exceeds the stream's `max_age`: JetStream can no
+/// longer redeliver anything that old, so nothing can be applied twice.
+pub async fn purge_processed(
+    pool: &PgPool,
+    consumer: &str,
+    older_than: Duration,
+    batch: i64,
+) -> Result<u64, sqlx::Error> {
+    let cutoff = chrono::Utc::now()
+        - chrono::TimeDelta::from_std(older_than).unwrap_or(chrono::TimeDelta::MAX);
+    let mut removed = 0;
+    loop {
+        // Small batches keep each delete's locks and WAL short.
+        let done = sqlx::query(
+            "DELETE FROM processed_events WHERE ctid IN ( \
+                 SELECT ctid FROM processed_events WHERE consumer = $1 AND processed_at < $2 LIMIT $3)",
+        )
+        .bind(consumer)
+        .bind(cutoff)
+        .bind(batch)
+        .execute(pool)
+        .await?
+        .rows_affected();
+        removed += done;
+        if done < batch as u64 {
+            return Ok(removed);
+        }
+    }
+}
+
 /// A durable consumer's settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {

@@ -326,3 +326,35 @@ async fn redelivered_and_republished_events_are_applied_once() -> anyhow::Result
     stream.delete(&nats_url()).await?;
     db.drop_db().await
 }
+
+#[tokio::test]
+async fn old_idempotency_records_are_purged_and_recent_ones_kept() -> anyhow::Result<()> {
+    let (db, pool, _stream, _js) = setup().await?;
+    for (consumer, age_hours) in [
+        ("notify", 200),
+        ("notify", 200),
+        ("notify", 200),
+        ("notify", 1),
+        ("other", 200),
+    ] {
+        sqlx::query(
+            "INSERT INTO processed_events (consumer, event_id, processed_at) \
+             VALUES ($1, $2, now() - make_interval(hours => $3))",
+        )
+        .bind(consumer)
+        .bind(uuid::Uuid::now_v7())
+        .bind(age_hours)
+        .execute(&pool)
+        .await?;
+    }
+    let week = Duration::from_secs(7 * 24 * 3600);
+    let removed = consumer::purge_processed(&pool, "notify", week, 2).await?;
+    assert_eq!(removed, 3, "three old records, removed two at a time");
+    let left: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT consumer, count(*) FROM processed_events GROUP BY consumer ORDER BY consumer",
+    )
+    .fetch_all(&pool)
+    .await?;
+    assert_eq!(left, [("notify".to_owned(), 1), ("other".to_owned(), 1)]);
+    db.drop_db().await
+}
