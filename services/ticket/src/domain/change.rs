@@ -18,6 +18,7 @@ use uuid::Uuid;
 
 use super::{
     Status, Ticket,
+    customer::customer_name,
     error::{RuleError, check_version},
     fields::{self, CustomFields, MAX_FOLLOWERS, Satisfaction},
     lifecycle::{MessageEffect, Writer, after_message, check_move},
@@ -533,6 +534,19 @@ pub fn rate(
     c.ticket.satisfaction = Some(rating);
     c.facts.push(Fact::SatisfactionSubmitted);
     Ok(c.finish())
+}
+
+/// Moves a ticket to another requester (its customer was merged away).
+pub fn move_requester(ticket: &Ticket, to: Uuid, actor: Actor, now: DateTime<Utc>) -> Change {
+    let mut c = Change::start(ticket, actor, now);
+    c.record(
+        "requester",
+        customer_name(ticket.requester_id),
+        customer_name(to),
+    );
+    c.ticket.requester_id = to;
+    c.facts.push(Fact::Updated(vec!["requester"]));
+    c.finish()
 }
 
 /// Merges duplicate `source` into `target`: the source closes (whatever its

@@ -211,14 +211,18 @@ async fn one_person_on_two_profiles_is_merged_into_one_history() -> anyhow::Resu
         ["By email"]
     );
 
-    // created, created, customer.merged, message.added
-    let events = app.events(4).await?;
-    match &events[2].2.payload {
+    // created, created, the moved ticket's update, customer.merged, message.added
+    let events = app.events(5).await?;
+    let moved_event = &events[2].2;
+    assert_eq!(moved_event.r#type, "ticket.updated");
+    assert_eq!(format!("tickets/{}", moved_event.aggregate_id), second.name);
+    assert_eq!(moved_event.aggregate_version, 2);
+    match &events[3].2.payload {
         Some(Payload::CustomerMerged(m)) => {
             assert_eq!(m.source, second.requester);
             assert_eq!(m.moved_tickets, std::slice::from_ref(&second.name));
             assert_eq!(
-                events[2].0,
+                events[3].0,
                 format!("{}.acme.customer.merged", app.stream.prefix)
             );
         }

@@ -12,11 +12,12 @@ use uuid::Uuid;
 use super::{
     PgTicketStore,
     rows::{MESSAGE_COLUMNS, TICKET_COLUMNS, message_from_row, ticket_from_row},
-    store_error,
+    store_error, write,
 };
 use crate::{
     domain::{
         Identity, Ticket,
+        change::move_requester,
         customer::{Customer, CustomerUpdate, check_merge},
         message::Message,
         query::Cursor,
@@ -184,15 +185,24 @@ impl CustomerStore for PgTicketStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let moved: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE tickets SET requester_id = $3 WHERE tenant_id = $1 AND requester_id = $2 RETURNING id",
-        )
+        // Each moved ticket changes like any other (version, audit,
+        // `ticket.updated`), so its own event order stays whole.
+        let tickets = sqlx::query(&format!(
+            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND requester_id = $2 ORDER BY id FOR UPDATE"
+        ))
         .bind(tenant.as_str())
         .bind(source)
-        .bind(target)
         .fetch_all(&mut *tx)
         .await
         .map_err(db)?;
+        let now = chrono::Utc::now();
+        let mut moved = Vec::with_capacity(tickets.len());
+        for row in &tickets {
+            let ticket = ticket_from_row(row).map_err(db)?;
+            let mut change = move_requester(&ticket, target, actor.clone(), now);
+            write::write(&mut tx, &mut change, None).await.map_err(db)?;
+            moved.push(ticket.id);
+        }
         sqlx::query("UPDATE customers SET merged_into = $2, version = version + 1 WHERE id = $1")
             .bind(source)
             .bind(target)

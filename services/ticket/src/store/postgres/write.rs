@@ -149,7 +149,9 @@ pub async fn merge(
     Ok(t.ticket)
 }
 
-async fn write(
+/// Writes a change (ticket row, follow-up, message, audit, events) inside
+/// the caller's transaction.
+pub(super) async fn write(
     tx: &mut PgConnection,
     change: &mut Change,
     request_id: Option<&str>,
@@ -196,7 +198,7 @@ async fn save_ticket(
         "UPDATE tickets SET subject = $3, status = $4, priority = $5, assignee = $6, group_id = $7, tags = $8, \
          version = $9, updated_at = $10, custom_fields = $11, followers = $12, first_response_at = $13, \
          solved_at = $14, satisfaction = $15, merged_into = $16, merged_from = $17, sla = $18, \
-         sla_next_check_at = $19 \
+         sla_next_check_at = $19, requester_id = $20 \
          WHERE id = $1 AND version = $2",
     )
     .bind(t.id)
@@ -218,6 +220,7 @@ async fn save_ticket(
     .bind(&t.merged_from)
     .bind(Json(&t.sla))
     .bind(t.sla.next_check())
+    .bind(t.requester_id)
     .execute(tx)
     .await?;
     // The row is locked, so this only fails if the lock was not taken.
