@@ -27,6 +27,7 @@ use crate::{
         parse_email, parse_ticket_name,
         query::{
             CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
+            ranked_page_token,
         },
         sla::{Policy, TicketSla, reconcile},
     },
@@ -334,7 +335,7 @@ impl TicketService for TicketApi {
         let more = tickets.len() as i64 > limit;
         tickets.truncate(limit as usize);
         let next_page_token = match tickets.last() {
-            Some(last) if more => page_token(query.fingerprint, (last.created_at, last.id)),
+            Some(last) if more => ranked_page_token(query.fingerprint, query.order.cursor(last)),
             _ => String::new(),
         };
         Ok(Response::new(ListTicketsResponse {

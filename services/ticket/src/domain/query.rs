@@ -23,6 +23,31 @@ pub const MAX_SEARCH_CHARS: usize = 200;
 /// Where a listing resumes: strictly after this (time, id) in list order.
 pub type Cursor = (DateTime<Utc>, Uuid);
 
+/// How `ListTickets` orders tickets.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Order {
+    /// Newest first.
+    #[default]
+    CreatedDesc,
+    /// Oldest first.
+    CreatedAsc,
+    /// Most urgent first, then newest.
+    PriorityDesc,
+    /// Most recently changed first.
+    UpdatedDesc,
+}
+
+impl Order {
+    /// The page cursor of `ticket` in this order.
+    pub fn cursor(self, ticket: &super::Ticket) -> (i64, Cursor) {
+        match self {
+            Order::PriorityDesc => (ticket.priority as i64, (ticket.created_at, ticket.id)),
+            Order::UpdatedDesc => (0, (ticket.updated_at, ticket.id)),
+            Order::CreatedDesc | Order::CreatedAsc => (0, (ticket.created_at, ticket.id)),
+        }
+    }
+}
+
 /// A validated ticket listing.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TicketQuery {
@@ -46,10 +71,11 @@ pub struct TicketQuery {
     pub created_to: Option<DateTime<Utc>>,
     /// Case-insensitive subject text.
     pub subject_contains: Option<String>,
-    /// Oldest first.
-    pub ascending: bool,
-    /// Resume point.
-    pub after: Option<Cursor>,
+    /// Order of results.
+    pub order: Order,
+    /// Resume point: the last ticket's sort rank (priority order only), and
+    /// its sort time and id.
+    pub after: Option<(i64, Cursor)>,
     /// Page size.
     pub limit: i64,
     /// Fingerprint of filter and order, carried in page tokens.
@@ -73,8 +99,13 @@ pub fn page_size(raw: i32, (default, max): (i64, i64), v: &mut Violations) -> i6
 
 /// An opaque-looking page token for `cursor` under `fingerprint`.
 pub fn page_token(fingerprint: u64, cursor: Cursor) -> String {
+    ranked_page_token(fingerprint, (0, cursor))
+}
+
+/// A page token that also carries a sort rank.
+pub fn ranked_page_token(fingerprint: u64, (rank, cursor): (i64, Cursor)) -> String {
     format!(
-        "{fingerprint:016x}.{}.{}",
+        "{fingerprint:016x}.{rank}.{}.{}",
         cursor.0.timestamp_micros(),
         cursor.1.simple()
     )
@@ -82,18 +113,28 @@ pub fn page_token(fingerprint: u64, cursor: Cursor) -> String {
 
 /// Parses a page token, which must come from the same filter and order.
 pub fn parse_page_token(raw: &str, fingerprint: u64, v: &mut Violations) -> Option<Cursor> {
+    parse_ranked_page_token(raw, fingerprint, v).map(|(_, cursor)| cursor)
+}
+
+/// Parses a token from [`ranked_page_token`].
+pub fn parse_ranked_page_token(
+    raw: &str,
+    fingerprint: u64,
+    v: &mut Violations,
+) -> Option<(i64, Cursor)> {
     if raw.is_empty() {
         return None;
     }
     let parsed = (|| {
-        let mut parts = raw.splitn(3, '.');
+        let mut parts = raw.splitn(4, '.');
         let fp = u64::from_str_radix(parts.next()?, 16).ok()?;
+        let rank: i64 = parts.next()?.parse().ok()?;
         let micros: i64 = parts.next()?.parse().ok()?;
         let id = Uuid::parse_str(parts.next()?).ok()?;
-        Some((fp, Utc.timestamp_micros(micros).single()?, id))
+        Some((fp, rank, Utc.timestamp_micros(micros).single()?, id))
     })();
     match parsed {
-        Some((fp, at, id)) if fp == fingerprint => Some((at, id)),
+        Some((fp, rank, at, id)) if fp == fingerprint => Some((rank, (at, id))),
         Some(_) => {
             v.add("page_token", "was issued for a different filter or order");
             None
@@ -191,15 +232,19 @@ impl TicketQuery {
         } else if !text.is_empty() {
             q.subject_contains = Some(text.to_owned());
         }
-        q.ascending = match pb::TicketOrder::try_from(req.order) {
-            Ok(pb::TicketOrder::CreateTimeAsc) => true,
-            Ok(_) => false,
+        q.order = match pb::TicketOrder::try_from(req.order) {
+            Ok(pb::TicketOrder::Unspecified | pb::TicketOrder::CreateTimeDesc) => {
+                Order::CreatedDesc
+            }
+            Ok(pb::TicketOrder::CreateTimeAsc) => Order::CreatedAsc,
+            Ok(pb::TicketOrder::PriorityDesc) => Order::PriorityDesc,
+            Ok(pb::TicketOrder::UpdateTimeDesc) => Order::UpdatedDesc,
             Err(_) => {
                 v.add("order", format!("unknown order {}", req.order));
-                false
+                Order::CreatedDesc
             }
         };
-        q.after = parse_page_token(&req.page_token, q.fingerprint, &mut v);
+        q.after = parse_ranked_page_token(&req.page_token, q.fingerprint, &mut v);
         v.into_result(q)
     }
 }
@@ -362,7 +407,7 @@ mod tests {
         assert_eq!(q.limit, TICKET_PAGE.0);
         req.order = pb::TicketOrder::CreateTimeAsc as i32;
         let asc = TicketQuery::from_request(&req).unwrap();
-        assert!(asc.ascending);
+        assert_eq!(asc.order, Order::CreatedAsc);
         assert_ne!(asc.fingerprint, q.fingerprint);
     }
 }

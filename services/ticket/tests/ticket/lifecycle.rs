@@ -663,3 +663,56 @@ async fn merging_a_duplicate_moves_its_messages_and_closes_it() -> anyhow::Resul
     );
     app.stop().await
 }
+
+#[tokio::test]
+async fn priority_order_pages_urgent_first_then_newest() -> anyhow::Result<()> {
+    use switchboard_proto::ticket::v1::TicketOrder;
+
+    let app = Running::start(&nats_url()).await?;
+    let mut c = app.client().await;
+    let agent = app.token("acme", "agent-7", Role::Agent);
+    let mut expected = Vec::new();
+    for (i, priority) in [
+        Priority::Low,
+        Priority::Urgent,
+        Priority::Normal,
+        Priority::Urgent,
+        Priority::High,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let request = CreateTicketRequest {
+            subject: format!("T{i}"),
+            priority: priority as i32,
+            requester: Some(Requester {
+                email: "ada@example.com".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        c.create_ticket(authed(request, &agent)).await?;
+        expected.push((priority as i32, i));
+    }
+    // Urgent first; within a priority, newest first.
+    expected.sort_by(|a, b| b.0.cmp(&a.0).then(b.1.cmp(&a.1)));
+    let expected: Vec<String> = expected.into_iter().map(|(_, i)| format!("T{i}")).collect();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = ListTicketsRequest {
+            page_size: 2,
+            page_token: token,
+            order: TicketOrder::PriorityDesc as i32,
+            ..Default::default()
+        };
+        let r = c.list_tickets(authed(page, &agent)).await?.into_inner();
+        seen.extend(r.tickets.into_iter().map(|t| t.subject));
+        if r.next_page_token.is_empty() {
+            break;
+        }
+        token = r.next_page_token;
+    }
+    assert_eq!(seen, expected);
+    app.stop().await
+}

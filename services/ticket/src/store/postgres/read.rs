@@ -10,7 +10,7 @@ use crate::{
         Ticket, channel_str,
         message::Message,
         priority_str,
-        query::{Cursor, TicketQuery},
+        query::{Cursor, Order, TicketQuery},
     },
     store::StoredChange,
 };
@@ -96,19 +96,25 @@ pub async fn list(
         sql.push(" AND subject ILIKE ")
             .push_bind(like_literal(text));
     }
-    let (cmp, dir) = if q.ascending {
-        (">", "ASC")
-    } else {
-        ("<", "DESC")
+    let (keys, cmp, dir) = match q.order {
+        Order::CreatedDesc => ("created_at, id", "<", "DESC"),
+        Order::CreatedAsc => ("created_at, id", ">", "ASC"),
+        Order::UpdatedDesc => ("updated_at, id", "<", "DESC"),
+        Order::PriorityDesc => ("priority_rank, created_at, id", "<", "DESC"),
     };
-    if let Some((at, id)) = q.after {
-        sql.push(format!(" AND (created_at, id) {cmp} ("))
-            .push_bind(at)
-            .push(", ")
-            .push_bind(id)
-            .push(")");
+    if let Some((rank, (at, id))) = q.after {
+        sql.push(format!(" AND ({keys}) {cmp} ("));
+        if q.order == Order::PriorityDesc {
+            sql.push_bind(rank as i16).push(", ");
+        }
+        sql.push_bind(at).push(", ").push_bind(id).push(")");
     }
-    sql.push(format!(" ORDER BY created_at {dir}, id {dir} LIMIT "))
+    let order_by = keys
+        .split(", ")
+        .map(|k| format!("{k} {dir}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    sql.push(format!(" ORDER BY {order_by} LIMIT "))
         .push_bind(q.limit);
     let rows = sql.build().fetch_all(pool).await?;
     rows.iter().map(ticket_from_row).collect()
