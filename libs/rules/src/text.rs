@@ -1,0 +1,140 @@
+//! Case-insensitive text matching that does not allocate.
+//!
+//! Lower-casing into a new `String` per comparison would allocate on every
+//! condition of every rule for every routed ticket; instead ASCII text (the
+//! common case) is compared byte by byte, and anything else by folding each
+//! character with `char::to_lowercase` as it is read.
+
+/// `a == b`, ignoring case.
+pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
+    if a.is_ascii() && b.is_ascii() {
+        a.eq_ignore_ascii_case(b)
+    } else {
+        fold(a).eq(fold(b))
+    }
+}
+
+/// Whether `needle` occurs in `hay`, ignoring case.
+pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
+    occurrences(hay, needle).next().is_some()
+}
+
+/// Whether `word` occurs in `hay` as a whole word, ignoring case: neither
+/// neighbour of the occurrence is a letter or digit, so "refund" is found in
+/// "Refund please!" but not in "refunded".
+pub(crate) fn has_word(hay: &str, word: &str) -> bool {
+    if word.is_empty() {
+        return false;
+    }
+    occurrences(hay, word).any(|(start, end)| {
+        let before = hay[..start].chars().next_back();
+        let after = hay[end..].chars().next();
+        !before.is_some_and(char::is_alphanumeric) && !after.is_some_and(char::is_alphanumeric)
+    })
+}
+
+/// The words of a keyword value. Commas separate words too, since tenants
+/// type "refund, cancel" as often as "refund cancel".
+pub(crate) fn words(value: &str) -> impl Iterator<Item = &str> {
+    value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|w| !w.is_empty())
+}
+
+fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
+    s.chars().flat_map(char::to_lowercase)
+}
+
+/// Byte ranges in `hay` that equal `needle` ignoring case, by start.
+fn occurrences<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
+    let ascii = hay.is_ascii() && needle.is_ascii();
+    let first = needle.as_bytes().first().copied();
+    hay.char_indices().filter_map(move |(start, _)| {
+        let rest = &hay[start..];
+        let len = if ascii {
+            let n = needle.len();
+            // Checking the first byte before the slice keeps the scan cheap.
+            let head_matches = first.is_none_or(|b| rest.as_bytes()[0].eq_ignore_ascii_case(&b));
+            (head_matches
+                && rest.len() >= n
+                && rest.as_bytes()[..n].eq_ignore_ascii_case(needle.as_bytes()))
+            .then_some(n)
+        } else {
+            folded_prefix_len(rest, needle)
+        }?;
+        Some((start, start + len))
+    })
+}
+
+/// The byte length of the prefix of `hay` that equals `needle` ignoring
+/// case, if there is one that ends on a character boundary.
+fn folded_prefix_len(hay: &str, needle: &str) -> Option<usize> {
+    let mut want = fold(needle).peekable();
+    for (i, c) in hay.char_indices() {
+        if want.peek().is_none() {
+            return Some(i);
+        }
+        for lower in c.to_lowercase() {
+            // Running out part-way through a character is no match: its
+            // folded form only partly equals the needle.
+            if want.next() != Some(lower) {
+                return None;
+            }
+        }
+    }
+    want.peek().is_none().then_some(hay.len())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn equality_ignores_case_in_and_beyond_ascii() {
+        assert!(eq_ci("Email", "EMAIL"));
+        assert!(!eq_ci("email", "emails"));
+        assert!(eq_ci("ÉTÉ", "été"));
+        assert!(!eq_ci("été", "ete"));
+        assert!(eq_ci("", ""));
+    }
+
+    #[test]
+    fn substrings_ignore_case() {
+        assert!(contains_ci("Invoice WRONG", "wrong"));
+        assert!(contains_ci("abc", ""));
+        assert!(!contains_ci("ab", "abc"));
+        assert!(contains_ci("Großer ÄRGER heute", "ärger"));
+        assert!(!contains_ci("Großer Ärger", "arger"));
+        // The Kelvin sign folds to an ASCII `k`, so mixed input takes the
+        // folding path rather than the byte path.
+        assert!(contains_ci("5 \u{212A}elvin", "kelvin"));
+    }
+
+    #[test]
+    fn a_needle_ending_inside_a_folded_character_does_not_match() {
+        // `İ` folds to `i` plus a combining dot; `i` alone is only part of it.
+        assert_eq!(folded_prefix_len("İx", "i"), None);
+        assert_eq!(folded_prefix_len("İx", "i\u{307}"), Some("İ".len()));
+    }
+
+    #[test]
+    fn whole_words_need_non_alphanumeric_neighbours() {
+        assert!(has_word("Refund please!", "refund"));
+        assert!(!has_word("I was refunded", "refund"));
+        assert!(!has_word("prerefund", "refund"));
+        assert!(has_word("(refund)", "REFUND"));
+        assert!(has_word("no refund", "refund"));
+        assert!(has_word("refunded, then refund again", "refund"));
+        assert!(has_word("¿Reembolso?", "reembolso"));
+        assert!(!has_word("reembolsó", "reembolso"));
+        assert!(has_word("my e-mail bounced", "e-mail"));
+        assert!(!has_word("refund", ""));
+    }
+
+    #[test]
+    fn keyword_values_split_on_whitespace_and_commas() {
+        let w: Vec<&str> = words(" refund,cancel\tchargeback , ").collect();
+        assert_eq!(w, ["refund", "cancel", "chargeback"]);
+        assert_eq!(words(" , ").count(), 0);
+    }
+}
