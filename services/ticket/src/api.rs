@@ -222,6 +222,24 @@ where
     })
 }
 
+/// PERMISSION_DENIED with `why` unless `caller` is staff.
+pub(crate) fn require_staff(caller: &Caller, why: &str) -> Result<(), TicketError> {
+    if caller.role.is_staff() {
+        Ok(())
+    } else {
+        Err(TicketError::Rule(RuleError::Forbidden(why.to_owned())))
+    }
+}
+
+/// PERMISSION_DENIED with `why` unless `caller` runs the desk (supervisor or admin).
+fn require_manager(caller: &Caller, why: &str) -> Result<(), TicketError> {
+    if matches!(caller.role, Role::Supervisor | Role::Admin) {
+        Ok(())
+    } else {
+        Err(TicketError::Rule(RuleError::Forbidden(why.to_owned())))
+    }
+}
+
 fn start<T>(request: &Request<T>) -> Result<Caller, Status> {
     let caller = caller(request)?.clone();
     tracing::Span::current().record("tenant", caller.tenant.as_str());
@@ -465,13 +483,8 @@ impl TicketService for TicketApi {
             }),
         };
         v.into_result(()).map_err(TicketError::from)?;
-        let (ticket, scope) = self.visible(&caller, &req.name).await?;
-        if !matches!(scope, Scope::Staff) {
-            return Err(TicketError::Rule(RuleError::Forbidden(
-                "customers cannot read a ticket's audit trail".into(),
-            ))
-            .into());
-        }
+        let (ticket, _) = self.visible(&caller, &req.name).await?;
+        require_staff(&caller, "customers cannot read a ticket's audit trail")?;
         let mut changes = self
             .store
             .changes(&caller.tenant, ticket.id, after, limit + 1)
@@ -547,12 +560,7 @@ impl TicketService for TicketApi {
         request: Request<GetIntakeRulesRequest>,
     ) -> Reply<IntakeRules> {
         let caller = start(&request)?;
-        if !caller.role.is_staff() {
-            return Err(TicketError::Rule(RuleError::Forbidden(
-                "intake rules are for staff".into(),
-            ))
-            .into());
-        }
+        require_staff(&caller, "intake rules are for staff")?;
         let (rules, version) = self
             .store
             .intake_rules(&caller.tenant)
@@ -567,12 +575,7 @@ impl TicketService for TicketApi {
         request: Request<UpdateIntakeRulesRequest>,
     ) -> Reply<IntakeRules> {
         let caller = start(&request)?;
-        if !matches!(caller.role, Role::Supervisor | Role::Admin) {
-            return Err(TicketError::Rule(RuleError::Forbidden(
-                "only supervisors and admins set intake rules".into(),
-            ))
-            .into());
-        }
+        require_manager(&caller, "only supervisors and admins set intake rules")?;
         let raw = request.into_inner().rules.unwrap_or_default();
         let rules = intake::from_proto(&raw).map_err(TicketError::from)?;
         let version = self
@@ -587,12 +590,7 @@ impl TicketService for TicketApi {
     #[tracing::instrument(skip_all, fields(tenant))]
     async fn get_sla_policy(&self, request: Request<GetSlaPolicyRequest>) -> Reply<SlaPolicy> {
         let caller = start(&request)?;
-        if !caller.role.is_staff() {
-            return Err(TicketError::Rule(RuleError::Forbidden(
-                "SLA policies are for staff".into(),
-            ))
-            .into());
-        }
+        require_staff(&caller, "SLA policies are for staff")?;
         let policy = self
             .store
             .sla_policy(&caller.tenant)
@@ -609,12 +607,7 @@ impl TicketService for TicketApi {
         request: Request<UpdateSlaPolicyRequest>,
     ) -> Reply<SlaPolicy> {
         let caller = start(&request)?;
-        if !matches!(caller.role, Role::Supervisor | Role::Admin) {
-            return Err(TicketError::Rule(RuleError::Forbidden(
-                "only supervisors and admins set SLA policies".into(),
-            ))
-            .into());
-        }
+        require_manager(&caller, "only supervisors and admins set SLA policies")?;
         let raw = request.into_inner().policy.unwrap_or_default();
         let policy = Policy::from_proto(&raw).map_err(TicketError::from)?;
         let saved = self

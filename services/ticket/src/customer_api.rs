@@ -12,11 +12,10 @@ use switchboard_runtime::{Caller, Violations, caller, to_status};
 use tonic::{Request, Response, Status};
 
 use crate::{
-    api::TicketError,
+    api::{TicketError, require_staff},
     domain::{
         Identity,
         customer::{CustomerUpdate, customer_name, parse_customer_name},
-        error::RuleError,
         query::{MESSAGE_PAGE, fnv, page_size, page_token, parse_page_token},
     },
     store::{
@@ -47,12 +46,7 @@ type Reply<T> = Result<Response<T>, Status>;
 fn staff<T>(request: &Request<T>) -> Result<Caller, Status> {
     let caller = caller(request)?.clone();
     tracing::Span::current().record("tenant", caller.tenant.as_str());
-    if !caller.role.is_staff() {
-        return Err(TicketError::Rule(RuleError::Forbidden(
-            "customer profiles are for staff only".into(),
-        ))
-        .into());
-    }
+    require_staff(&caller, "customer profiles are for staff only")?;
     Ok(caller)
 }
 
