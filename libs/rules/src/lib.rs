@@ -22,7 +22,7 @@ pub use eval::{matches, matching};
 pub use facts::{Fact, FactMap, Facts, OwnedFact};
 pub use model::{Condition, Conditions, Operator, ParseOperatorError, Rule, Value};
 pub use schema::{CUSTOM_PREFIX, FieldKind, Schema};
-pub use validate::{Violation, validate, validate_conditions, validate_rules};
+pub use validate::{Violation, validate_conditions, validate_rules};
 
 /// Most rules in one rule set; evaluation cost grows with it.
 pub const MAX_RULES: usize = 200;
@@ -30,8 +30,6 @@ pub const MAX_RULES: usize = 200;
 pub const MAX_CONDITIONS: usize = 50;
 /// Longest text value (and list item), in bytes.
 pub const MAX_VALUE_LEN: usize = 1024;
-/// The earlier name of [`MAX_VALUE_LEN`], kept for callers that use it.
-pub const MAX_VALUE_BYTES: usize = MAX_VALUE_LEN;
 /// Most items in a list value (`in`, `not_in`).
 pub const MAX_LIST_LEN: usize = 100;
 /// Longest rule name, in characters.

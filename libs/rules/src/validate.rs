@@ -55,11 +55,6 @@ pub fn validate_conditions(path: &str, conditions: &Conditions, schema: &Schema)
     out
 }
 
-/// The earlier name of [`validate_conditions`], kept for callers that use it.
-pub fn validate(path: &str, conditions: &Conditions, schema: &Schema) -> Vec<Violation> {
-    validate_conditions(path, conditions, schema)
-}
-
 /// Every problem with a rule set: its size, each rule's name (non-empty,
 /// at most [`MAX_NAME_LEN`] characters, unique ignoring case and surrounding
 /// space), conditions, and actions as `validate_actions` judges them (it is

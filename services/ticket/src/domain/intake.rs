@@ -8,7 +8,7 @@ use switchboard_proto::{
     ticket::v1 as pb,
 };
 use switchboard_rules::{
-    Condition, Conditions, Fact, Facts, FieldKind, Schema, Value, matches, validate,
+    Condition, Conditions, Fact, Facts, FieldKind, Schema, Value, matches, validate_conditions,
 };
 use switchboard_runtime::Violations;
 
@@ -33,7 +33,7 @@ pub fn schema() -> Schema {
         ("customer.tier", FieldKind::Text),
         ("customer.tags", FieldKind::List),
     ])
-    .with_prefix("custom.", FieldKind::Dynamic)
+    .with_prefix(switchboard_rules::CUSTOM_PREFIX, FieldKind::Dynamic)
 }
 
 /// What a matching rule does.
@@ -82,7 +82,7 @@ pub fn from_proto(raw: &pb::IntakeRules) -> Result<Vec<IntakeRule>, Violations> 
             v.add(at("name"), format!("`{name}` is used by an earlier rule"));
         }
         let conditions = conditions_from_proto(&at("conditions"), r.conditions.as_ref(), &mut v);
-        for problem in validate(&at("conditions"), &conditions, &schema) {
+        for problem in validate_conditions(&at("conditions"), &conditions, &schema) {
             v.add(problem.field, problem.reason);
         }
         let a = r.actions.clone().unwrap_or_default();
