@@ -69,6 +69,19 @@ async fn load(
     }))
 }
 
+/// The customer, or NOT_FOUND naming it.
+async fn require(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    id: Uuid,
+    lock: bool,
+) -> Result<Customer, CustomerError> {
+    load(conn, tenant, id, lock)
+        .await
+        .map_err(db)?
+        .ok_or(CustomerError::NotFound(id))
+}
+
 fn db(e: sqlx::Error) -> CustomerError {
     CustomerError::Store(store_error(e))
 }
@@ -89,10 +102,7 @@ impl CustomerStore for PgTicketStore {
         identity: &Identity,
     ) -> Result<Customer, CustomerError> {
         let mut tx = self.pool().begin().await.map_err(db)?;
-        load(&mut tx, tenant, id, true)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(id))?;
+        require(&mut tx, tenant, id, true).await?;
         let owner: Uuid = sqlx::query_scalar(
             "INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING customer_id",
@@ -116,10 +126,7 @@ impl CustomerStore for PgTicketStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let customer = load(&mut tx, tenant, id, false)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(id))?;
+        let customer = require(&mut tx, tenant, id, false).await?;
         tx.commit().await.map_err(db)?;
         Ok(customer)
     }
@@ -131,10 +138,7 @@ impl CustomerStore for PgTicketStore {
     ) -> Result<Customer, CustomerError> {
         let mut tx = self.pool().begin().await.map_err(db)?;
         let id = update.id;
-        load(&mut tx, tenant, id, true)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(id))?;
+        require(&mut tx, tenant, id, true).await?;
         sqlx::query(
             "UPDATE customers SET display_name = COALESCE($2, display_name), tier = COALESCE($3, tier), \
              tags = COALESCE($4, tags), version = version + 1 WHERE id = $1",
@@ -146,10 +150,7 @@ impl CustomerStore for PgTicketStore {
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-        let customer = load(&mut tx, tenant, id, false)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(id))?;
+        let customer = require(&mut tx, tenant, id, false).await?;
         tx.commit().await.map_err(db)?;
         Ok(customer)
     }
@@ -168,14 +169,8 @@ impl CustomerStore for PgTicketStore {
         } else {
             (target, source)
         };
-        let a = load(&mut tx, tenant, first, true)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(first))?;
-        let b = load(&mut tx, tenant, second, true)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(second))?;
+        let a = require(&mut tx, tenant, first, true).await?;
+        let b = require(&mut tx, tenant, second, true).await?;
         let (src, dst) = if a.id == source { (a, b) } else { (b, a) };
         check_merge(&src, &dst).map_err(CustomerError::Refused)?;
         sqlx::query("UPDATE customer_identities SET customer_id = $3 WHERE tenant_id = $1 AND customer_id = $2")
@@ -214,10 +209,7 @@ impl CustomerStore for PgTicketStore {
             .execute(&mut *tx)
             .await
             .map_err(db)?;
-        let survivor = load(&mut tx, tenant, target, false)
-            .await
-            .map_err(db)?
-            .ok_or(CustomerError::NotFound(target))?;
+        let survivor = require(&mut tx, tenant, target, false).await?;
         outbox::append(&mut tx, &survivor.merged_event(source, &moved, actor))
             .await
             .map_err(db)?;
