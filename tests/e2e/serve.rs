@@ -5,6 +5,10 @@ use std::time::Duration;
 use prost::Message;
 use switchboard_proto::{
     events::v1::{Envelope, envelope::Payload},
+    knowledge::v1::{
+        ChangeArticleStatusRequest, CreateArticleRequest,
+        knowledge_service_client::KnowledgeServiceClient,
+    },
     routing::v1::{GetAgentRequest, routing_service_client::RoutingServiceClient},
     ticket::v1::{
         CreateTicketRequest, GetTicketRequest, Requester,
@@ -267,10 +271,32 @@ async fn five_processes_one_service_each_as_kubernetes_runs_them() -> anyhow::Re
         "token", "--tenant", "acme", "--user", "agent-7", "--role", "agent",
     ])?;
     let token = String::from_utf8(token.stdout)?.trim().to_owned();
+    let mut knowledge = KnowledgeServiceClient::new(channels[3].clone());
+    let article = knowledge
+        .create_article(authed(
+            CreateArticleRequest {
+                title: "Printer troubleshooting".into(),
+                body_markdown: "When the printer jams, open the tray.".into(),
+                locale: "en".into(),
+                ..Default::default()
+            },
+            &token,
+        ))
+        .await?
+        .into_inner();
+    knowledge
+        .publish_article(authed(
+            ChangeArticleStatusRequest {
+                name: article.name.clone(),
+                expected_version: 1,
+            },
+            &token,
+        ))
+        .await?;
     let created = TicketServiceClient::new(channels[0].clone())
         .create_ticket(authed(
             CreateTicketRequest {
-                subject: "Across processes".into(),
+                subject: "The printer jams again".into(),
                 requester: Some(Requester {
                     email: "ada@example.com".into(),
                     ..Default::default()
@@ -281,11 +307,28 @@ async fn five_processes_one_service_each_as_kubernetes_runs_them() -> anyhow::Re
         ))
         .await?
         .into_inner();
-    // The event is on the shared stream, where the other services' durable
-    // consumers read it.
-    let events = switchboard_testkit::read_stream(&world.nats_url, &world.stream.stream, 1).await?;
-    match Envelope::decode(events[0].payload.clone())?.payload {
-        Some(Payload::TicketCreated(e)) => assert_eq!(e.ticket.unwrap().name, created.name),
+    // The ticket's event crosses the shared stream to the knowledge process,
+    // whose durable consumer answers with a suggestion.
+    let events = switchboard_testkit::read_stream(&world.nats_url, &world.stream.stream, 4).await?;
+    let events: Vec<Envelope> = events
+        .into_iter()
+        .map(|m| Envelope::decode(m.payload))
+        .collect::<Result<_, _>>()?;
+    let types: Vec<_> = events.iter().map(|e| e.r#type.as_str()).collect();
+    assert_eq!(
+        types,
+        [
+            "article.created",
+            "article.published",
+            "ticket.created",
+            "knowledge.suggested"
+        ]
+    );
+    match &events[3].payload {
+        Some(Payload::KnowledgeSuggested(s)) => {
+            assert_eq!(s.ticket, created.name);
+            assert_eq!(s.articles[0].article, article.name);
+        }
         other => panic!("unexpected payload {other:?}"),
     }
     drop(channels);

@@ -104,6 +104,32 @@ pub async fn purge_processed(
     }
 }
 
+/// Runs [`purge_processed`] for `consumer` every `every` until `stop`, so the
+/// idempotency table stays as small as the stream's redelivery horizon.
+pub async fn purge_periodically(
+    pool: PgPool,
+    consumer: String,
+    older_than: Duration,
+    every: Duration,
+    stop: CancellationToken,
+) {
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tokio::time::sleep(every) => {}
+        }
+        match purge_processed(&pool, &consumer, older_than, 1000).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(consumer = %consumer, removed = n, "purged idempotency records")
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, consumer = %consumer, "purging idempotency records failed")
+            }
+        }
+    }
+}
+
 /// A durable consumer's settings.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {

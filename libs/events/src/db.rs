@@ -74,3 +74,32 @@ pub async fn migrate(pool: &PgPool, service: &str, migrations: &Migrator) -> Res
             source,
         })
 }
+
+/// Readiness of `service`'s schema: `Ok` once the newest of `migrations` has
+/// been applied, so pods started before the migration Job finishes take no
+/// traffic; otherwise the reason, for the health log.
+pub async fn check_migrated(
+    pool: &PgPool,
+    service: &str,
+    migrations: &Migrator,
+) -> Result<(), String> {
+    let latest = migrations
+        .iter()
+        .map(|m| m.version)
+        .max()
+        .unwrap_or_default();
+    let migrated: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = $1 AND success)",
+    )
+    .bind(latest)
+    .fetch_one(pool)
+    .await
+    .map_err(|e| format!("{service} database: {e}"))?;
+    if migrated {
+        Ok(())
+    } else {
+        Err(format!(
+            "{service} schema is not at migration {latest} yet; run `switchboard migrate`"
+        ))
+    }
+}

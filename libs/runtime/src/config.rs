@@ -51,6 +51,16 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Graceful shutdown.
     pub shutdown: ShutdownSettings,
+    /// Where email attachments are kept.
+    pub attachments: AttachmentSettings,
+}
+
+/// The attachment object store.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AttachmentSettings {
+    /// Directory that holds attachments, one file per object key.
+    pub local_dir: std::path::PathBuf,
 }
 
 /// The gRPC listener.

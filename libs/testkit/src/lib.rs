@@ -168,7 +168,16 @@ pub fn test_env(db_url: &str, nats_url: &str, stream: &TestStream) -> Vec<(Strin
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
+    .chain([(
+        "SWITCHBOARD__ATTACHMENTS__LOCAL_DIR".to_owned(),
+        attachments_dir(stream).display().to_string(),
+    )])
     .collect()
+}
+
+/// The attachment directory of the test that owns `stream`.
+pub fn attachments_dir(stream: &TestStream) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("switchboard-test-{}", stream.prefix))
 }
 
 /// Settings built from [`test_env`], for services run inside the test.

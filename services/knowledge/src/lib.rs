@@ -1,58 +1,181 @@
-//! The knowledge service. Its v1 contract is a draft for issue #7; until that lands
-//! every call answers UNIMPLEMENTED (after authentication), while the service
-//! already serves health and reflection in any process shape.
+//! The knowledge service: articles with versions and translations, kept in
+//! PostgreSQL, searched through each replica's own tantivy index, suggested
+//! for new tickets, and voted on by readers.
 
-use switchboard_proto::knowledge::v1::{
-    self as pb,
-    knowledge_service_server::{self, KnowledgeService, KnowledgeServiceServer},
+pub mod api;
+pub mod convert;
+pub mod domain;
+pub mod index;
+pub mod store;
+pub mod sync;
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream;
+use sqlx::migrate::Migrator;
+use switchboard_events::{
+    consumer::{self, ConsumerConfig},
+    db::{self, DbError},
+    relay::{Relay, RelayConfig, lock_key},
 };
-use switchboard_runtime::App;
-use tonic::{Request, Response, Status};
+use switchboard_proto::knowledge::v1::knowledge_service_server::{self, KnowledgeServiceServer};
+use switchboard_runtime::{App, Settings};
 
-/// The service's configuration name.
+pub use api::KnowledgeApi;
+pub use index::SearchIndex;
+pub use store::{KnowledgeStore, PgKnowledgeStore};
+
+/// The service's configuration name and database schema.
 pub const SERVICE: &str = "knowledge";
 
 /// The gRPC service name, as health and reflection report it.
 pub const GRPC_NAME: &str = knowledge_service_server::SERVICE_NAME;
 
-/// Adds the knowledge service to `app`; with no dependencies yet, it is ready
-/// as soon as the process serves.
-pub fn mount(app: &mut App) {
-    let server = KnowledgeServiceServer::new(KnowledgeApi)
-        .max_decoding_message_size(app.settings().grpc.max_message_bytes);
+/// The knowledge schema's migrations.
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Durable consumer that suggests articles for new tickets, shared by all
+/// replicas.
+pub const SUGGEST_CONSUMER: &str = "knowledge-suggest";
+
+/// Largest request the service decodes. Article bodies have their own,
+/// smaller limit (256 KiB), checked per field so an oversized body is an
+/// INVALID_ARGUMENT naming `body_markdown`; this bound only keeps a single
+/// request's memory in check.
+pub const MAX_REQUEST_BYTES: usize = 16 << 20;
+
+/// Applies the knowledge schema's migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
+    let pool = db::pool(&settings.database, SERVICE)?;
+    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
+    pool.close().await;
+    result
+}
+
+/// Adds the knowledge service to `app`: its API, its outbox relay, the index
+/// follower, the ticket-suggestion consumer and readiness (schema migrated
+/// and index built).
+pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
+    let settings = app.settings().clone();
+    let pool = db::pool(&settings.database, SERVICE)?;
+    if settings.database.migrate_on_start {
+        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
+    }
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: settings.events.subject_prefix.clone(),
+            batch_size: settings.events.relay_batch_size,
+            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
+            lock_key: lock_key(SERVICE),
+        },
+    );
+    let store: Arc<dyn KnowledgeStore> =
+        Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay.waker()));
+    let index = SearchIndex::in_ram().map_err(|e| MountError::Index(e.to_string()))?;
+    let server = KnowledgeServiceServer::new(KnowledgeApi::new(store.clone(), index.clone()))
+        .max_decoding_message_size(MAX_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
     app.add_authenticated(server);
+
+    let flush = settings.shutdown.grace();
+    app.spawn_background(move |stop| relay.run(stop, flush));
+
+    let events = settings.events.clone();
+    let (follow_store, follow_index) = (store.clone(), index.clone());
+    let suggest_pool = pool.clone();
+    let suggest_index = index.clone();
+    app.spawn_background(move |stop| async move {
+        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+            return;
+        };
+        let follower = sync::follow_articles(
+            stream.clone(),
+            events.subject_prefix.clone(),
+            follow_store,
+            follow_index.clone(),
+            stop.clone(),
+        );
+        let suggester = async {
+            // Suggestions need the index; wait for its first build.
+            while !follow_index.is_built() {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+            let config = ConsumerConfig {
+                durable_name: SUGGEST_CONSUMER.into(),
+                filter_subject: format!("{}.*.ticket.created", events.subject_prefix),
+                ack_wait: Duration::from_secs(30),
+                retry_delay: Duration::from_secs(1),
+            };
+            let handler = Arc::new(sync::SuggestOnTicketCreated {
+                index: suggest_index,
+            });
+            if let Err(e) =
+                consumer::run(stream.clone(), suggest_pool, config, handler, stop.clone()).await
+            {
+                tracing::error!(error = %e, "ticket suggestion consumer stopped");
+            }
+        };
+        tokio::join!(follower, suggester);
+    });
+
+    // JetStream cannot redeliver past the stream's max age, so idempotency
+    // records older than that (plus a margin) protect nothing.
+    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
+    let purge_pool = pool.clone();
+    app.spawn_background(move |stop| {
+        consumer::purge_periodically(
+            purge_pool,
+            SUGGEST_CONSUMER.into(),
+            horizon,
+            Duration::from_secs(3600),
+            stop,
+        )
+    });
+
+    let ready: switchboard_runtime::app::Check = Arc::new(move || {
+        let pool = pool.clone();
+        let built = index.is_built();
+        Box::pin(async move {
+            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
+            if !built {
+                return Err("the search index is still being built".into());
+            }
+            Ok(())
+        })
+    });
+    app.readiness_check(GRPC_NAME, ready);
+    Ok(())
 }
 
-fn not_yet(method: &str) -> Status {
-    Status::unimplemented(format!(
-        "knowledge.{method} is not implemented yet (issue #7)"
-    ))
+/// The stream, once it exists (another task creates it).
+async fn wait_for_stream(
+    js: &jetstream::Context,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<jetstream::stream::Stream> {
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
 }
 
-/// The draft `KnowledgeService`.
-#[derive(Debug, Clone, Copy)]
-pub struct KnowledgeApi;
-
-#[tonic::async_trait]
-impl KnowledgeService for KnowledgeApi {
-    async fn get_article(
-        &self,
-        _: Request<pb::GetArticleRequest>,
-    ) -> Result<Response<pb::Article>, Status> {
-        Err(not_yet("GetArticle"))
-    }
-
-    async fn search_articles(
-        &self,
-        _: Request<pb::SearchArticlesRequest>,
-    ) -> Result<Response<pb::SearchArticlesResponse>, Status> {
-        Err(not_yet("SearchArticles"))
-    }
-
-    async fn suggest_articles(
-        &self,
-        _: Request<pb::SuggestArticlesRequest>,
-    ) -> Result<Response<pb::SearchArticlesResponse>, Status> {
-        Err(not_yet("SuggestArticles"))
-    }
+/// Failure to start the knowledge service.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The search index could not be created.
+    #[error("search index: {0}")]
+    Index(String),
 }

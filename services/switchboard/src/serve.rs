@@ -54,13 +54,18 @@ pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result
                 for name in [
                     switchboard_ticket::GRPC_NAME,
                     switchboard_ticket::CUSTOMER_GRPC_NAME,
+                    switchboard_ticket::INTAKE_GRPC_NAME,
                 ] {
                     app.readiness_check(name, nats_ready(client.clone()));
                 }
             }
             Service::Routing => switchboard_routing::mount(&mut app),
             Service::Notification => switchboard_notification::mount(&mut app),
-            Service::Knowledge => switchboard_knowledge::mount(&mut app),
+            Service::Knowledge => {
+                let (client, js) = js.clone().expect("NATS is connected for knowledge");
+                switchboard_knowledge::mount(&mut app, js).await?;
+                app.readiness_check(switchboard_knowledge::GRPC_NAME, nats_ready(client));
+            }
             Service::Analytics => switchboard_analytics::mount(&mut app),
         }
     }
@@ -93,6 +98,10 @@ pub async fn migrate(settings: Settings, services: Vec<Service>) -> anyhow::Resu
             Service::Ticket => {
                 switchboard_ticket::migrate(&settings).await?;
                 println!("ticket: migrations applied");
+            }
+            Service::Knowledge => {
+                switchboard_knowledge::migrate(&settings).await?;
+                println!("knowledge: migrations applied");
             }
             other => println!("{other}: no migrations yet"),
         }

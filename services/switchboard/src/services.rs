@@ -31,7 +31,7 @@ impl Service {
 
     /// Whether the service needs NATS.
     pub fn uses_events(self) -> bool {
-        matches!(self, Service::Ticket)
+        matches!(self, Service::Ticket | Service::Knowledge)
     }
 }
 

@@ -2,8 +2,10 @@
 //! messages, announcing every change as an event through the outbox.
 
 pub mod api;
+pub mod attachments;
 pub mod customer_api;
 pub mod domain;
+pub mod intake_api;
 pub mod store;
 pub mod tenant_cache;
 pub mod watch;
@@ -18,6 +20,7 @@ use switchboard_events::{
 };
 use switchboard_proto::ticket::v1::{
     customer_service_server::{self, CustomerServiceServer},
+    intake_service_server::{self, IntakeServiceServer},
     ticket_service_server::{self, TicketServiceServer},
 };
 use switchboard_runtime::{App, Settings};
@@ -33,6 +36,12 @@ pub const GRPC_NAME: &str = ticket_service_server::SERVICE_NAME;
 
 /// The customer API's gRPC name, served beside [`GRPC_NAME`].
 pub const CUSTOMER_GRPC_NAME: &str = customer_service_server::SERVICE_NAME;
+
+/// The intake API's gRPC name, served beside [`GRPC_NAME`].
+pub const INTAKE_GRPC_NAME: &str = intake_service_server::SERVICE_NAME;
+
+/// Largest intake request: a raw email of up to 25 MiB and its framing.
+pub const MAX_INTAKE_REQUEST_BYTES: usize = 26 << 20;
 
 /// The ticket schema's migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -70,46 +79,33 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         settings.events.subject_prefix.clone(),
         app.shutdown_token(),
     );
-    let server = TicketServiceServer::new(TicketApi::new(store.clone()).with_watcher(watcher))
+    let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
+    let intake = IntakeServiceServer::new(intake_api::IntakeApi::new(
+        tickets.clone(),
+        store.clone(),
+        Arc::new(attachments::LocalDir::new(&settings.attachments.local_dir)),
+    ))
+    .max_decoding_message_size(MAX_INTAKE_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
+    let server = TicketServiceServer::new(tickets)
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store.clone()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     app.add_authenticated(server);
     app.add_authenticated(customers);
+    app.add_authenticated(intake);
 
     let scanner = store.clone();
     app.spawn_background(move |stop| scan_sla_until(scanner, stop));
 
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
-    // Ready only once the schema is at this build's version, so pods started
-    // before the migration Job finishes take no traffic.
-    let latest = MIGRATIONS
-        .iter()
-        .map(|m| m.version)
-        .max()
-        .unwrap_or_default();
     let database: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();
-        Box::pin(async move {
-            let migrated: bool = sqlx::query_scalar(
-                "SELECT EXISTS (SELECT 1 FROM _sqlx_migrations WHERE version = $1 AND success)",
-            )
-            .bind(latest)
-            .fetch_one(&pool)
-            .await
-            .map_err(|e| format!("ticket database: {e}"))?;
-            if migrated {
-                Ok(())
-            } else {
-                Err(format!(
-                    "ticket schema is not at migration {latest} yet; run `switchboard migrate`"
-                ))
-            }
-        })
+        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
     });
     app.readiness_check(GRPC_NAME, database.clone());
-    app.readiness_check(CUSTOMER_GRPC_NAME, database);
+    app.readiness_check(CUSTOMER_GRPC_NAME, database.clone());
+    app.readiness_check(INTAKE_GRPC_NAME, database);
     Ok(())
 }
 

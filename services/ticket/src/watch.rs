@@ -137,6 +137,8 @@ pub fn visible_event(
         Payload::SlaWarning(_) | Payload::SlaBreached(_) | Payload::CustomerMerged(_) => {
             return None;
         }
+        // Other services' events (articles, suggestions) are not ticket changes.
+        _ => return None,
     };
     if let Audience::Customer(me) = audience {
         let internal = message

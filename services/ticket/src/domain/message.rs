@@ -203,7 +203,8 @@ impl NewMessage {
     }
 }
 
-fn attachments(raw: &[pb::Attachment], v: &mut Violations) -> Vec<Attachment> {
+/// Validates attachment references, reporting each bad field by index.
+pub(crate) fn attachments(raw: &[pb::Attachment], v: &mut Violations) -> Vec<Attachment> {
     if raw.len() > MAX_ATTACHMENTS {
         v.add(
             "attachments",

@@ -228,6 +228,8 @@ pub struct NewTicket {
     pub custom_fields: fields::CustomFields,
     /// The known requester's profile, looked up only for rules that test it.
     pub requester_profile: Option<RequesterProfile>,
+    /// Files of the first message.
+    pub attachments: Vec<message::Attachment>,
 }
 
 /// What intake rules may know about a known requester.
@@ -304,6 +306,10 @@ impl NewTicket {
 
         let tags = normalize_tags(&req.tags, &mut v);
         let custom_fields = fields::from_proto("custom_fields", &req.custom_fields, &mut v);
+        let attachments = message::attachments(&req.attachments, &mut v);
+        if !attachments.is_empty() && req.description.trim().is_empty() {
+            v.add("attachments", "need a description to belong to");
+        }
         let author = Author {
             kind: if caller.role == Role::Customer {
                 "customer"
@@ -332,6 +338,7 @@ impl NewTicket {
             explicit_priority: req.priority != Priority::Unspecified as i32,
             custom_fields,
             requester_profile: None,
+            attachments,
         })
     }
 }
@@ -672,6 +679,7 @@ mod tests {
                 },
             )]
             .into(),
+            attachments: Vec::new(),
         };
         let v = NewTicket::from_request(&agent(), req).unwrap_err();
         for field in [

@@ -3,6 +3,7 @@
 
 pub mod conformance;
 pub mod customers;
+pub mod email;
 pub mod postgres;
 
 use async_trait::async_trait;
@@ -48,6 +49,12 @@ impl DomainError for StoreError {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
             StoreError::Internal(_) => ErrorKind::Internal,
         }
+    }
+}
+
+impl From<StoreError> for tonic::Status {
+    fn from(e: StoreError) -> Self {
+        switchboard_runtime::to_status(&e)
     }
 }
 

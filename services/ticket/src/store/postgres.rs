@@ -152,8 +152,8 @@ impl PgTicketStore {
                  ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING id), \
              m AS ( \
                  INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, \
-                 channel, created_at) \
-                 SELECT $17, $2, t.id, $18, $19, $20, TRUE, $5, $8, $13 FROM t WHERE $5 <> ''), \
+                 channel, created_at, attachments) \
+                 SELECT $17, $2, t.id, $18, $19, $20, TRUE, $5, $8, $13, $29 FROM t WHERE $5 <> ''), \
              o AS ( \
                  INSERT INTO outbox ({}) SELECT $21, $22, $23, $24, $25, $26, $27 FROM t) \
              SELECT count(*) FROM t",
@@ -187,6 +187,7 @@ impl PgTicketStore {
         .bind(event.traceparent)
         .bind(event.tracestate)
         .bind(sqlx::types::Json(&ticket.custom_fields))
+        .bind(sqlx::types::Json(&new.attachments))
         .fetch_one(&self.pool)
         .await?;
         if inserted == 0 {

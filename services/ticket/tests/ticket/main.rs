@@ -2,6 +2,7 @@
 
 mod api;
 mod customers;
+mod email;
 mod helpers;
 mod intake;
 mod lifecycle;

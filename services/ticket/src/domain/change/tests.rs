@@ -44,6 +44,7 @@ fn ticket() -> Ticket {
         explicit_priority: false,
         custom_fields: Default::default(),
         requester_profile: None,
+        attachments: Vec::new(),
     };
     Ticket::open(
         &TenantId::parse("acme").unwrap(),

@@ -92,6 +92,7 @@ fn new(subject: &str, email: &str) -> NewTicket {
         explicit_priority: false,
         custom_fields: Default::default(),
         requester_profile: None,
+        attachments: Vec::new(),
     }
 }
 

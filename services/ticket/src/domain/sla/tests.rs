@@ -61,6 +61,7 @@ fn ticket(now: DateTime<Utc>) -> Ticket {
         explicit_priority: false,
         custom_fields: Default::default(),
         requester_profile: None,
+        attachments: Vec::new(),
     };
     Ticket::open(&TenantId::parse("acme").unwrap(), &new, Uuid::now_v7(), now)
 }

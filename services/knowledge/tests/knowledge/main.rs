@@ -1,0 +1,7 @@
+//! Knowledge service tests against real PostgreSQL and NATS JetStream.
+
+mod articles;
+mod helpers;
+mod relevance;
+mod search;
+mod suggest;
