@@ -24,7 +24,7 @@ use crate::{
         fields::{MAX_USER_BYTES, Satisfaction},
         intake,
         message::NewMessage,
-        parse_email, parse_ticket_name,
+        parse_ticket_name,
         query::{
             CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
             ranked_page_token,
@@ -129,6 +129,11 @@ impl TicketApi {
         self
     }
 
+    /// The live event source of `WatchTickets`, when this process has one.
+    pub(crate) fn watcher(&self) -> Option<&Watcher> {
+        self.watcher.as_ref()
+    }
+
     /// The tenant's SLA policy (cached briefly).
     async fn policy(
         &self,
@@ -158,13 +163,10 @@ impl TicketApi {
         if caller.role != Role::Customer {
             return Ok(Scope::Staff);
         }
-        let Ok(email) = parse_email(&caller.user) else {
+        let Some(identity) = Identity::from_principal(&caller.user) else {
             return Ok(Scope::Customer(None));
         };
-        let id = self
-            .store
-            .find_customer(&caller.tenant, &Identity::Email(email))
-            .await?;
+        let id = self.store.find_customer(&caller.tenant, &identity).await?;
         Ok(Scope::Customer(id))
     }
 

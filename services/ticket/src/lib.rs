@@ -5,7 +5,7 @@ pub mod api;
 pub mod attachments;
 pub mod customer_api;
 pub mod domain;
-pub mod intake_api;
+pub mod intake;
 pub mod store;
 pub mod tenant_cache;
 pub mod watch;
@@ -80,7 +80,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         app.shutdown_token(),
     );
     let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
-    let intake = IntakeServiceServer::new(intake_api::IntakeApi::new(
+    let intake = IntakeServiceServer::new(intake::IntakeApi::new(
         tickets.clone(),
         store.clone(),
         Arc::new(attachments::LocalDir::new(&settings.attachments.local_dir)),

@@ -85,6 +85,34 @@ impl Identity {
         }
     }
 
+    /// The identity a customer token's `sub` names: a bare email address,
+    /// or `phone:`, `social:` or `chat:` before the value. Channel
+    /// integrations act for customers who have no email address this way.
+    pub fn from_principal(user: &str) -> Option<Self> {
+        let (kind, value) = match user.split_once(':') {
+            Some(("phone", v)) => (IdentityKind::Phone, v),
+            Some(("social", v)) => (IdentityKind::Social, v),
+            Some(("chat", v)) => (IdentityKind::ChatVisitor, v),
+            _ => (IdentityKind::Email, user),
+        };
+        let raw = pb::Identity {
+            kind: kind as i32,
+            value: value.to_owned(),
+        };
+        Self::from_proto("sub", Some(&raw), &mut Violations::default())
+    }
+
+    /// The `sub` a customer token carries for this identity; the inverse of
+    /// [`Identity::from_principal`].
+    pub fn principal(&self) -> String {
+        match self {
+            Identity::Email(v) => v.clone(),
+            Identity::Phone(v) => format!("phone:{v}"),
+            Identity::Social(v) => format!("social:{v}"),
+            Identity::ChatVisitor(v) => format!("chat:{v}"),
+        }
+    }
+
     /// The wire form.
     pub fn to_proto(&self) -> pb::Identity {
         let kind = match self {
@@ -269,6 +297,35 @@ pub fn parse_customer_name(field: &str, name: &str, v: &mut Violations) -> Optio
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn principals_round_trip_and_bad_ones_are_refused() {
+        for identity in [
+            Identity::Email("ada@example.com".into()),
+            Identity::Phone("+15551234567".into()),
+            Identity::Social("x:@ada".into()),
+            Identity::ChatVisitor("v-123".into()),
+        ] {
+            assert_eq!(
+                Identity::from_principal(&identity.principal()),
+                Some(identity)
+            );
+        }
+        assert_eq!(
+            Identity::from_principal("Ada@Example.com"),
+            Some(Identity::Email("ada@example.com".into()))
+        );
+        for bad in [
+            "phone:555",
+            "social:ada",
+            "chat:",
+            "chat:a b",
+            "not-an-email",
+            "",
+        ] {
+            assert_eq!(Identity::from_principal(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn customer_updates_validate_by_field() {

@@ -290,16 +290,15 @@ impl NewTicket {
         }
         let identity = if caller.role == Role::Customer {
             // A customer always files for themselves, whatever the body says.
-            match parse_email(&caller.user) {
-                Ok(email) => Some(Identity::Email(email)),
-                Err(_) => {
-                    v.add(
-                        "requester",
-                        "a customer's token must carry their email address as `sub`",
-                    );
-                    None
-                }
+            let identity = Identity::from_principal(&caller.user);
+            if identity.is_none() {
+                v.add(
+                    "requester",
+                    "a customer's token must carry their email address (or `phone:`, \
+                     `social:` or `chat:` and that identity) as `sub`",
+                );
             }
+            identity
         } else {
             requester_identity(&requester, &mut v)
         };

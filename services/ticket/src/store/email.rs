@@ -36,6 +36,10 @@ pub trait EmailThreads: Send + Sync + 'static {
         number: i64,
     ) -> Result<Option<Uuid>, StoreError>;
 
+    /// Points a channel conversation (`sms:<number>`, `social:<network>:<thread>`)
+    /// at the ticket it continues on now; the last writer wins.
+    async fn point(&self, tenant: &TenantId, key: &str, ticket: Uuid) -> Result<(), StoreError>;
+
     /// Remembers `message_id` as part of `ticket`; the first writer wins.
     async fn remember(
         &self,
@@ -79,6 +83,22 @@ impl EmailThreads for PgTicketStore {
             .fetch_optional(self.pool())
             .await
             .map_err(store_error)
+    }
+
+    async fn point(&self, tenant: &TenantId, key: &str, ticket: Uuid) -> Result<(), StoreError> {
+        // Conversation keys share the Message-ID index: they hold no `@`, so
+        // they can never collide with a Message-ID.
+        sqlx::query(
+            "INSERT INTO email_threads (tenant_id, message_id, ticket_id) VALUES ($1, $2, $3) \
+             ON CONFLICT (tenant_id, message_id) DO UPDATE SET ticket_id = EXCLUDED.ticket_id",
+        )
+        .bind(tenant.as_str())
+        .bind(key)
+        .bind(ticket)
+        .execute(self.pool())
+        .await
+        .map_err(store_error)?;
+        Ok(())
     }
 
     async fn remember(

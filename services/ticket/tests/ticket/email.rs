@@ -2,8 +2,8 @@
 //! threading, loop protection, duplicates, attachments and bad input.
 
 use switchboard_proto::ticket::v1::{
-    IngestEmailRequest, IngestEmailResponse, IngestOutcome, ListMessagesRequest,
-    ListTicketsRequest, intake_service_client::IntakeServiceClient,
+    IngestEmailRequest, IngestOutcome, IntakeResponse, ListMessagesRequest, ListTicketsRequest,
+    intake_service_client::IntakeServiceClient,
 };
 use switchboard_runtime::Role;
 use tonic::{Code, transport::Channel};
@@ -22,7 +22,7 @@ async fn ingest(
     intake: &mut IntakeServiceClient<Channel>,
     token: &str,
     raw: Vec<u8>,
-) -> Result<IngestEmailResponse, tonic::Status> {
+) -> Result<IntakeResponse, tonic::Status> {
     intake
         .ingest_email(authed(IngestEmailRequest { raw }, token))
         .await

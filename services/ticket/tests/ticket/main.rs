@@ -1,6 +1,7 @@
 //! The ticket service against real PostgreSQL and NATS JetStream.
 
 mod api;
+mod channels;
 mod customers;
 mod email;
 mod helpers;
