@@ -149,6 +149,20 @@ impl IntakeApi {
         if let Some(t) = self.store.find_thread(&sender.tenant, &keys).await? {
             return Ok(Some((t.ticket, "threaded by In-Reply-To/References")));
         }
+        // A reply to the desk's own mail names the ticket in the Message-ID
+        // it answers. Its domain is not checked: a forged id only gets as
+        // far as the ticket's requester check, like the subject token.
+        for key in &keys {
+            if let Some((number, _)) = threading::parse_outgoing_message_id(key)
+                && let Ok(number) = i64::try_from(number)
+                && let Some(ticket) = self.store.ticket_by_number(&sender.tenant, number).await?
+            {
+                return Ok(Some((
+                    ticket,
+                    "threaded by the desk's Message-ID it answers",
+                )));
+            }
+        }
         if let Some(number) = email.ticket_token
             && let Ok(number) = i64::try_from(number)
             && let Some(ticket) = self.store.ticket_by_number(&sender.tenant, number).await?

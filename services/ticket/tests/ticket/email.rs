@@ -217,3 +217,56 @@ async fn attachments_are_stored_and_referenced() -> anyhow::Result<()> {
     assert!(stored.starts_with(b"%PDF-1.4"));
     running.stop().await
 }
+
+#[tokio::test]
+async fn a_reply_to_the_desks_own_mail_threads_by_the_message_id_it_answers() -> anyhow::Result<()>
+{
+    let running = Running::start(&switchboard_testkit::nats_url()).await?;
+    let token = running.token("acme", "mail-hook", Role::Admin);
+    let mut intake = intake_client(&running).await;
+    let opened = ingest(
+        &mut intake,
+        &token,
+        email(
+            "From: ada@example.com\nSubject: Login fails\nMessage-ID: <login-1@example.com>",
+            "I cannot log in.",
+        ),
+    )
+    .await?;
+    let ticket = opened.ticket.unwrap();
+
+    // The notification service names its mail after the ticket; the desk
+    // never stored this id, and the subject has no token.
+    let sent = switchboard_mail::threading::outgoing_message_id(
+        ticket.number as u64,
+        "0190f1c2-aaaa-7bbb-8ccc-123456789abc",
+        "desk.acme.test",
+    );
+    let reply = ingest(
+        &mut intake,
+        &token,
+        email(
+            &format!(
+                "From: ada@example.com\nSubject: Re: your answer\nMessage-ID: <login-2@example.com>\nIn-Reply-To: {sent}\nReferences: <login-1@example.com> {sent}"
+            ),
+            "That worked, thanks.",
+        ),
+    )
+    .await?;
+    assert_eq!(reply.outcome, IngestOutcome::Appended as i32, "{reply:?}");
+    assert_eq!(reply.ticket.unwrap().name, ticket.name);
+
+    // The same id from someone else opens their own ticket instead.
+    let other = ingest(
+        &mut intake,
+        &token,
+        email(
+            &format!("From: eve@example.net\nSubject: Re: x\nMessage-ID: <eve-1@example.net>\nIn-Reply-To: {sent}"),
+            "Let me in.",
+        ),
+    )
+    .await?;
+    assert_eq!(other.outcome, IngestOutcome::Created as i32);
+    assert_ne!(other.ticket.unwrap().name, ticket.name);
+    running.stop().await
+}
