@@ -40,6 +40,7 @@ database: services
 bench: services
 	$(CARGO) build --release -p switchboard -p switchboard-bench
 	target/release/bench --bin target/release/switchboard
+	target/release/knowledge --queries 500
 
 ## deploy-check: render and validate every Kubernetes shape offline
 deploy-check:
