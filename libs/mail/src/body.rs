@@ -167,11 +167,13 @@ fn extension(content_type: &str) -> &'static str {
 }
 
 /// Line breaks as `\n`, and no control characters besides `\n` and `\t`.
+/// Byte-order marks go too: iOS leaves one at the start of quoted text, and
+/// an invisible character would defeat the quote and signature patterns.
 fn clean_text(text: &str) -> String {
     text.replace("\r\n", "\n")
         .chars()
         .map(|c| if c == '\r' { '\n' } else { c })
-        .filter(|c| !c.is_control() || *c == '\n' || *c == '\t')
+        .filter(|c| (!c.is_control() || *c == '\n' || *c == '\t') && *c != '\u{feff}')
         .collect()
 }
 

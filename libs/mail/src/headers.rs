@@ -91,3 +91,54 @@ pub(crate) fn one_line(raw: &str, max_chars: usize) -> String {
         None => out,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn addresses_keep_the_local_part_and_lower_case_the_domain() {
+        assert_eq!(
+            normalize_address(" <Jo.Doe@Example.COM> ").as_deref(),
+            Some("Jo.Doe@example.com")
+        );
+        assert_eq!(
+            normalize_address("a@b@Host.example").as_deref(),
+            Some("a@b@host.example")
+        );
+        for bad in [
+            "",
+            "no-at",
+            "@host",
+            "user@",
+            "a b@host",
+            "user@ho st",
+            "user@host/x",
+            "a\u{7}@b",
+        ] {
+            assert_eq!(normalize_address(bad), None, "{bad:?}");
+        }
+        assert_eq!(
+            normalize_address(&format!("{}@x.example", "a".repeat(MAX_TOKEN_BYTES))),
+            None
+        );
+    }
+
+    #[test]
+    fn ids_lose_brackets_and_folding() {
+        assert_eq!(normalize_id("<abc@host>").as_deref(), Some("abc@host"));
+        assert_eq!(
+            normalize_id(" <abc@\r\n host> ").as_deref(),
+            Some("abc@host")
+        );
+        assert_eq!(normalize_id("<>"), None);
+        assert_eq!(normalize_id(&"x".repeat(MAX_TOKEN_BYTES + 1)), None);
+    }
+
+    #[test]
+    fn one_line_collapses_whitespace_and_counts_characters() {
+        assert_eq!(one_line(" a\r\n\tb  c ", 100), "a b c");
+        assert_eq!(one_line("äöü ß", 3), "äöü");
+        assert_eq!(one_line("abc", 0), "");
+    }
+}

@@ -12,10 +12,14 @@ const DROP_WITH_CONTENT: [&str; 4] = ["script", "style", "title", "template"];
 /// Sanitizes HTML for display: no scripts, styles, event handlers or
 /// dangerous URLs; `cid:` image sources stay so inline images can be mapped
 /// to attachments.
+///
+/// Relative URLs go too: mail has no base to resolve them against, so shown
+/// inside the help desk they would point at the desk's own pages.
 pub(crate) fn sanitize(html: &str) -> String {
     ammonia::Builder::default()
         .clean_content_tags(DROP_WITH_CONTENT.into_iter().collect())
         .add_url_schemes(["cid"])
+        .url_relative(ammonia::UrlRelative::Deny)
         .clean(html)
         .to_string()
 }
@@ -160,5 +164,30 @@ impl TextDecorator for LinkDecorator {
 
     fn finalise(&mut self, _urls: Vec<String>) -> Vec<TaggedLine<()>> {
         Vec::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sanitize_keeps_absolute_and_cid_urls_only() {
+        let html = r#"<a href="/admin/delete">a</a><a href="https://x.example/">b</a><img src="cid:i@x"><img src="x.png"><a href="\\javascript:alert(1)">c</a>"#;
+        assert_eq!(
+            sanitize(html),
+            r#"<a rel="noopener noreferrer">a</a><a href="https://x.example/" rel="noopener noreferrer">b</a><img src="cid:i@x"><img><a rel="noopener noreferrer">c</a>"#
+        );
+    }
+
+    #[test]
+    fn to_text_writes_links_inline_once() {
+        let text = to_text(
+            r#"<p>See <a href="https://a.example/x">the page</a> and <a href="https://b.example/">https://b.example/</a>.</p><blockquote>old</blockquote>"#,
+        );
+        assert_eq!(
+            text.trim_end(),
+            "See the page <https://a.example/x> and https://b.example/.\n\n> old"
+        );
     }
 }

@@ -25,7 +25,7 @@ pub struct Limits {
     pub max_subject_chars: usize,
     /// Addresses kept in each of `to` and `cc`.
     pub max_recipients: usize,
-    /// Message ids kept from `References`, newest first.
+    /// Message ids kept from `References` (the newest) and from `In-Reply-To` (the first).
     pub max_references: usize,
 }
 

@@ -7,7 +7,8 @@ use chrono::{DateTime, Utc};
 pub struct InboundEmail {
     /// `Message-ID` without angle brackets.
     pub message_id: Option<String>,
-    /// `In-Reply-To` ids without angle brackets, in header order.
+    /// `In-Reply-To` ids without angle brackets, in header order, at most
+    /// [`Limits::max_references`](crate::Limits::max_references).
     pub in_reply_to: Vec<String>,
     /// `References` ids without angle brackets, oldest first as sent.
     pub references: Vec<String>,

@@ -1,6 +1,6 @@
 //! From raw bytes to an [`InboundEmail`].
 
-use mail_parser::{HeaderName, Message, MessageParser};
+use mail_parser::{HeaderName, HeaderValue, Message, MessageParser};
 
 use crate::body::{self, truncate_chars};
 use crate::classify::classify;
@@ -27,12 +27,16 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<InboundEmail, MailError> {
             max: limits.max_raw_bytes,
         });
     }
-    let message = MessageParser::default()
-        .parse(raw)
-        .ok_or(MailError::NotAnEmail("no header block"))?;
+    let message = parse_mime(raw)?;
     check_structure(&message, limits)?;
 
-    let from = first_mailbox(message.from()).ok_or(MailError::MissingFrom)?;
+    // mail-parser's `from()` reads the last `From` field; a duplicated field
+    // whose last copy holds no address must not lose the sender.
+    let from = message
+        .header_values(HeaderName::From)
+        .filter_map(HeaderValue::as_address)
+        .find_map(|address| first_mailbox(Some(address)))
+        .ok_or(MailError::MissingFrom)?;
     let subject = one_line(
         message.subject().unwrap_or_default(),
         limits.max_subject_chars,
@@ -49,13 +53,15 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<InboundEmail, MailError> {
     let (full_text, full_cut) = truncate_chars(body.full_text, limits.max_text_chars);
     let (attachments, attachments_dropped) = body::attachments(&message, limits);
 
+    let mut in_reply_to = headers::ids(message.in_reply_to());
+    in_reply_to.truncate(limits.max_references);
     let mut references = headers::ids(message.references());
     let surplus = references.len().saturating_sub(limits.max_references);
     references.drain(..surplus);
 
     Ok(InboundEmail {
         message_id: message.message_id().and_then(headers::normalize_id),
-        in_reply_to: headers::ids(message.in_reply_to()),
+        in_reply_to,
         references,
         reply_to: first_mailbox(message.reply_to()),
         to: mailboxes(message.to(), limits.max_recipients),
@@ -73,6 +79,16 @@ pub fn parse(raw: &[u8], limits: &Limits) -> Result<InboundEmail, MailError> {
         kind,
         kind_reason,
     })
+}
+
+/// mail-parser checks its own bookkeeping with `debug_assert!`s that
+/// malformed MIME can trip (found by `tests/mail/fuzz.rs`). Release builds
+/// carry on past them; a debug build (the service's tests) must not turn
+/// such input into a panic, so it is refused as malformed instead.
+fn parse_mime(raw: &[u8]) -> Result<Message<'_>, MailError> {
+    std::panic::catch_unwind(|| MessageParser::default().parse(raw))
+        .map_err(|_| MailError::NotAnEmail("malformed MIME structure"))?
+        .ok_or(MailError::NotAnEmail("no header block"))
 }
 
 /// Headers any mail system writes; input with none of them is not mail.

@@ -181,3 +181,105 @@ fn join_trimmed(lines: &[&str]) -> String {
         .map_or(start, |e| e + 1);
     lines[start..end].join("\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attributions_of_common_clients_and_languages() {
+        for attribution in [
+            "On 02/11/2026 10:15, Support wrote:",
+            "On Mon, Nov 2, 2026 at 10:15 AM Support <support@desk.example> wrote:",
+            "Le lun. 2 nov. 2026 à 10:15, Support <support@desk.example> a écrit :",
+            "El lun, 2 nov 2026 a las 10:15, Support (<support@desk.example>) escribió:",
+            "Am 02.11.26 um 10:15 schrieb Support:",
+            "Support <support@desk.example> schrieb am Mo., 2. Nov. 2026, 10:15:",
+            "Op ma 2 nov. 2026 om 10:15 schreef Support <support@desk.example>:",
+            "Il giorno lun 2 nov 2026 alle ore 10:15 Support ha scritto:",
+            "-----Original Message-----",
+            "-----Ursprüngliche Nachricht-----",
+        ] {
+            let text = format!("Thanks, that fixed it.\n\n{attribution}\nHow can we help?\n");
+            assert_eq!(trim_reply(&text), "Thanks, that fixed it.", "{attribution}");
+        }
+    }
+
+    #[test]
+    fn unknown_wrote_line_counts_only_before_a_quote() {
+        let quoted = "Done.\n\nSupport Team wrote:\n> Is it done?\n";
+        assert_eq!(trim_reply(quoted), "Done.");
+        let prose = "My colleague wrote:\nthe invoice is wrong.\n";
+        assert_eq!(
+            trim_reply(prose),
+            "My colleague wrote:\nthe invoice is wrong."
+        );
+    }
+
+    #[test]
+    fn outlook_header_block_needs_sent_and_subject() {
+        let reply = "Yes.\n\nFrom: Support\nSent: Monday\nTo: Jim\nSubject: Question\n\nOld text";
+        assert_eq!(trim_reply(reply), "Yes.");
+        let prose = "Yes.\n\nFrom: my manager\nwe need this by Friday.";
+        assert_eq!(trim_reply(prose), prose);
+    }
+
+    #[test]
+    fn answer_below_the_quote_is_kept() {
+        let text = "On Mon, Support wrote:\n> Which model?\n\nThe LX-200.\n";
+        assert_eq!(trim_reply(text), "The LX-200.");
+        assert_eq!(
+            trim_reply("> Which model?\n\nThe LX-200."),
+            "> Which model?\n\nThe LX-200."
+        );
+    }
+
+    #[test]
+    fn signature_and_mobile_footer_go() {
+        assert_eq!(
+            trim_reply("Works now.\n\n-- \nJane Doe\nACME"),
+            "Works now."
+        );
+        assert_eq!(
+            trim_reply("Works now.\n\nVon meinem iPhone gesendet"),
+            "Works now."
+        );
+        assert_eq!(
+            trim_reply("Works now.\nGet Outlook for Android"),
+            "Works now."
+        );
+        let long_tail = format!("Intro\n--\n{}", "line\n".repeat(MAX_SIGNATURE_LINES + 1));
+        assert_eq!(trim_reply(&long_tail), long_tail.trim_end());
+    }
+
+    #[test]
+    fn nothing_but_history_falls_back_to_the_whole_text() {
+        assert_eq!(trim_reply("> only\n> quotes"), "> only\n> quotes");
+        assert_eq!(trim_reply("Sent from my iPhone"), "Sent from my iPhone");
+        assert_eq!(trim_reply(""), "");
+        assert_eq!(trim_reply("\n\n  \n"), "");
+    }
+
+    #[test]
+    fn forwards_by_subject_or_body_marker() {
+        assert!(is_forward("Fwd: invoice", ""));
+        assert!(is_forward("WG: Rechnung", ""));
+        assert!(is_forward("[#T-1] FW: x", ""));
+        assert!(!is_forward(
+            "Re: Fwd: invoice",
+            "---------- Forwarded message ---------"
+        ));
+        assert!(is_forward(
+            "invoice",
+            "See below.\n\nBegin forwarded message:\n\nFrom: a"
+        ));
+        assert!(!is_forward(
+            "invoice",
+            "Thanks.\n\nOn Mon, Support wrote:\n> ---------- Forwarded message ---------"
+        ));
+        assert!(!is_forward(
+            "Forwarding rules",
+            "How do I set up forwarding?"
+        ));
+    }
+}
