@@ -41,6 +41,9 @@ bench: services
 	$(CARGO) build --release -p switchboard -p switchboard-bench
 	target/release/bench --bin target/release/switchboard
 	target/release/knowledge --queries 500
+	target/release/routing
+	target/release/notification
+	target/release/analytics
 
 ## deploy-check: render and validate every Kubernetes shape offline
 deploy-check:

@@ -53,6 +53,54 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     /// Where email attachments are kept.
     pub attachments: AttachmentSettings,
+    /// Email, webhook and retry settings of the notification service.
+    pub notification: NotificationSettings,
+    /// How services reach each other over gRPC.
+    pub clients: ClientSettings,
+}
+
+/// How services reach each other over gRPC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// Base URL of the ticket service, e.g. `http://ticket:50051`.
+    pub ticket_url: String,
+}
+
+/// The notification service: outgoing SMTP, webhooks and their retries.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NotificationSettings {
+    /// SMTP relay host.
+    pub smtp_host: String,
+    /// SMTP relay port.
+    pub smtp_port: u16,
+    /// `none`, `starttls` or `tls`.
+    pub smtp_tls: String,
+    /// SMTP user name; empty for no authentication.
+    pub smtp_username: String,
+    /// SMTP password.
+    pub smtp_password: SecretString,
+    /// The `From` mailbox of every email.
+    pub from: String,
+    /// The desk's inbound address, the `Reply-To` of every email.
+    pub reply_to: String,
+    /// Domain of the `Message-ID`s the desk makes.
+    pub domain: String,
+    /// Satisfaction survey link in solve emails; `{ticket}` becomes the ticket id.
+    pub survey_url: String,
+    /// Attempts per delivery before it is dead-lettered.
+    pub max_attempts: u32,
+    /// First retry delay in milliseconds; doubles per attempt, with jitter.
+    pub retry_base_ms: u64,
+    /// Longest retry delay in milliseconds.
+    pub retry_max_ms: u64,
+    /// Timeout of one webhook POST or SMTP exchange, in milliseconds.
+    pub send_timeout_ms: u64,
+    /// How often the dispatcher polls for due deliveries, in milliseconds.
+    pub dispatch_poll_ms: u64,
+    /// Deliveries sent at the same time per replica.
+    pub dispatch_concurrency: u32,
 }
 
 /// The attachment object store.
@@ -275,8 +323,37 @@ impl Settings {
         if self.events.stream_replicas == 0 || self.events.stream_replicas > 5 {
             return invalid("events.stream_replicas", "must be between 1 and 5");
         }
+        let n = &self.notification;
+        if !matches!(n.smtp_tls.as_str(), "none" | "starttls" | "tls") {
+            return invalid("notification.smtp_tls", "must be none, starttls or tls");
+        }
+        if n.max_attempts == 0 || n.max_attempts > 100 {
+            return invalid("notification.max_attempts", "must be between 1 and 100");
+        }
+        if n.retry_base_ms == 0 || n.retry_max_ms < n.retry_base_ms {
+            return invalid(
+                "notification.retry_max_ms",
+                "must be at least notification.retry_base_ms, which must be greater than 0",
+            );
+        }
+        if n.dispatch_concurrency == 0 || n.dispatch_concurrency > 256 {
+            return invalid(
+                "notification.dispatch_concurrency",
+                "must be between 1 and 256",
+            );
+        }
+        if n.send_timeout_ms == 0 || n.dispatch_poll_ms == 0 {
+            return invalid(
+                "notification.send_timeout_ms",
+                "and notification.dispatch_poll_ms must be greater than 0",
+            );
+        }
         if self.grpc.max_message_bytes < 1024 || self.grpc.max_message_bytes > 64 << 20 {
             return invalid("grpc.max_message_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        let ticket_url = self.clients.ticket_url.trim();
+        if !(ticket_url.starts_with("http://") || ticket_url.starts_with("https://")) {
+            return invalid("clients.ticket_url", "must be an http:// or https:// URL");
         }
         Ok(())
     }

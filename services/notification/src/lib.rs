@@ -1,62 +1,188 @@
-//! The notification service. Its v1 contract is a draft for issue #6; until that lands
-//! every call answers UNIMPLEMENTED (after authentication), while the service
-//! already serves health and reflection in any process shape.
+//! The notification service: every event, consumed once through a durable
+//! JetStream consumer, becomes in-app notifications (an inbox per user with
+//! a live, resumable stream), emails over SMTP threaded onto their ticket,
+//! and signed webhook deliveries with retries, dead-lettering and
+//! redelivery. Outcomes are announced as `notification.delivered` and
+//! `notification.failed` through the outbox.
 
-use switchboard_proto::notification::v1::{
-    self as pb,
-    notification_service_server::{self, NotificationService, NotificationServiceServer},
+pub mod api;
+pub mod batch;
+pub mod consumer;
+pub mod convert;
+pub mod dispatch;
+pub mod domain;
+pub mod email;
+pub mod live;
+pub mod store;
+pub mod webhook;
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream;
+use sqlx::migrate::Migrator;
+use switchboard_events::{
+    consumer::{self as events_consumer, ConsumerConfig},
+    db::{self, DbError},
+    relay::{Relay, RelayConfig, lock_key},
 };
-use switchboard_runtime::App;
-use tonic::{Request, Response, Status};
+use switchboard_proto::notification::v1::notification_service_server::{
+    self, NotificationServiceServer,
+};
+use switchboard_runtime::{App, Settings};
 
-/// The service's configuration name.
+pub use api::NotificationApi;
+
+/// The service's configuration name and database schema.
 pub const SERVICE: &str = "notification";
 
 /// The gRPC service name, as health and reflection report it.
 pub const GRPC_NAME: &str = notification_service_server::SERVICE_NAME;
 
-/// Adds the notification service to `app`; with no dependencies yet, it is ready
-/// as soon as the process serves.
-pub fn mount(app: &mut App) {
-    let server = NotificationServiceServer::new(NotificationApi)
-        .max_decoding_message_size(app.settings().grpc.max_message_bytes);
-    app.add_authenticated(server);
+/// The notification schema's migrations.
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// The durable consumer of every event, shared by all replicas.
+pub const CONSUMER: &str = "notification";
+
+/// Applies the notification schema's migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
+    let pool = db::pool(&settings.database, SERVICE)?;
+    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
+    pool.close().await;
+    result
 }
 
-fn not_yet(method: &str) -> Status {
-    Status::unimplemented(format!(
-        "notification.{method} is not implemented yet (issue #6)"
-    ))
+/// Adds the notification service to `app`: its API, the event consumer,
+/// the delivery dispatcher, the outbox relay, the wake-up listener and
+/// readiness (schema migrated).
+pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
+    let settings = app.settings().clone();
+    let n = settings.notification.clone();
+    let pool = db::pool(&settings.database, SERVICE)?;
+    if settings.database.migrate_on_start {
+        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
+    }
+    let store = store::PgStore::new(pool.clone());
+    let signals = live::Signals::default();
+    let max_attempts = n.max_attempts as i32;
+
+    let api = NotificationApi::new(
+        store.clone(),
+        signals.clone(),
+        max_attempts,
+        app.shutdown_token(),
+    );
+    app.add_authenticated(
+        NotificationServiceServer::new(api)
+            .max_decoding_message_size(settings.grpc.max_message_bytes),
+    );
+
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: settings.events.subject_prefix.clone(),
+            batch_size: settings.events.relay_batch_size,
+            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
+            lock_key: lock_key(SERVICE),
+        },
+    );
+    let send_timeout = Duration::from_millis(n.send_timeout_ms);
+    let dispatcher = dispatch::Dispatcher {
+        store: store.clone(),
+        email: Arc::new(email::SmtpSender::new(&n).map_err(|e| MountError::Config(e.to_string()))?),
+        webhooks: Arc::new(webhook::HttpWebhookClient::new(send_timeout)),
+        policy: domain::retry::RetryPolicy {
+            max_attempts: n.max_attempts,
+            base: Duration::from_millis(n.retry_base_ms),
+            max: Duration::from_millis(n.retry_max_ms),
+        },
+        poll: Duration::from_millis(n.dispatch_poll_ms),
+        concurrency: n.dispatch_concurrency as usize,
+        // Long enough for one attempt to finish, so no other replica
+        // starts the same delivery meanwhile.
+        lease: send_timeout * 2 + Duration::from_secs(5),
+        wake: signals.dispatch.clone(),
+        relay_wake: relay.waker(),
+    };
+    let flush = settings.shutdown.grace();
+    app.spawn_background(move |stop| relay.run(stop, flush));
+    let listen_pool = pool.clone();
+    let listen_signals = signals.clone();
+    app.spawn_background(move |stop| listen_signals.listen(listen_pool, stop));
+    app.spawn_background(move |stop| dispatcher.run(stop));
+
+    let events = settings.events.clone();
+    let consumer_pool = pool.clone();
+    let handler = Arc::new(consumer::Notifier {
+        config: consumer::HandlerConfig {
+            domain: n.domain.clone(),
+            survey_url: n.survey_url.clone(),
+            max_attempts,
+        },
+    });
+    app.spawn_background(move |stop| async move {
+        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+            return;
+        };
+        let config = ConsumerConfig {
+            durable_name: CONSUMER.into(),
+            filter_subject: format!("{}.>", events.subject_prefix),
+            ack_wait: Duration::from_secs(30),
+            retry_delay: Duration::from_secs(1),
+        };
+        if let Err(e) = batch::run(stream, consumer_pool, config, handler, stop).await {
+            tracing::error!(error = %e, "notification consumer stopped");
+        }
+    });
+
+    // JetStream cannot redeliver past the stream's max age, so idempotency
+    // records older than that (plus a margin) protect nothing.
+    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
+    let purge_pool = pool.clone();
+    app.spawn_background(move |stop| {
+        events_consumer::purge_periodically(
+            purge_pool,
+            CONSUMER.into(),
+            horizon,
+            Duration::from_secs(3600),
+            stop,
+        )
+    });
+
+    let ready: switchboard_runtime::app::Check = Arc::new(move || {
+        let pool = pool.clone();
+        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
+    });
+    app.readiness_check(GRPC_NAME, ready);
+    Ok(())
 }
 
-/// The draft `NotificationService`.
-#[derive(Debug, Clone, Copy)]
-pub struct NotificationApi;
-
-#[tonic::async_trait]
-impl NotificationService for NotificationApi {
-    type SubscribeStream = std::pin::Pin<
-        Box<dyn tokio_stream::Stream<Item = Result<pb::Notification, Status>> + Send>,
-    >;
-
-    async fn list_notifications(
-        &self,
-        _: Request<pb::ListNotificationsRequest>,
-    ) -> Result<Response<pb::ListNotificationsResponse>, Status> {
-        Err(not_yet("ListNotifications"))
+/// The stream, once it exists (another task creates it).
+async fn wait_for_stream(
+    js: &jetstream::Context,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<jetstream::stream::Stream> {
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
     }
+}
 
-    async fn mark_read(
-        &self,
-        _: Request<pb::MarkReadRequest>,
-    ) -> Result<Response<pb::MarkReadResponse>, Status> {
-        Err(not_yet("MarkRead"))
-    }
-
-    async fn subscribe(
-        &self,
-        _: Request<pb::SubscribeRequest>,
-    ) -> Result<Response<Self::SubscribeStream>, Status> {
-        Err(not_yet("Subscribe"))
-    }
+/// Failure to start the notification service.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// A setting cannot be used.
+    #[error("{0}")]
+    Config(String),
 }

@@ -1,58 +1,234 @@
-//! The routing service. Its v1 contract is a draft for issue #5; until that lands
-//! every call answers UNIMPLEMENTED (after authentication), while the service
-//! already serves health and reflection in any process shape.
+//! The routing service: agents, groups and routing rules in PostgreSQL;
+//! presence, load and capacity reservations in Redis; assignment of every new
+//! (or returned) ticket through the ticket service's AssignTicket; a waiting
+//! queue drained as capacity frees; escalations on SLA alerts; queue
+//! dashboards.
 
-use switchboard_proto::routing::v1::{
-    self as pb,
-    routing_service_server::{self, RoutingService, RoutingServiceServer},
+pub mod api;
+pub mod consumer;
+pub mod domain;
+pub mod escalate;
+pub mod events;
+pub mod lifecycle;
+pub mod live;
+pub mod router;
+pub mod store;
+pub mod tickets;
+
+use std::{sync::Arc, time::Duration};
+
+use async_nats::jetstream;
+use secrecy::ExposeSecret;
+use sqlx::migrate::Migrator;
+use switchboard_events::{
+    consumer::{self as event_consumer, ConsumerConfig},
+    db::{self, DbError},
+    relay::{Relay, RelayConfig, lock_key},
 };
-use switchboard_runtime::App;
-use tonic::{Request, Response, Status};
+use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
+use switchboard_runtime::{App, Settings};
+use tokio_util::sync::CancellationToken;
 
-/// The service's configuration name.
+pub use api::RoutingApi;
+pub use router::{Router, RouterOptions};
+
+/// The service's configuration name and database schema.
 pub const SERVICE: &str = "routing";
 
 /// The gRPC service name, as health and reflection report it.
 pub const GRPC_NAME: &str = routing_service_server::SERVICE_NAME;
 
-/// Adds the routing service to `app`; with no dependencies yet, it is ready
-/// as soon as the process serves.
-pub fn mount(app: &mut App) {
-    let server = RoutingServiceServer::new(RoutingApi)
-        .max_decoding_message_size(app.settings().grpc.max_message_bytes);
+/// The routing schema's migrations.
+pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
+
+/// Applies the routing schema's migrations.
+pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
+    let pool = db::pool(&settings.database, SERVICE)?;
+    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
+    pool.close().await;
+    result
+}
+
+/// How a routing replica runs; the defaults suit production.
+#[derive(Debug, Clone)]
+pub struct MountOptions {
+    /// Engine tunables (heartbeat window, queue lease).
+    pub router: RouterOptions,
+    /// How often heartbeats are checked and queue heads retried.
+    pub sweep_every: Duration,
+}
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        Self {
+            router: RouterOptions::default(),
+            sweep_every: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Failure to start the routing service.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The database could not be prepared.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// Redis did not answer.
+    #[error("`redis.url` is not reachable: {0}")]
+    Redis(String),
+    /// The ticket service's URL is unusable.
+    #[error("configuration error: {0}")]
+    Config(String),
+}
+
+/// Adds the routing service to `app` with the default options.
+pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Arc<Router>, MountError> {
+    mount_with(app, js, MountOptions::default()).await
+}
+
+/// Adds the routing service to `app`: its API, its outbox relay, the ticket
+/// and SLA consumers, the heartbeat and queue sweeper, and readiness (schema
+/// migrated, Redis answering).
+pub async fn mount_with(
+    app: &mut App,
+    js: jetstream::Context,
+    options: MountOptions,
+) -> Result<Arc<Router>, MountError> {
+    let settings = app.settings().clone();
+    let pool = db::pool(&settings.database, SERVICE)?;
+    if settings.database.migrate_on_start {
+        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
+    }
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: settings.events.subject_prefix.clone(),
+            batch_size: settings.events.relay_batch_size,
+            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
+            lock_key: lock_key(SERVICE),
+        },
+    );
+    let store = store::PgStore::new(pool.clone()).with_relay_waker(relay.waker());
+    let live = live::Live::connect(
+        settings.redis.url.expose_secret(),
+        &settings.events.subject_prefix,
+    )
+    .await
+    .map_err(|e| MountError::Redis(e.to_string()))?;
+    let tickets = tickets::TicketClient::new(&settings.clients.ticket_url, app.auth())
+        .map_err(MountError::Config)?;
+    let router = Arc::new(Router::new(
+        store,
+        live.clone(),
+        tickets,
+        options.router.clone(),
+    ));
+
+    let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.shutdown_token()))
+        .max_decoding_message_size(settings.grpc.max_message_bytes);
     app.add_authenticated(server);
-}
 
-fn not_yet(method: &str) -> Status {
-    Status::unimplemented(format!(
-        "routing.{method} is not implemented yet (issue #5)"
-    ))
-}
+    let flush = settings.shutdown.grace();
+    app.spawn_background(move |stop| relay.run(stop, flush));
 
-/// The draft `RoutingService`.
-#[derive(Debug, Clone, Copy)]
-pub struct RoutingApi;
+    let events = settings.events.clone();
+    let consumer_pool = pool.clone();
+    let handler = Arc::new(consumer::RouteOnEvents {
+        router: router.clone(),
+    });
+    app.spawn_background(move |stop| async move {
+        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+            return;
+        };
+        let run = |name: &str, filter: String| {
+            let config = ConsumerConfig {
+                durable_name: name.into(),
+                filter_subject: filter,
+                ack_wait: Duration::from_secs(30),
+                retry_delay: Duration::from_millis(500),
+            };
+            let (stream, pool, handler, stop) = (
+                stream.clone(),
+                consumer_pool.clone(),
+                handler.clone(),
+                stop.clone(),
+            );
+            async move {
+                let name = config.durable_name.clone();
+                if let Err(e) = event_consumer::run(stream, pool, config, handler, stop).await {
+                    tracing::error!(error = %e, consumer = %name, "routing consumer stopped");
+                }
+            }
+        };
+        tokio::join!(
+            run(
+                consumer::TICKETS_CONSUMER,
+                format!("{}.*.ticket.>", events.subject_prefix)
+            ),
+            run(
+                consumer::SLA_CONSUMER,
+                format!("{}.*.sla.>", events.subject_prefix)
+            ),
+        );
+    });
 
-#[tonic::async_trait]
-impl RoutingService for RoutingApi {
-    async fn get_agent(
-        &self,
-        _: Request<pb::GetAgentRequest>,
-    ) -> Result<Response<pb::Agent>, Status> {
-        Err(not_yet("GetAgent"))
+    let sweeper = router.clone();
+    let every = options.sweep_every;
+    app.spawn_background(move |stop| async move {
+        loop {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(every) => {}
+            }
+            if let Err(e) = sweeper.expire_heartbeats().await {
+                tracing::warn!(error = %e, "heartbeat sweep failed");
+            }
+            if let Err(e) = sweeper.retry_waiting(10).await {
+                tracing::warn!(error = %e, "queue retry failed");
+            }
+        }
+    });
+
+    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
+    for name in [consumer::TICKETS_CONSUMER, consumer::SLA_CONSUMER] {
+        let purge_pool = pool.clone();
+        app.spawn_background(move |stop| {
+            event_consumer::purge_periodically(
+                purge_pool,
+                name.into(),
+                horizon,
+                Duration::from_secs(3600),
+                stop,
+            )
+        });
     }
 
-    async fn set_presence(
-        &self,
-        _: Request<pb::SetPresenceRequest>,
-    ) -> Result<Response<pb::Agent>, Status> {
-        Err(not_yet("SetPresence"))
-    }
+    let ready: switchboard_runtime::app::Check = Arc::new(move || {
+        let (pool, live) = (pool.clone(), live.clone());
+        Box::pin(async move {
+            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
+            live.ping().await.map_err(|e| format!("redis: {e}"))
+        })
+    });
+    app.readiness_check(GRPC_NAME, ready);
+    Ok(router)
+}
 
-    async fn claim_next(
-        &self,
-        _: Request<pb::ClaimNextRequest>,
-    ) -> Result<Response<pb::ClaimNextResponse>, Status> {
-        Err(not_yet("ClaimNext"))
+/// The stream, once it exists (another task creates it).
+async fn wait_for_stream(
+    js: &jetstream::Context,
+    name: &str,
+    stop: &CancellationToken,
+) -> Option<jetstream::stream::Stream> {
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
+        }
+        tokio::select! {
+            _ = stop.cancelled() => return None,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
     }
 }

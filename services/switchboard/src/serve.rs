@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use crate::services::Service;
 
 /// Runs `services` until SIGTERM/SIGINT, then drains and exits.
-pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
+pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "switchboard")?;
     if settings.auth.uses_development_secret() {
         tracing::warn!(
@@ -31,6 +31,21 @@ pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result
             shutdown.cancel();
         }
     });
+
+    // Bound before the services mount so that routing, when it shares the
+    // process with ticket, calls this very listener whatever port it got.
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on `grpc.listen` {listen}"))?;
+    if services.contains(&Service::Ticket) && services.contains(&Service::Routing) {
+        let port = listener.local_addr()?.port();
+        let host = match listen.ip() {
+            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
+            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+            ip => ip.to_string(),
+        };
+        settings.clients.ticket_url = format!("http://{host}:{port}");
+    }
 
     let mut app = App::new(settings.clone(), shutdown.clone());
     let js = if services.iter().any(|s| s.uses_events()) {
@@ -59,20 +74,29 @@ pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result
                     app.readiness_check(name, nats_ready(client.clone()));
                 }
             }
-            Service::Routing => switchboard_routing::mount(&mut app),
-            Service::Notification => switchboard_notification::mount(&mut app),
+            Service::Routing => {
+                let (client, js) = js.clone().expect("NATS is connected for routing");
+                switchboard_routing::mount(&mut app, js).await?;
+                app.readiness_check(switchboard_routing::GRPC_NAME, nats_ready(client));
+            }
+            Service::Notification => {
+                let (client, js) = js.clone().expect("NATS is connected for notification");
+                switchboard_notification::mount(&mut app, js).await?;
+                app.readiness_check(switchboard_notification::GRPC_NAME, nats_ready(client));
+            }
             Service::Knowledge => {
                 let (client, js) = js.clone().expect("NATS is connected for knowledge");
                 switchboard_knowledge::mount(&mut app, js).await?;
                 app.readiness_check(switchboard_knowledge::GRPC_NAME, nats_ready(client));
             }
-            Service::Analytics => switchboard_analytics::mount(&mut app),
+            Service::Analytics => {
+                let (client, js) = js.clone().expect("NATS is connected for analytics");
+                switchboard_analytics::mount(&mut app, js).await?;
+                app.readiness_check(switchboard_analytics::GRPC_NAME, nats_ready(client));
+            }
         }
     }
 
-    let listener = TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on `grpc.listen` {listen}"))?;
     let names: Vec<String> = services.iter().map(ToString::to_string).collect();
     tracing::info!(addr = %listener.local_addr()?, services = %names.join(","), "serving");
     app.run(listener).await?;
@@ -99,11 +123,22 @@ pub async fn migrate(settings: Settings, services: Vec<Service>) -> anyhow::Resu
                 switchboard_ticket::migrate(&settings).await?;
                 println!("ticket: migrations applied");
             }
+            Service::Routing => {
+                switchboard_routing::migrate(&settings).await?;
+                println!("routing: migrations applied");
+            }
             Service::Knowledge => {
                 switchboard_knowledge::migrate(&settings).await?;
                 println!("knowledge: migrations applied");
             }
-            other => println!("{other}: no migrations yet"),
+            Service::Notification => {
+                switchboard_notification::migrate(&settings).await?;
+                println!("notification: migrations applied");
+            }
+            Service::Analytics => {
+                switchboard_analytics::migrate(&settings).await?;
+                println!("analytics: migrations applied");
+            }
         }
     }
     Ok(())

@@ -31,7 +31,14 @@ impl Service {
 
     /// Whether the service needs NATS.
     pub fn uses_events(self) -> bool {
-        matches!(self, Service::Ticket | Service::Knowledge)
+        matches!(
+            self,
+            Service::Ticket
+                | Service::Routing
+                | Service::Knowledge
+                | Service::Notification
+                | Service::Analytics
+        )
     }
 }
 

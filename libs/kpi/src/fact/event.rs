@@ -44,7 +44,9 @@ impl Status {
 
 /// The channel a ticket arrived through (`Channel`; the service maps
 /// `CHANNEL_UNSPECIFIED` to [`Channel::Api`], the proto's default).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Channel {
     /// Email.

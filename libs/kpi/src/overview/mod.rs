@@ -7,9 +7,9 @@ mod table;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-pub use metric::{Metric, Value, measure};
+pub use metric::{Metric, Value, measure, measure_many};
 pub use series::{Bucket, Point, Series, series};
-pub use table::{AgentRow, GroupBy, Volume, agents, volume};
+pub use table::{AgentRow, GroupBy, Volume, agents, count_rows, volume, volumes};
 
 use crate::fact::{Basis, TicketFact};
 use crate::stats::{DurationStats, Rate};
@@ -91,19 +91,47 @@ pub struct Overview {
     pub agents: Vec<AgentRow>,
 }
 
-/// The KPIs of `facts` over `range`.
-pub fn overview(facts: &[TicketFact], range: Range) -> Overview {
-    let count = |metric| match measure(facts, metric, range) {
-        Value::Count(n) => n,
+/// The KPIs of `facts` over `range`; `facts` is walked once per metric, so
+/// pass a cheap iterator (a slice, or a filter over one).
+pub fn overview<'a, I>(facts: I, range: Range) -> Overview
+where
+    I: IntoIterator<Item = &'a TicketFact> + Clone,
+{
+    use Metric::*;
+    let metrics = [
+        Created,
+        Solved,
+        Backlog,
+        FirstReplyTime(Basis::Calendar),
+        FirstReplyTime(Basis::Business),
+        FirstResolutionTime(Basis::Calendar),
+        FirstResolutionTime(Basis::Business),
+        FullResolutionTime(Basis::Calendar),
+        FullResolutionTime(Basis::Business),
+        RequesterWaitTime(Basis::Calendar),
+        RequesterWaitTime(Basis::Business),
+        AgentWaitTime(Basis::Calendar),
+        AgentWaitTime(Basis::Business),
+        Csat,
+        AverageScore,
+        OneTouch,
+        Reopened,
+        SlaFirstReply,
+        SlaResolution,
+    ];
+    let values = measure_many(facts.clone(), &metrics, range);
+    let value = |metric: Metric| metrics.iter().position(|m| *m == metric).map(|i| values[i]);
+    let count = |metric| match value(metric) {
+        Some(Value::Count(n)) => n,
         _ => 0,
     };
-    let rate = |metric| match measure(facts, metric, range) {
-        Value::Rate(r) => r,
+    let rate = |metric| match value(metric) {
+        Some(Value::Rate(r)) => r,
         _ => Rate::default(),
     };
     let durations = |metric: fn(Basis) -> Metric| {
-        let on = |basis| match measure(facts, metric(basis), range) {
-            Value::Duration(d) => d,
+        let on = |basis| match value(metric(basis)) {
+            Some(Value::Duration(d)) => d,
             _ => None,
         };
         ElapsedStats {
@@ -111,36 +139,48 @@ pub fn overview(facts: &[TicketFact], range: Range) -> Overview {
             business: on(Basis::Business),
         }
     };
+    let mut volumes = volumes(
+        facts.clone(),
+        range,
+        &[
+            GroupBy::Channel,
+            GroupBy::Priority,
+            GroupBy::Group,
+            GroupBy::Tag,
+        ],
+    )
+    .into_iter();
+    let mut next_volume = || volumes.next().unwrap_or_default();
     Overview {
         range,
-        created: count(Metric::Created),
-        solved: count(Metric::Solved),
-        backlog_at_start: backlog(facts, range.from),
-        backlog_at_end: backlog(facts, range.to),
-        first_reply: durations(Metric::FirstReplyTime),
-        first_resolution: durations(Metric::FirstResolutionTime),
-        full_resolution: durations(Metric::FullResolutionTime),
-        requester_wait: durations(Metric::RequesterWaitTime),
-        agent_wait: durations(Metric::AgentWaitTime),
-        csat: rate(Metric::Csat),
-        average_score: match measure(facts, Metric::AverageScore, range) {
-            Value::Average(a) => a,
+        created: count(Created),
+        solved: count(Solved),
+        backlog_at_start: backlog(facts.clone(), range.from),
+        backlog_at_end: count(Backlog),
+        first_reply: durations(FirstReplyTime),
+        first_resolution: durations(FirstResolutionTime),
+        full_resolution: durations(FullResolutionTime),
+        requester_wait: durations(RequesterWaitTime),
+        agent_wait: durations(AgentWaitTime),
+        csat: rate(Csat),
+        average_score: match value(AverageScore) {
+            Some(Value::Average(a)) => a,
             _ => None,
         },
-        one_touch: rate(Metric::OneTouch),
-        reopened: rate(Metric::Reopened),
-        sla_first_reply: rate(Metric::SlaFirstReply),
-        sla_resolution: rate(Metric::SlaResolution),
-        by_channel: volume(facts, range, GroupBy::Channel),
-        by_priority: volume(facts, range, GroupBy::Priority),
-        by_group: volume(facts, range, GroupBy::Group),
-        by_tag: volume(facts, range, GroupBy::Tag),
-        agents: agents(facts, range),
+        one_touch: rate(OneTouch),
+        reopened: rate(Reopened),
+        sla_first_reply: rate(SlaFirstReply),
+        sla_resolution: rate(SlaResolution),
+        by_channel: next_volume(),
+        by_priority: next_volume(),
+        by_group: next_volume(),
+        by_tag: next_volume(),
+        agents: agents(facts.clone(), range),
     }
 }
 
 /// The backlog at `at`: tickets created before it and neither solved nor
 /// closed at that instant (a reopened ticket is back in it).
-pub fn backlog(facts: &[TicketFact], at: DateTime<Utc>) -> u64 {
-    facts.iter().filter(|f| f.in_backlog_at(at)).count() as u64
+pub fn backlog<'a>(facts: impl IntoIterator<Item = &'a TicketFact>, at: DateTime<Utc>) -> u64 {
+    facts.into_iter().filter(|f| f.in_backlog_at(at)).count() as u64
 }

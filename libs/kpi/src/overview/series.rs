@@ -52,8 +52,8 @@ pub struct Series {
 
 /// `metric` per `bucket` of time zone `tz` over `range`, as one series, or
 /// one per key of `group_by` (only keys with samples, in key order).
-pub fn series(
-    facts: &[TicketFact],
+pub fn series<'a>(
+    facts: impl IntoIterator<Item = &'a TicketFact>,
     metric: Metric,
     bucket: Bucket,
     tz: Tz,

@@ -46,6 +46,40 @@ impl GroupBy {
     }
 }
 
+impl GroupBy {
+    /// [`keys`](Self::keys) without copying: appends to `out` (cleared
+    /// first), for hot loops over many facts.
+    pub fn key_refs<'f>(self, fact: &'f TicketFact, out: &mut Vec<Option<&'f str>>) {
+        out.clear();
+        match self {
+            GroupBy::Channel => out.push(Some(fact.channel.as_str())),
+            GroupBy::Priority => out.push(Some(fact.priority.as_str())),
+            GroupBy::Group => out.push(fact.group.as_deref()),
+            GroupBy::Assignee => out.push(fact.assignee.as_deref()),
+            GroupBy::Tag if fact.tags.is_empty() => out.push(None),
+            GroupBy::Tag => {
+                out.extend(fact.tags.iter().map(|t| Some(t.as_str())));
+                out.sort_unstable();
+                out.dedup();
+            }
+        }
+    }
+}
+
+/// Counts per key, built from borrowed keys and copied once at the end.
+pub fn count_rows(counts: BTreeMap<Option<&str>, u64>) -> Vec<Volume> {
+    let mut rows: Vec<Volume> = counts
+        .into_iter()
+        .map(|(key, count)| Volume {
+            key: key.map(str::to_owned),
+            count,
+        })
+        .collect();
+    // Stable: equal counts keep the map's key order.
+    rows.sort_by_key(|row| std::cmp::Reverse(row.count));
+    rows
+}
+
 /// Created tickets under one key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Volume {
@@ -56,20 +90,32 @@ pub struct Volume {
 }
 
 /// Tickets created in `range` per key of `by`, largest first (ties by key).
-pub fn volume(facts: &[TicketFact], range: Range, by: GroupBy) -> Vec<Volume> {
-    let mut counts: BTreeMap<Option<String>, u64> = BTreeMap::new();
-    for fact in facts.iter().filter(|f| range.contains(f.created_at)) {
-        for key in by.keys(fact) {
-            *counts.entry(key).or_default() += 1;
+pub fn volume<'a>(
+    facts: impl IntoIterator<Item = &'a TicketFact>,
+    range: Range,
+    by: GroupBy,
+) -> Vec<Volume> {
+    volumes(facts, range, &[by]).pop().unwrap_or_default()
+}
+
+/// [`volume`] for each of `bys`, in one pass over the facts.
+pub fn volumes<'a>(
+    facts: impl IntoIterator<Item = &'a TicketFact>,
+    range: Range,
+    bys: &[GroupBy],
+) -> Vec<Vec<Volume>> {
+    let mut counts: Vec<BTreeMap<Option<&str>, u64>> =
+        bys.iter().map(|_| BTreeMap::new()).collect();
+    let mut keys = Vec::new();
+    for fact in facts.into_iter().filter(|f| range.contains(f.created_at)) {
+        for (by, counts) in bys.iter().zip(counts.iter_mut()) {
+            by.key_refs(fact, &mut keys);
+            for key in &keys {
+                *counts.entry(*key).or_default() += 1;
+            }
         }
     }
-    let mut rows: Vec<Volume> = counts
-        .into_iter()
-        .map(|(key, count)| Volume { key, count })
-        .collect();
-    // Stable: equal counts keep the map's key order.
-    rows.sort_by_key(|row| std::cmp::Reverse(row.count));
-    rows
+    counts.into_iter().map(count_rows).collect()
 }
 
 /// One agent's work.
@@ -101,7 +147,7 @@ struct Work {
 
 /// The agent table for `range`, by agent id; agents with nothing solved,
 /// no replies and no load are left out.
-pub fn agents(facts: &[TicketFact], range: Range) -> Vec<AgentRow> {
+pub fn agents<'a>(facts: impl IntoIterator<Item = &'a TicketFact>, range: Range) -> Vec<AgentRow> {
     let mut work: BTreeMap<&str, Work> = BTreeMap::new();
     for fact in facts {
         for reply in fact.replies.iter().filter(|r| range.contains(r.at)) {

@@ -1,0 +1,436 @@
+//! Request rules and the numbers the API adds to `switchboard-kpi`: filters,
+//! per-solve means, solved volume, top issues, the live dashboard and CSV
+//! rows. No I/O.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use chrono::{DateTime, TimeDelta, Utc};
+use switchboard_kpi::fact::{Channel, Priority};
+use switchboard_kpi::overview::{GroupBy, Volume, count_rows};
+use switchboard_kpi::{Range, TicketFact};
+use switchboard_runtime::Violations;
+use uuid::Uuid;
+
+/// Longest range a query may cover.
+pub const MAX_RANGE_DAYS: i64 = 400;
+/// Most buckets a time series may have.
+pub const MAX_BUCKETS: i64 = 2000;
+/// Most values in one filter list.
+pub const MAX_FILTER_VALUES: usize = 50;
+
+/// Which tickets to count; empty lists do not filter.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Filter {
+    /// Channels.
+    pub channels: BTreeSet<Channel>,
+    /// Priorities.
+    pub priorities: BTreeSet<Priority>,
+    /// Groups; `None` selects tickets in no group.
+    pub groups: BTreeSet<Option<String>>,
+    /// Assignees; `None` selects unassigned tickets.
+    pub assignees: BTreeSet<Option<String>>,
+    /// Any of these tags.
+    pub tags: BTreeSet<String>,
+}
+
+impl Filter {
+    /// Whether nothing is filtered.
+    pub fn is_empty(&self) -> bool {
+        self.channels.is_empty()
+            && self.priorities.is_empty()
+            && self.groups.is_empty()
+            && self.assignees.is_empty()
+            && self.tags.is_empty()
+    }
+
+    /// Whether `fact` passes, by its current values.
+    pub fn matches(&self, fact: &TicketFact) -> bool {
+        (self.channels.is_empty() || self.channels.contains(&fact.channel))
+            && (self.priorities.is_empty() || self.priorities.contains(&fact.priority))
+            && (self.groups.is_empty() || self.groups.contains(&fact.group))
+            && (self.assignees.is_empty() || self.assignees.contains(&fact.assignee))
+            && (self.tags.is_empty() || fact.tags.iter().any(|t| self.tags.contains(t)))
+    }
+}
+
+/// Whether `fact` can change any number over `range`: a ticket whose last
+/// event came before the range and that is solved or closed has no sample
+/// in it and is in no backlog within it, and one created after the range
+/// has nothing in it either; unsolved tickets always count (agent load is
+/// as of now). Skipping the rest first keeps a report's many passes short.
+pub fn relevant(fact: &TicketFact, range: Range) -> bool {
+    fact.is_unsolved() || (fact.as_of >= range.from && fact.created_at < range.to)
+}
+
+/// `[from, to)` checked: both set, in order, at most `max_days` long.
+pub fn range(
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    field: &str,
+    v: &mut Violations,
+) -> Option<Range> {
+    let (Some(from), Some(to)) = (from, to) else {
+        v.add(field, "start_time and end_time are required");
+        return None;
+    };
+    if to <= from {
+        v.add(field, "end_time must be after start_time");
+        return None;
+    }
+    if to - from > TimeDelta::days(MAX_RANGE_DAYS) {
+        v.add(field, format!("at most {MAX_RANGE_DAYS} days"));
+        return None;
+    }
+    Some(Range::new(from, to))
+}
+
+/// Means per ticket solved in `range`: replies, assignee hops, group hops.
+pub fn per_solve(facts: &[&TicketFact], range: Range) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let (mut n, mut replies, mut hops, mut group_hops) = (0u64, 0u64, 0u64, 0u64);
+    for f in facts {
+        if f.solved_at.is_some_and(|at| range.contains(at)) {
+            n += 1;
+            replies += u64::from(f.public_agent_replies);
+            hops += u64::from(f.assignee_hops);
+            group_hops += u64::from(f.group_hops);
+        }
+    }
+    let mean = |sum: u64| (n > 0).then(|| sum as f64 / n as f64);
+    (mean(replies), mean(hops), mean(group_hops))
+}
+
+/// Tickets solved in `range` per key of `by`, largest first.
+pub fn solved_volume(facts: &[&TicketFact], range: Range, by: GroupBy) -> Vec<Volume> {
+    let mut counts: BTreeMap<Option<&str>, u64> = BTreeMap::new();
+    let mut keys = Vec::new();
+    for f in facts {
+        if f.solved_at.is_some_and(|at| range.contains(at)) {
+            by.key_refs(f, &mut keys);
+            for key in &keys {
+                *counts.entry(*key).or_default() += 1;
+            }
+        }
+    }
+    count_rows(counts)
+}
+
+/// A tag or group whose volume rose.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TopIssue {
+    /// `tag` or `group`.
+    pub kind: &'static str,
+    /// The tag or group.
+    pub key: String,
+    /// Created in the range.
+    pub count: u64,
+    /// Created in the equally long period before.
+    pub baseline: u64,
+    /// `(count + 1) / (baseline + 1)`: smoothed, so a new key is not
+    /// infinitely rising.
+    pub growth: f64,
+}
+
+/// Tags and groups by growth against the period just before `range`
+/// (ties: more tickets first, then by key); keys with no ticket in the
+/// range are left out.
+pub fn top_issues(facts: &[&TicketFact], range: Range, limit: usize) -> Vec<TopIssue> {
+    let before = Range::new(range.from - (range.to - range.from), range.from);
+    let mut counts: BTreeMap<(&'static str, String), (u64, u64)> = BTreeMap::new();
+    for f in facts {
+        let slot = if range.contains(f.created_at) {
+            0
+        } else if before.contains(f.created_at) {
+            1
+        } else {
+            continue;
+        };
+        let tags: BTreeSet<&String> = f.tags.iter().collect();
+        let keys = tags
+            .into_iter()
+            .map(|t| ("tag", t.clone()))
+            .chain(f.group.iter().map(|g| ("group", g.clone())));
+        for key in keys {
+            let c = counts.entry(key).or_default();
+            if slot == 0 {
+                c.0 += 1;
+            } else {
+                c.1 += 1;
+            }
+        }
+    }
+    let mut issues: Vec<TopIssue> = counts
+        .into_iter()
+        .filter(|(_, (count, _))| *count > 0)
+        .map(|((kind, key), (count, baseline))| TopIssue {
+            kind,
+            key,
+            count,
+            baseline,
+            growth: (count + 1) as f64 / (baseline + 1) as f64,
+        })
+        .collect();
+    issues.sort_by(|a, b| {
+        b.growth
+            .total_cmp(&a.growth)
+            .then(b.count.cmp(&a.count))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    issues.truncate(limit);
+    issues
+}
+
+/// The live queue numbers.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Queue {
+    /// Unsolved tickets.
+    pub size: u64,
+    /// Unsolved and unassigned.
+    pub unassigned: u64,
+    /// Unsolved and waiting on the desk (new, open, on hold).
+    pub waiting_on_desk: u64,
+    /// Age of the oldest unsolved ticket without a first reply, seconds.
+    pub longest_first_reply_wait: f64,
+    /// Agents with a public reply in the 15 minutes before `now`.
+    pub agents_active: u64,
+}
+
+/// How long an agent counts as active after a public reply.
+pub const ACTIVE_WINDOW: TimeDelta = TimeDelta::minutes(15);
+
+/// The queue as of `now`. Merged tickets are out of it.
+pub fn queue(facts: &[&TicketFact], now: DateTime<Utc>) -> Queue {
+    use switchboard_kpi::fact::Status;
+    let mut q = Queue::default();
+    let mut active = BTreeSet::new();
+    for f in facts {
+        for r in f.replies.iter().rev() {
+            if r.at <= now && now - r.at <= ACTIVE_WINDOW {
+                active.insert(r.agent.as_str());
+            } else if r.at < now - ACTIVE_WINDOW {
+                break;
+            }
+        }
+        if !f.is_unsolved() || f.merged.is_some() {
+            continue;
+        }
+        q.size += 1;
+        q.unassigned += u64::from(f.assignee.is_none());
+        q.waiting_on_desk += u64::from(f.status != Status::Pending);
+        if f.first_reply_at.is_none() {
+            let wait = (now - f.created_at).num_seconds().max(0) as f64;
+            q.longest_first_reply_wait = q.longest_first_reply_wait.max(wait);
+        }
+    }
+    q.agents_active = active.len() as u64;
+    q
+}
+
+/// The CSV columns of [`csv_row`].
+pub const CSV_HEADER: &[&str] = &[
+    "ticket_id",
+    "created_at",
+    "channel",
+    "priority",
+    "group",
+    "assignee",
+    "tags",
+    "status",
+    "created_by_agent",
+    "first_reply_at",
+    "first_reply_seconds",
+    "first_reply_business_seconds",
+    "first_solved_at",
+    "solved_at",
+    "full_resolution_seconds",
+    "full_resolution_business_seconds",
+    "requester_wait_seconds",
+    "agent_wait_seconds",
+    "reopens",
+    "public_agent_replies",
+    "assignee_hops",
+    "group_hops",
+    "one_touch",
+    "satisfaction_score",
+    "merged_into",
+    "sla_first_reply",
+    "sla_resolution",
+];
+
+/// One ticket's fact as CSV fields, in [`CSV_HEADER`] order.
+pub fn csv_row(id: Uuid, f: &TicketFact) -> Vec<String> {
+    let at = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
+    let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
+    let sla = |r: switchboard_kpi::fact::SlaRecord, done: Option<DateTime<Utc>>| match (
+        r.target,
+        r.breached_at,
+        done,
+    ) {
+        (false, _, _) => String::new(),
+        (true, Some(_), _) => "breached".into(),
+        (true, None, Some(_)) => "met".into(),
+        (true, None, None) => "pending".into(),
+    };
+    vec![
+        id.to_string(),
+        f.created_at.to_rfc3339(),
+        f.channel.as_str().into(),
+        f.priority.as_str().into(),
+        f.group.clone().unwrap_or_default(),
+        f.assignee.clone().unwrap_or_default(),
+        f.tags.join(" "),
+        f.status.as_str().into(),
+        f.created_by_agent.to_string(),
+        at(f.first_reply_at),
+        num(f.first_reply.map(|e| e.calendar)),
+        num(f.first_reply.map(|e| e.business)),
+        at(f.first_solved_at),
+        at(f.solved_at),
+        num(f.full_resolution.map(|e| e.calendar)),
+        num(f.full_resolution.map(|e| e.business)),
+        f.requester_wait.calendar.to_string(),
+        f.agent_wait.calendar.to_string(),
+        f.reopens.to_string(),
+        f.public_agent_replies.to_string(),
+        f.assignee_hops.to_string(),
+        f.group_hops.to_string(),
+        f.one_touch.to_string(),
+        f.satisfaction
+            .map(|s| s.score.to_string())
+            .unwrap_or_default(),
+        f.merged.map(|m| m.target.to_string()).unwrap_or_default(),
+        sla(f.sla_first_reply, f.first_reply_at),
+        sla(f.sla_resolution, f.solved_at.filter(|_| f.merged.is_none())),
+    ]
+}
+
+/// One RFC 4180 line: fields with a comma, quote or line break are quoted,
+/// quotes doubled.
+pub fn csv_line(fields: &[impl AsRef<str>]) -> String {
+    let mut line = String::new();
+    for (i, field) in fields.iter().enumerate() {
+        if i > 0 {
+            line.push(',');
+        }
+        let field = field.as_ref();
+        if field.contains([',', '"', '\r', '\n']) {
+            line.push('"');
+            line.push_str(&field.replace('"', "\"\""));
+            line.push('"');
+        } else {
+            line.push_str(field);
+        }
+    }
+    line.push_str("\r\n");
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_quotes_only_what_needs_it() {
+        assert_eq!(
+            csv_line(&["a", "b,c", "say \"hi\"", "x\ny"]),
+            "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\r\n"
+        );
+    }
+
+    use switchboard_kpi::TicketEvent;
+    use switchboard_kpi::fact::{Author, SlaTargets, Status};
+    use switchboard_sla::Calendar;
+
+    fn t(minutes: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_700_000_000 + minutes * 60, 0).unwrap()
+    }
+
+    fn fact(created: i64, tags: &[&str], more: &[TicketEvent]) -> TicketFact {
+        let mut events = vec![TicketEvent::Created {
+            at: t(created),
+            by_agent: false,
+            channel: Channel::Email,
+            priority: Priority::Normal,
+            group: None,
+            tags: tags.iter().map(|s| s.to_string()).collect(),
+            assignee: None,
+            sla: SlaTargets::default(),
+        }];
+        events.extend_from_slice(more);
+        crate::ingest::fold(&events, &Calendar::always()).unwrap()
+    }
+
+    #[test]
+    fn top_issues_rank_by_smoothed_growth() {
+        // Range [100, 200), baseline [0, 100): outage 0 → 3, billing 2 → 2.
+        let facts = [
+            fact(10, &["billing"], &[]),
+            fact(20, &["billing"], &[]),
+            fact(110, &["billing", "outage"], &[]),
+            fact(120, &["billing", "outage"], &[]),
+            fact(130, &["outage", "outage"], &[]),
+            fact(250, &["outage"], &[]),
+        ];
+        let refs: Vec<&TicketFact> = facts.iter().collect();
+        let issues = top_issues(&refs, Range::new(t(100), t(200)), 10);
+        assert_eq!(issues.len(), 2);
+        assert_eq!(
+            (issues[0].key.as_str(), issues[0].count, issues[0].baseline),
+            ("outage", 3, 0)
+        );
+        assert_eq!(issues[0].growth, 4.0);
+        assert_eq!((issues[1].key.as_str(), issues[1].growth), ("billing", 1.0));
+        assert_eq!(top_issues(&refs, Range::new(t(100), t(200)), 1).len(), 1);
+    }
+
+    #[test]
+    fn the_queue_counts_unsolved_waiting_and_active_agents() {
+        let reply = |at, agent: &str| TicketEvent::Message {
+            at: t(at),
+            public: true,
+            author: Author::Agent(agent.into()),
+        };
+        let to = |at, to| TicketEvent::Status {
+            at: t(at),
+            from: Status::New,
+            to,
+        };
+        let facts = [
+            // Waiting 60 minutes for a first reply.
+            fact(0, &[], &[]),
+            // Answered by ann 5 minutes ago, now pending on the customer.
+            fact(10, &[], &[reply(55, "ann"), to(55, Status::Pending)]),
+            // Solved by bo 20 minutes ago: out of the queue, bo not active.
+            fact(20, &[], &[reply(40, "bo"), to(40, Status::Solved)]),
+        ];
+        let refs: Vec<&TicketFact> = facts.iter().collect();
+        let q = queue(&refs, t(60));
+        assert_eq!((q.size, q.unassigned, q.waiting_on_desk), (2, 2, 1));
+        assert_eq!(q.longest_first_reply_wait, 3600.0);
+        assert_eq!(q.agents_active, 1);
+    }
+
+    #[test]
+    fn a_filter_matches_every_non_empty_list() {
+        let f = fact(0, &["vip"], &[]);
+        assert!(Filter::default().matches(&f));
+        let mut only = Filter::default();
+        only.tags.insert("vip".into());
+        only.groups.insert(None);
+        assert!(only.matches(&f));
+        only.channels.insert(Channel::Chat);
+        assert!(!only.matches(&f));
+    }
+
+    #[test]
+    fn ranges_are_bounded_and_ordered() {
+        let t = |h: i64| DateTime::from_timestamp(h * 3600, 0).unwrap();
+        let mut v = Violations::default();
+        assert!(range(Some(t(2)), Some(t(1)), "range", &mut v).is_none());
+        assert!(range(None, Some(t(1)), "range", &mut v).is_none());
+        assert!(range(Some(t(0)), Some(t(24 * 401)), "range", &mut v).is_none());
+        assert_eq!(v.0.len(), 3);
+        let mut ok = Violations::default();
+        assert!(range(Some(t(0)), Some(t(24)), "range", &mut ok).is_some());
+        assert!(ok.0.is_empty());
+    }
+}

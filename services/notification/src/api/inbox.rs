@@ -1,0 +1,173 @@
+//! The in-app inbox: list, unread count, mark read, and the live stream.
+
+use switchboard_proto::notification::v1 as pb;
+use switchboard_runtime::caller;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+use uuid::Uuid;
+
+use super::{ApiError, NotificationApi, Res, convert, inboxes, invalid};
+use crate::domain::input::{page_size, parse_name};
+
+/// Most names one `MarkRead` takes.
+const MAX_MARK: usize = 100;
+/// Rows a stream reads per query.
+const STREAM_BATCH: i64 = 100;
+
+fn parse_cursor(raw: &str, field: &str) -> Result<Option<i64>, ApiError> {
+    if raw.is_empty() {
+        return Ok(None);
+    }
+    raw.parse::<i64>()
+        .ok()
+        .filter(|c| *c >= 0)
+        .map(Some)
+        .ok_or_else(|| invalid(field, "is not a cursor this service issued"))
+}
+
+impl NotificationApi {
+    pub(super) async fn list_notifications_impl(
+        &self,
+        request: Request<pb::ListNotificationsRequest>,
+    ) -> Res<pb::ListNotificationsResponse> {
+        let caller = caller(&request)?.clone();
+        let r = request.into_inner();
+        let limit = page_size(r.page_size, 20, 100).map_err(ApiError::from)?;
+        let before = parse_cursor(&r.page_token, "page_token")?;
+        let who = inboxes(&caller);
+        let tenant = caller.tenant.as_str();
+        let rows = self
+            .store
+            .list_inbox(tenant, &who, before, r.unread_only, limit + 1)
+            .await
+            .map_err(|e| ApiError::from_store(e, "notification"))?;
+        let more = rows.len() as i64 > limit;
+        let rows: Vec<_> = rows.into_iter().take(limit as usize).collect();
+        let next_page_token = match (more, rows.last()) {
+            (true, Some(last)) => last.seq.to_string(),
+            _ => String::new(),
+        };
+        let unread_count = self
+            .store
+            .unread_count(tenant, &who)
+            .await
+            .map_err(|e| ApiError::from_store(e, "notification"))?;
+        Ok(Response::new(pb::ListNotificationsResponse {
+            notifications: rows.into_iter().map(convert::notification).collect(),
+            next_page_token,
+            unread_count,
+        }))
+    }
+
+    pub(super) async fn get_unread_count_impl(
+        &self,
+        request: Request<pb::GetUnreadCountRequest>,
+    ) -> Res<pb::GetUnreadCountResponse> {
+        let caller = caller(&request)?;
+        let unread_count = self
+            .store
+            .unread_count(caller.tenant.as_str(), &inboxes(caller))
+            .await
+            .map_err(|e| ApiError::from_store(e, "notification"))?;
+        Ok(Response::new(pb::GetUnreadCountResponse { unread_count }))
+    }
+
+    pub(super) async fn mark_read_impl(
+        &self,
+        request: Request<pb::MarkReadRequest>,
+    ) -> Res<pb::MarkReadResponse> {
+        let caller = caller(&request)?.clone();
+        let r = request.into_inner();
+        if r.all && !r.names.is_empty() {
+            return Err(invalid("names", "must be empty when `all` is set").into());
+        }
+        if !r.all && r.names.is_empty() {
+            return Err(invalid("names", "name at least one notification, or set `all`").into());
+        }
+        if r.names.len() > MAX_MARK {
+            return Err(invalid("names", "at most 100").into());
+        }
+        let ids = r
+            .names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| parse_name(n, "notifications", &format!("names[{i}]")))
+            .collect::<Result<Vec<Uuid>, _>>()
+            .map_err(ApiError::from)?;
+        let who = inboxes(&caller);
+        let tenant = caller.tenant.as_str();
+        self.store
+            .mark_read(tenant, &who, if r.all { None } else { Some(&ids) })
+            .await
+            .map_err(|e| ApiError::from_store(e, "notification"))?;
+        let unread_count = self
+            .store
+            .unread_count(tenant, &who)
+            .await
+            .map_err(|e| ApiError::from_store(e, "notification"))?;
+        Ok(Response::new(pb::MarkReadResponse { unread_count }))
+    }
+
+    pub(super) async fn subscribe_impl(
+        &self,
+        request: Request<pb::SubscribeRequest>,
+    ) -> Res<<Self as pb::notification_service_server::NotificationService>::SubscribeStream> {
+        let caller = caller(&request)?.clone();
+        let r = request.into_inner();
+        // Subscribe to wake-ups before reading, so nothing committed between
+        // the first read and the first wait is missed.
+        let mut wake = self.signals.inbox();
+        let mut cursor = match parse_cursor(&r.after_cursor, "after_cursor")? {
+            Some(c) => c,
+            None => self
+                .store
+                .latest_cursor()
+                .await
+                .map_err(|e| ApiError::from_store(e, "notification"))?,
+        };
+        let (tx, rx) =
+            tokio::sync::mpsc::channel::<Result<pb::Notification, Status>>(STREAM_BATCH as usize);
+        let store = self.store.clone();
+        let poll = self.poll;
+        let stop = self.shutdown.clone();
+        let who = inboxes(&caller);
+        let tenant = caller.tenant.as_str().to_owned();
+        tokio::spawn(async move {
+            loop {
+                let rows = match store.inbox_after(&tenant, &who, cursor, STREAM_BATCH).await {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "inbox stream read failed");
+                        let _ = tx
+                            .send(Err(Status::unavailable(
+                                "inbox unavailable; resume from your cursor",
+                            )))
+                            .await;
+                        return;
+                    }
+                };
+                let full = rows.len() as i64 == STREAM_BATCH;
+                for row in rows {
+                    cursor = row.seq;
+                    if tx.send(Ok(convert::notification(row))).await.is_err() {
+                        return;
+                    }
+                }
+                if full {
+                    continue;
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tx.closed() => return,
+                    changed = wake.changed() => {
+                        if changed.is_err() {
+                            tokio::time::sleep(poll).await;
+                        }
+                    }
+                    _ = tokio::time::sleep(poll) => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}

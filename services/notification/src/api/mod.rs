@@ -1,0 +1,236 @@
+//! The gRPC handlers: decode, authorize, call the store, encode.
+
+mod convert;
+mod inbox;
+mod settings;
+mod webhooks;
+
+use std::time::Duration;
+
+use switchboard_proto::notification::v1::{
+    self as pb, notification_service_server::NotificationService,
+};
+use switchboard_runtime::{
+    Caller, DomainError, ErrorKind, FieldViolation, Role, Violations, to_status,
+};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::SUPERVISORS_INBOX,
+    live::Signals,
+    store::{PgStore, StoreError},
+};
+
+/// The `NotificationService` implementation.
+#[derive(Debug, Clone)]
+pub struct NotificationApi {
+    store: PgStore,
+    signals: Signals,
+    /// Attempts a redelivery grants.
+    max_attempts: i32,
+    /// How often an idle `Subscribe` re-reads, in case a wake-up was lost.
+    poll: Duration,
+    shutdown: CancellationToken,
+}
+
+impl NotificationApi {
+    /// The API over `store`.
+    pub fn new(
+        store: PgStore,
+        signals: Signals,
+        max_attempts: i32,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            signals,
+            max_attempts,
+            poll: Duration::from_secs(1),
+            shutdown,
+        }
+    }
+}
+
+/// Failures of API calls.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// Bad input.
+    #[error("invalid request: {0}")]
+    Invalid(#[from] Violations),
+    /// Unknown resource.
+    #[error("{0} not found")]
+    NotFound(&'static str),
+    /// Stale version.
+    #[error("version conflict: the stored version is {0}")]
+    Conflict(i64),
+    /// Not allowed.
+    #[error("{0}")]
+    Denied(&'static str),
+    /// Anything else.
+    #[error("{0}")]
+    Internal(String),
+}
+
+impl DomainError for ApiError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::Invalid(_) => ErrorKind::InvalidArgument,
+            ApiError::NotFound(_) => ErrorKind::NotFound,
+            ApiError::Conflict(_) => ErrorKind::Aborted,
+            ApiError::Denied(_) => ErrorKind::PermissionDenied,
+            ApiError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    fn violations(&self) -> &[FieldViolation] {
+        match self {
+            ApiError::Invalid(v) => &v.0,
+            _ => &[],
+        }
+    }
+}
+
+impl ApiError {
+    fn from_store(e: StoreError, what: &'static str) -> Self {
+        match e {
+            StoreError::NotFound => ApiError::NotFound(what),
+            StoreError::Conflict(v) => ApiError::Conflict(v),
+            StoreError::Db(e) => ApiError::Internal(e.to_string()),
+        }
+    }
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match &e {
+            // A pool timeout is an outage, not a bug.
+            ApiError::Internal(m) if m.contains("pool timed out") => {
+                Status::unavailable("database unavailable")
+            }
+            _ => to_status(&e),
+        }
+    }
+}
+
+/// A single-field violation.
+pub(crate) fn invalid(field: &str, description: &str) -> ApiError {
+    let mut v = Violations::default();
+    v.add(field, description);
+    ApiError::Invalid(v)
+}
+
+/// The inboxes `caller` reads: their own, and the supervisors' for
+/// supervisors and admins.
+pub(crate) fn inboxes(caller: &Caller) -> Vec<String> {
+    let mut out = vec![caller.user.clone()];
+    if matches!(caller.role, Role::Supervisor | Role::Admin) {
+        out.push(SUPERVISORS_INBOX.to_owned());
+    }
+    out
+}
+
+pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role == Role::Admin {
+        Ok(())
+    } else {
+        Err(ApiError::Denied(
+            "only tenant admins manage webhooks and templates",
+        ))
+    }
+}
+
+pub(crate) fn require_staff(caller: &Caller) -> Result<(), ApiError> {
+    if caller.role.is_staff() {
+        Ok(())
+    } else {
+        Err(ApiError::Denied("customers cannot read templates"))
+    }
+}
+
+type Res<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl NotificationService for NotificationApi {
+    type SubscribeStream = std::pin::Pin<
+        Box<dyn tokio_stream::Stream<Item = Result<pb::Notification, Status>> + Send>,
+    >;
+
+    async fn list_notifications(
+        &self,
+        r: Request<pb::ListNotificationsRequest>,
+    ) -> Res<pb::ListNotificationsResponse> {
+        self.list_notifications_impl(r).await
+    }
+
+    async fn get_unread_count(
+        &self,
+        r: Request<pb::GetUnreadCountRequest>,
+    ) -> Res<pb::GetUnreadCountResponse> {
+        self.get_unread_count_impl(r).await
+    }
+
+    async fn mark_read(&self, r: Request<pb::MarkReadRequest>) -> Res<pb::MarkReadResponse> {
+        self.mark_read_impl(r).await
+    }
+
+    async fn subscribe(&self, r: Request<pb::SubscribeRequest>) -> Res<Self::SubscribeStream> {
+        self.subscribe_impl(r).await
+    }
+
+    async fn create_webhook(&self, r: Request<pb::CreateWebhookRequest>) -> Res<pb::Webhook> {
+        self.create_webhook_impl(r).await
+    }
+
+    async fn get_webhook(&self, r: Request<pb::GetWebhookRequest>) -> Res<pb::Webhook> {
+        self.get_webhook_impl(r).await
+    }
+
+    async fn list_webhooks(
+        &self,
+        r: Request<pb::ListWebhooksRequest>,
+    ) -> Res<pb::ListWebhooksResponse> {
+        self.list_webhooks_impl(r).await
+    }
+
+    async fn update_webhook(&self, r: Request<pb::UpdateWebhookRequest>) -> Res<pb::Webhook> {
+        self.update_webhook_impl(r).await
+    }
+
+    async fn delete_webhook(&self, r: Request<pb::DeleteWebhookRequest>) -> Res<()> {
+        self.delete_webhook_impl(r).await
+    }
+
+    async fn list_deliveries(
+        &self,
+        r: Request<pb::ListDeliveriesRequest>,
+    ) -> Res<pb::ListDeliveriesResponse> {
+        self.list_deliveries_impl(r).await
+    }
+
+    async fn redeliver_delivery(
+        &self,
+        r: Request<pb::RedeliverDeliveryRequest>,
+    ) -> Res<pb::Delivery> {
+        self.redeliver_delivery_impl(r).await
+    }
+
+    async fn get_template(&self, r: Request<pb::GetTemplateRequest>) -> Res<pb::Template> {
+        self.get_template_impl(r).await
+    }
+
+    async fn update_template(&self, r: Request<pb::UpdateTemplateRequest>) -> Res<pb::Template> {
+        self.update_template_impl(r).await
+    }
+
+    async fn get_preferences(&self, r: Request<pb::GetPreferencesRequest>) -> Res<pb::Preferences> {
+        self.get_preferences_impl(r).await
+    }
+
+    async fn update_preferences(
+        &self,
+        r: Request<pb::UpdatePreferencesRequest>,
+    ) -> Res<pb::Preferences> {
+        self.update_preferences_impl(r).await
+    }
+}

@@ -1,0 +1,10 @@
+//! Notification service tests against real PostgreSQL and NATS JetStream,
+//! with a real SMTP listener and real HTTP receivers started by the tests.
+
+mod api;
+mod email;
+mod helpers;
+mod inbox;
+mod receiver;
+mod smtp;
+mod webhooks;

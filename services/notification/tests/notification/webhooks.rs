@@ -1,0 +1,208 @@
+//! Webhooks against real HTTP receivers: signatures verify, retries deliver
+//! exactly once, a receiver down past the last retry leaves the delivery
+//! dead-lettered, and redelivery then reaches it.
+
+use std::time::Duration;
+
+use switchboard_notification::{domain::signing, webhook};
+use switchboard_proto::{notification::v1 as pb, ticket::v1::Visibility};
+use switchboard_runtime::Role;
+use switchboard_testkit::{free_port, wait_for};
+
+use crate::{
+    helpers::{Desk, TicketSpec, agent, authed, deliveries},
+    receiver::Receiver,
+    smtp::SmtpSink,
+};
+
+const SECRET: &str = "whsec_test_0123456789abcdef";
+
+async fn create_hook(desk: &Desk, url: &str, types: &[&str]) -> anyhow::Result<pb::Webhook> {
+    let admin = desk.token("admin-max", Role::Admin);
+    Ok(desk
+        .client()
+        .await
+        .create_webhook(authed(
+            pb::CreateWebhookRequest {
+                webhook: Some(pb::Webhook {
+                    url: url.into(),
+                    event_types: types.iter().map(|t| t.to_string()).collect(),
+                    secret: SECRET.into(),
+                    ..Default::default()
+                }),
+            },
+            &admin,
+        ))
+        .await?
+        .into_inner())
+}
+
+#[tokio::test]
+async fn a_failing_receiver_gets_the_event_exactly_once_after_retries_signed() -> anyhow::Result<()>
+{
+    let sink = SmtpSink::start().await?;
+    let desk = Desk::start(sink.addr, 6).await?;
+    let receiver = Receiver::start(0, 3).await?;
+    let hook = create_hook(&desk, &receiver.url(), &["message.*"]).await?;
+    assert_eq!(hook.secret, SECRET, "the secret is returned on create");
+    let t = TicketSpec::new(9, "Invoice");
+    // ticket.created is filtered out; message.added matches `message.*`.
+    desk.publish(&t.created_by("cy@example.com")).await?;
+    let (reply, _) = t.message(2, agent("agent-ann"), Visibility::Public, "Done", &[]);
+    desk.publish(&reply).await?;
+
+    let admin = desk.token("admin-max", Role::Admin);
+    let mut client = desk.client().await;
+    wait_for(Duration::from_secs(20), "the delivery to succeed", || {
+        let mut client = client.clone();
+        let (admin, name) = (admin.clone(), hook.name.clone());
+        async move {
+            deliveries(&mut client, &admin, &name).await.is_ok_and(|d| {
+                d.iter()
+                    .any(|d| d.status == pb::DeliveryStatus::Delivered as i32)
+            })
+        }
+    })
+    .await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let hits = receiver.hits().await;
+    assert_eq!(
+        hits.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [500, 500, 500, 200]
+    );
+    let ok: Vec<_> = hits.iter().filter(|h| h.status == 200).collect();
+    assert_eq!(ok.len(), 1, "delivered exactly once");
+    // Same delivery id on every attempt; each attempt signed over its own timestamp.
+    let id = |h: &crate::receiver::Hit| {
+        h.headers[webhook::DELIVERY_HEADER]
+            .to_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert!(hits.iter().all(|h| id(h) == id(&hits[0])));
+    for h in &hits {
+        let ts: i64 = h.headers[webhook::TIMESTAMP_HEADER].to_str()?.parse()?;
+        let sig = h.headers[webhook::SIGNATURE_HEADER].to_str()?;
+        assert!(
+            signing::verify(SECRET, ts, &h.body, sig),
+            "signature verifies"
+        );
+        assert!(!signing::verify(
+            "wrong-secret-0123456789",
+            ts,
+            &h.body,
+            sig
+        ));
+        assert_eq!(h.headers[webhook::EVENT_TYPE_HEADER], "message.added");
+    }
+    let body: serde_json::Value = serde_json::from_slice(&ok[0].body)?;
+    assert_eq!(body["id"], reply.id);
+    assert_eq!(body["type"], "message.added");
+    assert_eq!(body["protobuf_type"], "switchboard.events.v1.Envelope");
+    assert_eq!(body["payload_type"], "switchboard.events.v1.MessageAdded");
+    assert_eq!(body["event"]["messageAdded"]["message"]["body"], "Done");
+
+    let log = deliveries(&mut client, &admin, &hook.name).await?;
+    assert_eq!(log.len(), 1, "ticket.created was filtered out");
+    assert_eq!(log[0].attempts, 4);
+    assert_eq!(
+        log[0].name,
+        format!("{}/deliveries/{}", hook.name, id(&hits[0]))
+    );
+    desk.stop().await
+}
+
+#[tokio::test]
+async fn a_receiver_down_past_the_last_retry_is_dead_lettered_then_redelivered()
+-> anyhow::Result<()> {
+    let sink = SmtpSink::start().await?;
+    let desk = Desk::start(sink.addr, 3).await?;
+    let port = free_port()?;
+    let hook = create_hook(&desk, &format!("http://127.0.0.1:{port}/hook"), &[]).await?;
+    let t = TicketSpec::new(10, "Outage");
+    desk.publish(&t.created_by("dee@example.com")).await?;
+
+    let admin = desk.token("admin-max", Role::Admin);
+    let mut client = desk.client().await;
+    wait_for(
+        Duration::from_secs(20),
+        "the delivery to be dead-lettered",
+        || {
+            let mut client = client.clone();
+            let (admin, name) = (admin.clone(), hook.name.clone());
+            async move {
+                deliveries(&mut client, &admin, &name).await.is_ok_and(|d| {
+                    d.iter()
+                        .any(|d| d.status == pb::DeliveryStatus::DeadLettered as i32)
+                })
+            }
+        },
+    )
+    .await?;
+    let dead = deliveries(&mut client, &admin, &hook.name).await?.remove(0);
+    assert_eq!(dead.attempts, 3);
+    assert!(!dead.last_error.is_empty());
+    assert_eq!(dead.event_type, "ticket.created");
+    let failed = desk.notification_events(1).await?;
+    assert_eq!(failed[0].r#type, "notification.failed");
+
+    // The receiver comes back; a manual redelivery reaches it, with the
+    // same delivery id.
+    let receiver = Receiver::start(port, 0).await?;
+    let again = client
+        .redeliver_delivery(authed(
+            pb::RedeliverDeliveryRequest {
+                name: dead.name.clone(),
+            },
+            &admin,
+        ))
+        .await?
+        .into_inner();
+    assert_eq!(again.status, pb::DeliveryStatus::Pending as i32);
+    wait_for(Duration::from_secs(20), "the redelivery to succeed", || {
+        let mut client = client.clone();
+        let (admin, name) = (admin.clone(), hook.name.clone());
+        async move {
+            deliveries(&mut client, &admin, &name)
+                .await
+                .is_ok_and(|d| d[0].status == pb::DeliveryStatus::Delivered as i32)
+        }
+    })
+    .await?;
+    let hits = receiver.hits().await;
+    assert_eq!(hits.len(), 1);
+    assert_eq!(
+        format!(
+            "{}/deliveries/{}",
+            hook.name,
+            hits[0].headers[webhook::DELIVERY_HEADER].to_str()?
+        ),
+        dead.name
+    );
+    let events = desk.notification_events(2).await?;
+    assert_eq!(events[1].r#type, "notification.delivered");
+
+    // Unknown deliveries are NOT_FOUND; malformed names INVALID_ARGUMENT.
+    let missing = client
+        .redeliver_delivery(authed(
+            pb::RedeliverDeliveryRequest {
+                name: format!("{}/deliveries/{}", hook.name, uuid::Uuid::now_v7()),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+    let bad = client
+        .redeliver_delivery(authed(
+            pb::RedeliverDeliveryRequest {
+                name: "deliveries/x".into(),
+            },
+            &admin,
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    desk.stop().await
+}

@@ -1,0 +1,564 @@
+//! gRPC handlers: decode, authorize, call the domain and the engine.
+
+use std::{pin::Pin, sync::Arc, time::Duration};
+
+use futures::Stream;
+use prost_types::Timestamp;
+use switchboard_proto::{
+    common::v1::Channel,
+    routing::v1::{self as pb, Presence, routing_service_server::RoutingService},
+};
+use switchboard_runtime::{Caller, Role, Violations, caller, to_status};
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::{
+    domain::{
+        Agent, Capacity, Group,
+        agent::{self, apply_fields},
+        group, rules,
+    },
+    router::Router,
+    store::StoreError,
+};
+
+type Reply<T> = Result<Response<T>, Status>;
+
+/// Largest `ListAgents` page.
+const MAX_PAGE: i32 = 500;
+/// How often `WatchQueue` looks for changes.
+const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// The `RoutingService`.
+#[derive(Debug, Clone)]
+pub struct RoutingApi {
+    router: Arc<Router>,
+    stop: CancellationToken,
+}
+
+impl RoutingApi {
+    /// Handlers over `router`; streams end when `stop` is cancelled.
+    pub fn new(router: Arc<Router>, stop: CancellationToken) -> Self {
+        Self { router, stop }
+    }
+
+    async fn agent_out(&self, caller: &Caller, a: &Agent) -> Result<pb::Agent, Status> {
+        let (presence, loads) = self
+            .router
+            .live
+            .agent_state(&caller.tenant, &a.user)
+            .await
+            .map_err(internal)?;
+        let mut out = a.to_proto();
+        out.presence = presence as i32;
+        out.load = loads
+            .into_iter()
+            .map(|(c, n)| pb::ChannelLoad {
+                channel: c as i32,
+                load: n as i32,
+            })
+            .collect();
+        Ok(out)
+    }
+
+    async fn invalidate(&self, caller: &Caller) -> Result<(), Status> {
+        self.router
+            .invalidate(&caller.tenant)
+            .await
+            .map_err(|e| to_status(&e))
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> Status {
+    tracing::warn!(error = %e, "routing backend failed");
+    Status::unavailable(format!("routing backend unavailable: {e}"))
+}
+
+fn store(e: StoreError) -> Status {
+    to_status(&e)
+}
+
+fn staff<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let c = caller(request)?.clone();
+    if !c.role.is_staff() {
+        return Err(Status::permission_denied("routing is for staff"));
+    }
+    Ok(c)
+}
+
+fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
+    let c = staff(request)?;
+    if c.role != Role::Admin {
+        return Err(Status::permission_denied(
+            "only admins manage agents, groups and routing rules",
+        ));
+    }
+    Ok(c)
+}
+
+fn invalid(v: Violations) -> Status {
+    to_status(&v)
+}
+
+fn mask(m: Option<&prost_types::FieldMask>, v: &mut Violations) -> Vec<String> {
+    match m {
+        Some(m) if !m.paths.is_empty() => m.paths.iter().take(20).cloned().collect(),
+        _ => {
+            v.add("update_mask", "is required: name the fields to change");
+            Vec::new()
+        }
+    }
+}
+
+fn presence_name(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "online",
+        Presence::Away => "away",
+        _ => "offline",
+    }
+}
+
+#[tonic::async_trait]
+impl RoutingService for RoutingApi {
+    async fn create_agent(&self, request: Request<pb::CreateAgentRequest>) -> Reply<pb::Agent> {
+        let c = admin(&request)?;
+        let raw = request.into_inner().agent.unwrap_or_default();
+        let mut v = Violations::default();
+        let user = agent::parse_name("agent.name", &raw.name, &c.user, &mut v).map(str::to_owned);
+        let mut a = Agent {
+            user: user.unwrap_or_default(),
+            display_name: String::new(),
+            groups: vec![],
+            skills: Default::default(),
+            languages: vec![],
+            capacity: Capacity::default(),
+            version: 1,
+        };
+        apply_fields(&mut a, &raw, None, &mut v);
+        v.into_result(()).map_err(invalid)?;
+        let created = self
+            .router
+            .store
+            .create_agent(&c.tenant, &a)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(self.agent_out(&c, &created).await?))
+    }
+
+    async fn get_agent(&self, request: Request<pb::GetAgentRequest>) -> Reply<pb::Agent> {
+        let c = staff(&request)?;
+        let mut v = Violations::default();
+        let user = agent::parse_name("name", &request.get_ref().name, &c.user, &mut v);
+        let user = v
+            .into_result(user.unwrap_or_default().to_owned())
+            .map_err(invalid)?;
+        let a = self
+            .router
+            .store
+            .get_agent(&c.tenant, &user)
+            .await
+            .map_err(store)?;
+        Ok(Response::new(self.agent_out(&c, &a).await?))
+    }
+
+    async fn list_agents(
+        &self,
+        request: Request<pb::ListAgentsRequest>,
+    ) -> Reply<pb::ListAgentsResponse> {
+        let c = staff(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        if !(0..=MAX_PAGE).contains(&req.page_size) {
+            v.add("page_size", format!("must be 0 to {MAX_PAGE}"));
+        }
+        if req.page_token.len() > 256 {
+            v.add("page_token", "is not a token this service issued");
+        }
+        let group = match req.group.strip_prefix("groups/").unwrap_or(&req.group) {
+            "" => None,
+            g if crate::domain::is_slug(g, false) => Some(g.to_owned()),
+            _ => {
+                v.add("group", "a group id");
+                None
+            }
+        };
+        v.into_result(()).map_err(invalid)?;
+        let size = if req.page_size == 0 {
+            100
+        } else {
+            req.page_size
+        } as i64;
+        let mut agents = self
+            .router
+            .store
+            .list_agents(&c.tenant, group.as_deref(), &req.page_token, size + 1)
+            .await
+            .map_err(store)?;
+        let next = if agents.len() as i64 > size {
+            agents.truncate(size as usize);
+            agents.last().map(|a| a.user.clone()).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut out = Vec::with_capacity(agents.len());
+        for a in &agents {
+            out.push(self.agent_out(&c, a).await?);
+        }
+        Ok(Response::new(pb::ListAgentsResponse {
+            agents: out,
+            next_page_token: next,
+        }))
+    }
+
+    async fn update_agent(&self, request: Request<pb::UpdateAgentRequest>) -> Reply<pb::Agent> {
+        let c = admin(&request)?;
+        let req = request.into_inner();
+        let raw = req.agent.unwrap_or_default();
+        let mut v = Violations::default();
+        let user = agent::parse_name("agent.name", &raw.name, &c.user, &mut v).map(str::to_owned);
+        let paths = mask(req.update_mask.as_ref(), &mut v);
+        if req.expected_version <= 0 {
+            v.add("expected_version", "is required: the version you last read");
+        }
+        let user = v.into_result(user.unwrap_or_default()).map_err(invalid)?;
+        let mut a = self
+            .router
+            .store
+            .get_agent(&c.tenant, &user)
+            .await
+            .map_err(store)?;
+        let mut v = Violations::default();
+        apply_fields(&mut a, &raw, Some(&paths), &mut v);
+        v.into_result(()).map_err(invalid)?;
+        let updated = self
+            .router
+            .store
+            .update_agent(&c.tenant, &a, req.expected_version)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(self.agent_out(&c, &updated).await?))
+    }
+
+    async fn delete_agent(
+        &self,
+        request: Request<pb::DeleteAgentRequest>,
+    ) -> Reply<pb::DeleteAgentResponse> {
+        let c = admin(&request)?;
+        let mut v = Violations::default();
+        let user =
+            agent::parse_name("name", &request.get_ref().name, &c.user, &mut v).map(str::to_owned);
+        let user = v.into_result(user.unwrap_or_default()).map_err(invalid)?;
+        self.router
+            .store
+            .delete_agent(&c.tenant, &user)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(pb::DeleteAgentResponse {}))
+    }
+
+    async fn create_group(&self, request: Request<pb::CreateGroupRequest>) -> Reply<pb::Group> {
+        let c = admin(&request)?;
+        let raw = request.into_inner().group.unwrap_or_default();
+        let mut v = Violations::default();
+        let id = group::parse_name("group.name", &raw.name, &mut v).map(str::to_owned);
+        let mut g = Group::new(id.unwrap_or_default());
+        g.apply(&raw, None, &mut v);
+        v.into_result(()).map_err(invalid)?;
+        let created = self
+            .router
+            .store
+            .create_group(&c.tenant, &g)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(created.to_proto()))
+    }
+
+    async fn get_group(&self, request: Request<pb::GetGroupRequest>) -> Reply<pb::Group> {
+        let c = staff(&request)?;
+        let mut v = Violations::default();
+        let id = group::parse_name("name", &request.get_ref().name, &mut v).map(str::to_owned);
+        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let g = self
+            .router
+            .store
+            .get_group(&c.tenant, &id)
+            .await
+            .map_err(store)?;
+        Ok(Response::new(g.to_proto()))
+    }
+
+    async fn list_groups(
+        &self,
+        request: Request<pb::ListGroupsRequest>,
+    ) -> Reply<pb::ListGroupsResponse> {
+        let c = staff(&request)?;
+        let groups = self
+            .router
+            .store
+            .list_groups(&c.tenant)
+            .await
+            .map_err(store)?;
+        Ok(Response::new(pb::ListGroupsResponse {
+            groups: groups.iter().map(Group::to_proto).collect(),
+        }))
+    }
+
+    async fn update_group(&self, request: Request<pb::UpdateGroupRequest>) -> Reply<pb::Group> {
+        let c = admin(&request)?;
+        let req = request.into_inner();
+        let raw = req.group.unwrap_or_default();
+        let mut v = Violations::default();
+        let id = group::parse_name("group.name", &raw.name, &mut v).map(str::to_owned);
+        let paths = mask(req.update_mask.as_ref(), &mut v);
+        if req.expected_version <= 0 {
+            v.add("expected_version", "is required: the version you last read");
+        }
+        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let mut g = self
+            .router
+            .store
+            .get_group(&c.tenant, &id)
+            .await
+            .map_err(store)?;
+        let mut v = Violations::default();
+        g.apply(&raw, Some(&paths), &mut v);
+        v.into_result(()).map_err(invalid)?;
+        let updated = self
+            .router
+            .store
+            .update_group(&c.tenant, &g, req.expected_version)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(updated.to_proto()))
+    }
+
+    async fn delete_group(
+        &self,
+        request: Request<pb::DeleteGroupRequest>,
+    ) -> Reply<pb::DeleteGroupResponse> {
+        let c = admin(&request)?;
+        let mut v = Violations::default();
+        let id = group::parse_name("name", &request.get_ref().name, &mut v).map(str::to_owned);
+        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        self.router
+            .store
+            .delete_group(&c.tenant, &id)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(pb::DeleteGroupResponse {}))
+    }
+
+    async fn get_routing_rules(
+        &self,
+        request: Request<pb::GetRoutingRulesRequest>,
+    ) -> Reply<pb::RoutingRules> {
+        let c = staff(&request)?;
+        let (list, version) = self.router.store.rules(&c.tenant).await.map_err(store)?;
+        Ok(Response::new(rules::to_proto(&list, version)))
+    }
+
+    async fn update_routing_rules(
+        &self,
+        request: Request<pb::UpdateRoutingRulesRequest>,
+    ) -> Reply<pb::RoutingRules> {
+        let c = admin(&request)?;
+        let raw = request.into_inner().rules.unwrap_or_default();
+        let list = rules::from_proto(&raw).map_err(invalid)?;
+        let version = self
+            .router
+            .store
+            .put_rules(&c.tenant, &list)
+            .await
+            .map_err(store)?;
+        self.invalidate(&c).await?;
+        Ok(Response::new(rules::to_proto(&list, version)))
+    }
+
+    async fn set_presence(&self, request: Request<pb::SetPresenceRequest>) -> Reply<pb::Agent> {
+        let c = staff(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        let presence = match Presence::try_from(req.presence) {
+            Ok(Presence::Unspecified) | Err(_) => {
+                v.add(
+                    "presence",
+                    "must be PRESENCE_ONLINE, PRESENCE_AWAY or PRESENCE_OFFLINE",
+                );
+                Presence::Offline
+            }
+            Ok(p) => p,
+        };
+        let user = match req.agent.as_str() {
+            "" => Some(c.user.clone()),
+            name => agent::parse_name("agent", name, &c.user, &mut v).map(str::to_owned),
+        };
+        let user = v.into_result(user.unwrap_or_default()).map_err(invalid)?;
+        if user != c.user && !matches!(c.role, Role::Admin | Role::Supervisor) {
+            return Err(Status::permission_denied(
+                "only admins and supervisors set another agent's presence",
+            ));
+        }
+        let a = self
+            .router
+            .store
+            .get_agent(&c.tenant, &user)
+            .await
+            .map_err(store)?;
+        self.router
+            .set_presence(&c.tenant, &user, presence, "set")
+            .await
+            .map_err(|e| to_status(&e))?;
+        tracing::info!(agent = %user, presence = presence_name(presence), "presence set");
+        Ok(Response::new(self.agent_out(&c, &a).await?))
+    }
+
+    async fn heartbeat(
+        &self,
+        request: Request<pb::HeartbeatRequest>,
+    ) -> Reply<pb::HeartbeatResponse> {
+        let c = staff(&request)?;
+        let deadline = chrono::Utc::now()
+            + chrono::TimeDelta::from_std(self.router.options.heartbeat_window).unwrap_or_default();
+        let presence = self
+            .router
+            .live
+            .heartbeat(&c.tenant, &c.user, deadline)
+            .await
+            .map_err(internal)?;
+        Ok(Response::new(pb::HeartbeatResponse {
+            presence: presence as i32,
+            expire_time: Some(Timestamp {
+                seconds: deadline.timestamp(),
+                nanos: deadline.timestamp_subsec_nanos() as i32,
+            }),
+        }))
+    }
+
+    async fn claim_next(
+        &self,
+        request: Request<pb::ClaimNextRequest>,
+    ) -> Reply<pb::ClaimNextResponse> {
+        let c = staff(&request)?;
+        let req = request.into_inner();
+        let mut v = Violations::default();
+        if req.channels.len() > 8 {
+            v.add("channels", "at most 8");
+        }
+        for (i, ch) in req.channels.iter().enumerate() {
+            if !matches!(Channel::try_from(*ch), Ok(c) if c != Channel::Unspecified) {
+                v.add(format!("channels[{i}]"), format!("unknown channel {ch}"));
+            }
+        }
+        v.into_result(()).map_err(invalid)?;
+        self.router
+            .store
+            .get_agent(&c.tenant, &c.user)
+            .await
+            .map_err(store)?;
+        let (presence, _) = self
+            .router
+            .live
+            .agent_state(&c.tenant, &c.user)
+            .await
+            .map_err(internal)?;
+        if presence == Presence::Offline {
+            return Err(Status::failed_precondition(format!(
+                "you are {}; go online or away to claim tickets",
+                presence_name(presence)
+            )));
+        }
+        let claimed = self
+            .router
+            .claim_next(&c.tenant, &c.user, &req.channels)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(pb::ClaimNextResponse {
+            ticket: claimed
+                .map(|id| format!("tickets/{id}"))
+                .unwrap_or_default(),
+        }))
+    }
+
+    async fn get_queue(&self, request: Request<pb::GetQueueRequest>) -> Reply<pb::QueueStats> {
+        let c = staff(&request)?;
+        let mut v = Violations::default();
+        let id = group::parse_name("group", &request.get_ref().group, &mut v).map(str::to_owned);
+        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        self.router
+            .store
+            .get_group(&c.tenant, &id)
+            .await
+            .map_err(store)?;
+        let stats = self
+            .router
+            .queue_stats(&c.tenant, &id)
+            .await
+            .map_err(|e| to_status(&e))?;
+        Ok(Response::new(stats))
+    }
+
+    type WatchQueueStream =
+        Pin<Box<dyn Stream<Item = Result<pb::QueueStats, Status>> + Send + 'static>>;
+
+    async fn watch_queue(
+        &self,
+        request: Request<pb::WatchQueueRequest>,
+    ) -> Reply<Self::WatchQueueStream> {
+        let c = staff(&request)?;
+        let mut v = Violations::default();
+        let id = group::parse_name("group", &request.get_ref().group, &mut v).map(str::to_owned);
+        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        self.router
+            .store
+            .get_group(&c.tenant, &id)
+            .await
+            .map_err(store)?;
+        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let router = self.router.clone();
+        let stop = self.stop.clone();
+        tokio::spawn(async move {
+            let mut last: Option<pb::QueueStats> = None;
+            loop {
+                match router.queue_stats(&c.tenant, &id).await {
+                    Ok(stats) => {
+                        let same = last.as_ref().is_some_and(|l| {
+                            pb::QueueStats {
+                                update_time: None,
+                                oldest_wait_seconds: 0,
+                                ..l.clone()
+                            } == pb::QueueStats {
+                                update_time: None,
+                                oldest_wait_seconds: 0,
+                                ..stats.clone()
+                            }
+                        });
+                        if !same {
+                            last = Some(stats.clone());
+                            if tx.send(Ok(stats)).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Err(to_status(&e))).await;
+                        return;
+                    }
+                }
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = tx.closed() => return,
+                    _ = tokio::time::sleep(WATCH_EVERY) => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(
+            tokio_stream::wrappers::ReceiverStream::new(rx),
+        )))
+    }
+}

@@ -1,0 +1,497 @@
+//! Redis, the truth routing replicas share: presence with heartbeat
+//! deadlines, per-agent per-channel load, and which agent holds which
+//! ticket. Reservations are Lua scripts, so check-and-increment is atomic
+//! across replicas: no agent exceeds capacity and no ticket is held twice.
+
+use chrono::{DateTime, Utc};
+use redis::{AsyncCommands, Script, aio::ConnectionManager};
+use switchboard_proto::{common::v1::Channel, routing::v1::Presence};
+use switchboard_runtime::TenantId;
+use uuid::Uuid;
+
+use crate::domain::{CHANNELS, channel_name, parse_channel};
+
+/// A Redis failure.
+#[derive(Debug, thiserror::Error)]
+#[error("redis: {0}")]
+pub struct LiveError(pub String);
+
+impl From<redis::RedisError> for LiveError {
+    fn from(e: redis::RedisError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+impl From<redis::ParsingError> for LiveError {
+    fn from(e: redis::ParsingError) -> Self {
+        Self(e.to_string())
+    }
+}
+
+type Result<T> = std::result::Result<T, LiveError>;
+
+/// What a reservation checks besides the ticket being free.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Check {
+    /// The agent is online and under capacity (automatic routing).
+    OnlineWithRoom,
+    /// The agent is under capacity, whatever their presence (an agent
+    /// pulling work).
+    Room,
+    /// Nothing: a person assigned the ticket, so the load counts regardless.
+    Forced,
+}
+
+/// What a reservation attempt found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reserve {
+    /// The agent now holds the ticket.
+    Reserved,
+    /// The agent is at capacity for the channel.
+    Full,
+    /// The agent is not online.
+    NotOnline,
+    /// Someone (maybe this agent) holds the ticket already.
+    HeldBy(String),
+}
+
+// KEYS: load hash of the channel, hold hash, held set of the agent, presence hash.
+// ARGV: user, capacity, ticket, channel, mode ("1" skips capacity and
+// presence, "2" skips presence only, "0" checks both).
+const RESERVE: &str = r"
+local holder = redis.call('HGET', KEYS[2], ARGV[3])
+if holder then
+  local sep = string.find(holder, '|', 1, true)
+  return 'held:' .. string.sub(holder, 1, sep - 1)
+end
+if ARGV[5] == '0' and redis.call('HGET', KEYS[4], ARGV[1]) ~= 'online' then return 'offline' end
+if ARGV[5] ~= '1' then
+  local load = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+  if load >= tonumber(ARGV[2]) then return 'full' end
+end
+redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
+redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. '|' .. ARGV[4])
+redis.call('SADD', KEYS[3], ARGV[3])
+return 'ok'
+";
+
+// KEYS: hold hash. ARGV: ticket, load key prefix, held key prefix, and the
+// only holder to release ('' for any).
+const RELEASE: &str = r"
+local holder = redis.call('HGET', KEYS[1], ARGV[1])
+if not holder then return false end
+local sep = string.find(holder, '|', 1, true)
+local user = string.sub(holder, 1, sep - 1)
+local channel = string.sub(holder, sep + 1)
+if ARGV[4] ~= '' and ARGV[4] ~= user then return false end
+redis.call('HDEL', KEYS[1], ARGV[1])
+local n = redis.call('HINCRBY', ARGV[2] .. channel, user, -1)
+if n <= 0 then redis.call('HDEL', ARGV[2] .. channel, user) end
+redis.call('SREM', ARGV[3] .. user, ARGV[1])
+return holder
+";
+
+// KEYS: presence hash, heartbeat zset. ARGV: user, presence, member, deadline ms.
+// Returns the previous presence.
+const SET_PRESENCE: &str = r"
+local old = redis.call('HGET', KEYS[1], ARGV[1]) or 'offline'
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+if ARGV[2] == 'offline' then
+  redis.call('ZREM', KEYS[2], ARGV[3])
+else
+  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
+end
+return old
+";
+
+// KEYS: presence hash, heartbeat zset. ARGV: user, member, deadline ms.
+// Extends the deadline of an agent who is not offline; returns the presence.
+const HEARTBEAT: &str = r"
+local p = redis.call('HGET', KEYS[1], ARGV[1]) or 'offline'
+if p ~= 'offline' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
+return p
+";
+
+// KEYS: heartbeat zset. ARGV: now ms, limit, presence key prefix.
+// Marks agents whose deadline passed offline; returns `tenant/user` members.
+const EXPIRE: &str = r"
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+local out = {}
+for _, member in ipairs(due) do
+  redis.call('ZREM', KEYS[1], member)
+  local sep = string.find(member, '/', 1, true)
+  local tenant = string.sub(member, 1, sep - 1)
+  local user = string.sub(member, sep + 1)
+  local key = ARGV[3] .. tenant
+  local old = redis.call('HGET', key, user) or 'offline'
+  if old ~= 'offline' then
+    redis.call('HSET', key, user, 'offline')
+    table.insert(out, member .. '|' .. old)
+  end
+end
+return out
+";
+
+fn presence_str(p: Presence) -> &'static str {
+    match p {
+        Presence::Online => "online",
+        Presence::Away => "away",
+        Presence::Offline | Presence::Unspecified => "offline",
+    }
+}
+
+/// Parses stored presence; missing means offline.
+pub fn parse_presence(s: Option<&str>) -> Presence {
+    match s {
+        Some("online") => Presence::Online,
+        Some("away") => Presence::Away,
+        _ => Presence::Offline,
+    }
+}
+
+/// Presence, load and holds in Redis, under one key prefix.
+#[derive(Clone)]
+pub struct Live {
+    conn: ConnectionManager,
+    prefix: String,
+    reserve: Script,
+    release: Script,
+    set_presence: Script,
+    heartbeat: Script,
+    expire: Script,
+}
+
+impl std::fmt::Debug for Live {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Live")
+            .field("prefix", &self.prefix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// An agent whose heartbeat deadline passed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Expired {
+    /// The tenant.
+    pub tenant: String,
+    /// The user id.
+    pub user: String,
+    /// Presence before going offline.
+    pub was: Presence,
+}
+
+impl Live {
+    /// Connects to `url`; every key starts with `prefix` (so installations
+    /// and tests sharing a Redis stay apart).
+    pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
+        let client = redis::Client::open(url)?;
+        let conn = ConnectionManager::new(client).await?;
+        Ok(Self {
+            conn,
+            prefix: format!("{prefix}:routing"),
+            reserve: Script::new(RESERVE),
+            release: Script::new(RELEASE),
+            set_presence: Script::new(SET_PRESENCE),
+            heartbeat: Script::new(HEARTBEAT),
+            expire: Script::new(EXPIRE),
+        })
+    }
+
+    fn presence_key(&self, t: &TenantId) -> String {
+        format!("{}:pres:{}", self.prefix, t.as_str())
+    }
+    fn load_prefix(&self, t: &TenantId) -> String {
+        format!("{}:load:{}:", self.prefix, t.as_str())
+    }
+    fn load_key(&self, t: &TenantId, c: Channel) -> String {
+        format!("{}{}", self.load_prefix(t), channel_name(c))
+    }
+    fn hold_key(&self, t: &TenantId) -> String {
+        format!("{}:hold:{}", self.prefix, t.as_str())
+    }
+    fn held_prefix(&self, t: &TenantId) -> String {
+        format!("{}:held:{}:", self.prefix, t.as_str())
+    }
+    fn hb_key(&self) -> String {
+        format!("{}:hb", self.prefix)
+    }
+    fn member(t: &TenantId, user: &str) -> String {
+        format!("{}/{user}", t.as_str())
+    }
+
+    /// Answers PING, for readiness.
+    pub async fn ping(&self) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: String = redis::cmd("PING").query_async(&mut conn).await?;
+        Ok(())
+    }
+
+    /// Presence and load for `channel` of each of `users`, in one round trip.
+    pub async fn snapshot(
+        &self,
+        t: &TenantId,
+        channel: Channel,
+        users: &[&str],
+    ) -> Result<Vec<(Presence, u32)>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let (pres, loads): (Vec<Option<String>>, Vec<Option<u32>>) = redis::pipe()
+            .cmd("HMGET")
+            .arg(self.presence_key(t))
+            .arg(users)
+            .cmd("HMGET")
+            .arg(self.load_key(t, channel))
+            .arg(users)
+            .query_async(&mut conn)
+            .await?;
+        Ok(pres
+            .iter()
+            .zip(loads)
+            .map(|(p, l)| (parse_presence(p.as_deref()), l.unwrap_or(0)))
+            .collect())
+    }
+
+    /// One agent's presence and load per channel (channels with load only).
+    pub async fn agent_state(
+        &self,
+        t: &TenantId,
+        user: &str,
+    ) -> Result<(Presence, Vec<(Channel, u32)>)> {
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HGET").arg(self.presence_key(t)).arg(user);
+        for c in CHANNELS {
+            pipe.cmd("HGET").arg(self.load_key(t, c)).arg(user);
+        }
+        let (pres, loads): (Option<String>, Vec<Option<u32>>) = {
+            let mut all: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+            let first = all.remove(0);
+            let pres: Option<String> = redis::from_redis_value(first)?;
+            let loads = all
+                .into_iter()
+                .map(redis::from_redis_value)
+                .collect::<std::result::Result<Vec<Option<u32>>, _>>()?;
+            (pres, loads)
+        };
+        let loads = CHANNELS
+            .into_iter()
+            .zip(loads)
+            .filter_map(|(c, l)| l.filter(|n| *n > 0).map(|n| (c, n)))
+            .collect();
+        Ok((parse_presence(pres.as_deref()), loads))
+    }
+
+    /// Presence and per-channel loads (in [`CHANNELS`] order) of `users`,
+    /// in one round trip, for dashboards.
+    pub async fn group_state(
+        &self,
+        t: &TenantId,
+        users: &[&str],
+    ) -> Result<Vec<(Presence, [u32; 7])>> {
+        if users.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut conn = self.conn.clone();
+        let mut pipe = redis::pipe();
+        pipe.cmd("HMGET").arg(self.presence_key(t)).arg(users);
+        for c in CHANNELS {
+            pipe.cmd("HMGET").arg(self.load_key(t, c)).arg(users);
+        }
+        let mut all: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
+        let pres: Vec<Option<String>> = redis::from_redis_value(all.remove(0))?;
+        let mut out: Vec<(Presence, [u32; 7])> = pres
+            .iter()
+            .map(|p| (parse_presence(p.as_deref()), [0; 7]))
+            .collect();
+        for (ci, v) in all.into_iter().enumerate() {
+            let loads: Vec<Option<u32>> = redis::from_redis_value(v)?;
+            for (ui, l) in loads.into_iter().enumerate() {
+                out[ui].1[ci] = l.unwrap_or(0);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Sets a presence; online and away start a heartbeat window ending at
+    /// `deadline`. Returns the previous presence.
+    pub async fn set_presence(
+        &self,
+        t: &TenantId,
+        user: &str,
+        p: Presence,
+        deadline: DateTime<Utc>,
+    ) -> Result<Presence> {
+        let mut conn = self.conn.clone();
+        let old: String = self
+            .set_presence
+            .key(self.presence_key(t))
+            .key(self.hb_key())
+            .arg(user)
+            .arg(presence_str(p))
+            .arg(Self::member(t, user))
+            .arg(deadline.timestamp_millis())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(parse_presence(Some(&old)))
+    }
+
+    /// Extends an online or away agent's window to `deadline`; returns the presence.
+    pub async fn heartbeat(
+        &self,
+        t: &TenantId,
+        user: &str,
+        deadline: DateTime<Utc>,
+    ) -> Result<Presence> {
+        let mut conn = self.conn.clone();
+        let p: String = self
+            .heartbeat
+            .key(self.presence_key(t))
+            .key(self.hb_key())
+            .arg(user)
+            .arg(Self::member(t, user))
+            .arg(deadline.timestamp_millis())
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(parse_presence(Some(&p)))
+    }
+
+    /// Marks up to `limit` agents whose heartbeat deadline passed by `now`
+    /// offline; each is reported by exactly one caller.
+    pub async fn expire(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>> {
+        let mut conn = self.conn.clone();
+        let raw: Vec<String> = self
+            .expire
+            .key(self.hb_key())
+            .arg(now.timestamp_millis())
+            .arg(limit)
+            .arg(format!("{}:pres:", self.prefix))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(raw
+            .iter()
+            .filter_map(|m| {
+                let (member, was) = m.rsplit_once('|')?;
+                let (tenant, user) = member.split_once('/')?;
+                Some(Expired {
+                    tenant: tenant.into(),
+                    user: user.into(),
+                    was: parse_presence(Some(was)),
+                })
+            })
+            .collect())
+    }
+
+    /// Reserves one unit of `user`'s `channel` capacity for `ticket`, unless
+    /// the ticket is held already or `mode`'s checks fail.
+    pub async fn reserve(
+        &self,
+        t: &TenantId,
+        ticket: Uuid,
+        user: &str,
+        channel: Channel,
+        capacity: u32,
+        mode: Check,
+    ) -> Result<Reserve> {
+        let mut conn = self.conn.clone();
+        let out: String = self
+            .reserve
+            .key(self.load_key(t, channel))
+            .key(self.hold_key(t))
+            .key(format!("{}{user}", self.held_prefix(t)))
+            .key(self.presence_key(t))
+            .arg(user)
+            .arg(capacity)
+            .arg(ticket.to_string())
+            .arg(channel_name(channel))
+            .arg(match mode {
+                Check::OnlineWithRoom => "0",
+                Check::Forced => "1",
+                Check::Room => "2",
+            })
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(match out.as_str() {
+            "ok" => Reserve::Reserved,
+            "full" => Reserve::Full,
+            "offline" => Reserve::NotOnline,
+            held => Reserve::HeldBy(held.strip_prefix("held:").unwrap_or(held).to_owned()),
+        })
+    }
+
+    /// Frees the ticket's hold (only `only`'s, when given); returns the
+    /// agent and channel that held it.
+    pub async fn release(
+        &self,
+        t: &TenantId,
+        ticket: Uuid,
+        only: Option<&str>,
+    ) -> Result<Option<(String, Channel)>> {
+        let mut conn = self.conn.clone();
+        let out: Option<String> = self
+            .release
+            .key(self.hold_key(t))
+            .arg(ticket.to_string())
+            .arg(self.load_prefix(t))
+            .arg(self.held_prefix(t))
+            .arg(only.unwrap_or(""))
+            .invoke_async(&mut conn)
+            .await?;
+        Ok(out.and_then(|h| {
+            let (user, channel) = h.split_once('|')?;
+            Some((user.to_owned(), parse_channel(channel)?))
+        }))
+    }
+
+    /// The agent holding `ticket`, if any.
+    pub async fn holder(&self, t: &TenantId, ticket: Uuid) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        let h: Option<String> = conn.hget(self.hold_key(t), ticket.to_string()).await?;
+        Ok(h.and_then(|h| h.split_once('|').map(|(u, _)| u.to_owned())))
+    }
+
+    /// Tickets `user` holds.
+    pub async fn held_by(&self, t: &TenantId, user: &str) -> Result<Vec<Uuid>> {
+        let mut conn = self.conn.clone();
+        let ids: Vec<String> = conn
+            .smembers(format!("{}{user}", self.held_prefix(t)))
+            .await?;
+        Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
+    }
+
+    /// The group's last round-robin pick.
+    pub async fn last_pick(&self, t: &TenantId, group: &str) -> Result<Option<String>> {
+        let mut conn = self.conn.clone();
+        Ok(conn
+            .get(format!("{}:rr:{}:{group}", self.prefix, t.as_str()))
+            .await?)
+    }
+
+    /// Records the group's round-robin pick.
+    pub async fn set_last_pick(&self, t: &TenantId, group: &str, user: &str) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: () = conn
+            .set(format!("{}:rr:{}:{group}", self.prefix, t.as_str()), user)
+            .await?;
+        Ok(())
+    }
+
+    /// The tenant's directory revision (bumped on every admin change).
+    pub async fn revision(&self, t: &TenantId) -> Result<i64> {
+        let mut conn = self.conn.clone();
+        let rev: Option<i64> = conn
+            .get(format!("{}:rev:{}", self.prefix, t.as_str()))
+            .await?;
+        Ok(rev.unwrap_or(0))
+    }
+
+    /// Tells every replica the tenant's agents, groups or rules changed.
+    pub async fn bump_revision(&self, t: &TenantId) -> Result<()> {
+        let mut conn = self.conn.clone();
+        let _: i64 = conn
+            .incr(format!("{}:rev:{}", self.prefix, t.as_str()), 1)
+            .await?;
+        Ok(())
+    }
+}

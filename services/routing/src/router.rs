@@ -1,0 +1,518 @@
+//! The routing engine: decides, reserves capacity, assigns through the ticket
+//! service and keeps the queue. Shared by every replica through PostgreSQL
+//! (queue leases) and Redis (presence, load, holds).
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use switchboard_proto::routing::v1::Presence;
+use switchboard_runtime::{DomainError, ErrorKind, TenantId};
+use uuid::Uuid;
+
+use crate::{
+    domain::{Agent, Candidate, Group, Job, RoutingRule, Strategy, TicketView, decide, pick},
+    events,
+    live::{Check, Live, LiveError, Reserve},
+    store::{PgStore, StoreError},
+    tickets::{TicketCallError, TicketClient},
+};
+
+/// Why routing could not finish; the event is retried.
+#[derive(Debug, thiserror::Error)]
+pub enum RouteError {
+    /// PostgreSQL failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Redis failed.
+    #[error(transparent)]
+    Live(#[from] LiveError),
+    /// The ticket service failed.
+    #[error(transparent)]
+    Tickets(#[from] TicketCallError),
+}
+
+impl DomainError for RouteError {
+    fn kind(&self) -> ErrorKind {
+        match self {
+            RouteError::Store(e) => e.kind(),
+            RouteError::Live(_) | RouteError::Tickets(_) => ErrorKind::Unavailable,
+        }
+    }
+}
+
+type Result<T, E = RouteError> = std::result::Result<T, E>;
+
+/// A tenant's agents, groups and rules, cached per replica and reloaded when
+/// the tenant's revision in Redis moves.
+#[derive(Debug, Default)]
+pub struct Directory {
+    /// The revision it was loaded at.
+    pub rev: i64,
+    /// Agents by user id.
+    pub agents: Vec<Agent>,
+    index: HashMap<String, usize>,
+    members: HashMap<String, Vec<usize>>,
+    /// Groups by id.
+    pub groups: HashMap<String, Group>,
+    /// The rule set.
+    pub rules: Vec<RoutingRule>,
+}
+
+impl Directory {
+    /// Builds the lookups.
+    pub fn new(
+        rev: i64,
+        mut agents: Vec<Agent>,
+        groups: Vec<Group>,
+        rules: Vec<RoutingRule>,
+    ) -> Self {
+        agents.sort_by(|a, b| a.user.cmp(&b.user));
+        let index = agents
+            .iter()
+            .enumerate()
+            .map(|(i, a)| (a.user.clone(), i))
+            .collect();
+        let mut members: HashMap<String, Vec<usize>> = HashMap::new();
+        for (i, a) in agents.iter().enumerate() {
+            for g in &a.groups {
+                members.entry(g.clone()).or_default().push(i);
+            }
+        }
+        let groups = groups.into_iter().map(|g| (g.id.clone(), g)).collect();
+        Self {
+            rev,
+            agents,
+            index,
+            members,
+            groups,
+            rules,
+        }
+    }
+
+    /// One agent.
+    pub fn agent(&self, user: &str) -> Option<&Agent> {
+        self.index.get(user).map(|i| &self.agents[*i])
+    }
+
+    /// The agents of a group.
+    pub fn members(&self, group: &str) -> impl Iterator<Item = &Agent> {
+        self.members
+            .get(group)
+            .into_iter()
+            .flatten()
+            .map(|i| &self.agents[*i])
+    }
+}
+
+/// What placing a job did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Placed {
+    /// Assigned to this agent; the ticket after the change.
+    Assigned(String, i64),
+    /// Nobody eligible had room.
+    NoAgent,
+    /// Another routing attempt holds the ticket.
+    Held(String),
+    /// The ticket was assigned by someone else, solved, closed or deleted.
+    Gone,
+}
+
+/// Tunables, mostly for tests.
+#[derive(Debug, Clone)]
+pub struct RouterOptions {
+    /// How long a presence lasts without a heartbeat.
+    pub heartbeat_window: Duration,
+    /// How long a replica keeps a waiting ticket to itself while trying it.
+    pub lease: Duration,
+}
+
+impl Default for RouterOptions {
+    fn default() -> Self {
+        Self {
+            heartbeat_window: Duration::from_secs(60),
+            lease: Duration::from_secs(30),
+        }
+    }
+}
+
+/// The routing engine.
+#[derive(Debug)]
+pub struct Router {
+    /// PostgreSQL.
+    pub store: PgStore,
+    /// Redis.
+    pub live: Live,
+    /// The ticket service.
+    pub tickets: TicketClient,
+    /// Tunables.
+    pub options: RouterOptions,
+    cache: Mutex<HashMap<String, Arc<Directory>>>,
+}
+
+impl Router {
+    /// An engine over its three backends.
+    pub fn new(store: PgStore, live: Live, tickets: TicketClient, options: RouterOptions) -> Self {
+        Self {
+            store,
+            live,
+            tickets,
+            options,
+            cache: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The tenant's directory, reloaded when another replica (or this one)
+    /// changed agents, groups or rules.
+    pub async fn directory(&self, t: &TenantId) -> Result<Arc<Directory>> {
+        let rev = self.live.revision(t).await?;
+        if let Some(d) = self.cache.lock().expect("directory cache").get(t.as_str())
+            && d.rev == rev
+        {
+            return Ok(d.clone());
+        }
+        let agents = self.store.all_agents(t).await?;
+        let groups = self.store.list_groups(t).await?;
+        let (rules, _) = self.store.rules(t).await?;
+        let dir = Arc::new(Directory::new(rev, agents, groups, rules));
+        self.cache
+            .lock()
+            .expect("directory cache")
+            .insert(t.as_str().to_owned(), dir.clone());
+        Ok(dir)
+    }
+
+    /// Forgets the tenant's directory everywhere after an admin change.
+    pub async fn invalidate(&self, t: &TenantId) -> Result<()> {
+        self.live.bump_revision(t).await?;
+        self.cache
+            .lock()
+            .expect("directory cache")
+            .remove(t.as_str());
+        Ok(())
+    }
+
+    /// Chooses an agent for `job` (only `only`, when given), reserves their
+    /// capacity and assigns the ticket with the expected version. With
+    /// `pull` the agent asked for work, so being away does not stop them.
+    pub async fn place(
+        &self,
+        t: &TenantId,
+        dir: &Directory,
+        job: &mut Job,
+        only: Option<&str>,
+        pull: bool,
+    ) -> Result<Placed> {
+        let strategy = dir
+            .groups
+            .get(&job.group)
+            .map_or(Strategy::LeastLoaded, |g| g.strategy);
+        let agents: Vec<&Agent> = match only {
+            Some(u) => dir
+                .agent(u)
+                .filter(|a| a.in_group(&job.group))
+                .into_iter()
+                .collect(),
+            None => dir.members(&job.group).collect(),
+        };
+        let channel = job.channel();
+        let users: Vec<&str> = agents.iter().map(|a| a.user.as_str()).collect();
+        let snapshot = self.live.snapshot(t, channel, &users).await?;
+        let mut candidates: Vec<Candidate<'_>> = agents
+            .iter()
+            .zip(snapshot)
+            .map(|(agent, (presence, load))| {
+                let presence = if pull && presence == Presence::Away {
+                    Presence::Online
+                } else {
+                    presence
+                };
+                Candidate {
+                    agent,
+                    presence,
+                    load,
+                }
+            })
+            .collect();
+        let check = if pull {
+            Check::Room
+        } else {
+            Check::OnlineWithRoom
+        };
+        let last = match strategy {
+            Strategy::RoundRobin => self.live.last_pick(t, &job.group).await?,
+            Strategy::LeastLoaded => None,
+        };
+        let user = loop {
+            let Some(i) = pick(strategy, &candidates, job, last.as_deref()) else {
+                return Ok(Placed::NoAgent);
+            };
+            let agent = candidates[i].agent;
+            match self
+                .live
+                .reserve(
+                    t,
+                    job.ticket,
+                    &agent.user,
+                    channel,
+                    agent.capacity.limit(channel),
+                    check,
+                )
+                .await?
+            {
+                Reserve::Reserved => break agent.user.clone(),
+                // Another replica filled the agent since the snapshot: try the next best.
+                Reserve::Full | Reserve::NotOnline => {
+                    candidates.swap_remove(i);
+                }
+                Reserve::HeldBy(holder) => return Ok(Placed::Held(holder)),
+            }
+        };
+        if strategy == Strategy::RoundRobin {
+            self.live.set_last_pick(t, &job.group, &user).await?;
+        }
+        for _ in 0..3 {
+            match self
+                .tickets
+                .assign(t, job.ticket, &user, &job.group, job.version)
+                .await
+            {
+                Ok(after) => return Ok(Placed::Assigned(user, after.version)),
+                Err(TicketCallError::Conflict(_)) => {
+                    let now = match self.tickets.get(t, job.ticket).await {
+                        Ok(now) => now,
+                        Err(e) => {
+                            self.live.release(t, job.ticket, Some(&user)).await?;
+                            return Err(e.into());
+                        }
+                    };
+                    if now.assignee.as_deref() == Some(user.as_str()) {
+                        return Ok(Placed::Assigned(user, now.version));
+                    }
+                    if now.is_done() || now.assignee.is_some() {
+                        self.live.release(t, job.ticket, Some(&user)).await?;
+                        return Ok(Placed::Gone);
+                    }
+                    job.version = now.version;
+                }
+                Err(TicketCallError::Refused(reason)) => {
+                    tracing::info!(ticket = %job.ticket, %reason, "ticket refused the assignment");
+                    self.live.release(t, job.ticket, Some(&user)).await?;
+                    return Ok(Placed::Gone);
+                }
+                Err(e) => {
+                    self.live.release(t, job.ticket, Some(&user)).await?;
+                    return Err(e.into());
+                }
+            }
+        }
+        self.live.release(t, job.ticket, Some(&user)).await?;
+        Ok(Placed::NoAgent)
+    }
+
+    /// Routes a ticket that has no assignee: rules, then an agent, else the
+    /// queue. `keep_group` for tickets returning to (or moved within) a group.
+    pub async fn route(
+        &self,
+        t: &TenantId,
+        mut ticket: TicketView,
+        keep_group: bool,
+    ) -> Result<()> {
+        if ticket.is_done() || ticket.assignee.is_some() {
+            return Ok(());
+        }
+        let dir = self.directory(t).await?;
+        let Some(decision) = decide(&dir.rules, &ticket, keep_group) else {
+            tracing::debug!(ticket = %ticket.id, "no routing rule and no group; left to people");
+            return Ok(());
+        };
+        if decision.priority.is_some() || !decision.add_tags.is_empty() {
+            let tags = (!decision.add_tags.is_empty()).then(|| {
+                let mut tags = ticket.tags.clone();
+                tags.extend(decision.add_tags.iter().cloned());
+                tags.truncate(20);
+                tags
+            });
+            match self
+                .tickets
+                .update(t, &ticket, decision.priority, tags, None)
+                .await
+            {
+                Ok(after) => ticket = after,
+                Err(TicketCallError::Conflict(_)) => {
+                    ticket = self.tickets.get(t, ticket.id).await?;
+                    if ticket.is_done() || ticket.assignee.is_some() {
+                        return Ok(());
+                    }
+                }
+                Err(TicketCallError::Refused(_)) => return Ok(()),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let mut job = Job {
+            ticket: ticket.id,
+            version: ticket.version,
+            group: decision.group,
+            channel: ticket.channel as i32,
+            priority: ticket.priority as i32,
+            skills: decision.skills,
+            language: decision.language,
+            sla_due: ticket.sla_due,
+            created: ticket.created,
+            rule: decision.rule,
+        };
+        self.place_or_queue(t, &dir, &mut job).await
+    }
+
+    async fn place_or_queue(&self, t: &TenantId, dir: &Directory, job: &mut Job) -> Result<()> {
+        match self.place(t, dir, job, None, false).await? {
+            Placed::Assigned(user, version) => {
+                self.record_assigned(t, job, &user, version, "rule").await
+            }
+            Placed::NoAgent => {
+                let event = |position| events::queued(t, job, position);
+                if self.store.enqueue(t, job, event).await? {
+                    tracing::info!(ticket = %job.ticket, group = %job.group, "ticket queued");
+                }
+                Ok(())
+            }
+            Placed::Held(_) | Placed::Gone => Ok(()),
+        }
+    }
+
+    async fn record_assigned(
+        &self,
+        t: &TenantId,
+        job: &Job,
+        user: &str,
+        version: i64,
+        reason: &'static str,
+    ) -> Result<()> {
+        self.store
+            .assigned(t, job.ticket, |waited| {
+                let reason = if waited.is_some() && reason == "rule" {
+                    "queue"
+                } else {
+                    reason
+                };
+                events::assigned(t, job, user, version, reason, waited)
+            })
+            .await?;
+        tracing::info!(ticket = %job.ticket, agent = %user, group = %job.group, "ticket assigned");
+        Ok(())
+    }
+
+    /// Gives `user` waiting tickets of their groups while they have room.
+    pub async fn drain_for(&self, t: &TenantId, user: &str) -> Result<usize> {
+        let dir = self.directory(t).await?;
+        let Some(agent) = dir.agent(user) else {
+            return Ok(0);
+        };
+        let mut taken = 0;
+        for _ in 0..5 {
+            let leased = self
+                .store
+                .lease(t, Some(&agent.groups), 10, self.options.lease)
+                .await?;
+            if leased.is_empty() {
+                break;
+            }
+            let mut took = 0;
+            for mut w in leased {
+                took += self
+                    .settle(t, &dir, &mut w.job, Some(user), "queue")
+                    .await? as usize;
+            }
+            taken += took;
+            if took == 0 {
+                break;
+            }
+        }
+        Ok(taken)
+    }
+
+    /// Tries one leased waiting ticket; whether it was assigned.
+    async fn settle(
+        &self,
+        t: &TenantId,
+        dir: &Directory,
+        job: &mut Job,
+        only: Option<&str>,
+        reason: &'static str,
+    ) -> Result<bool> {
+        match self.place(t, dir, job, only, reason == "claim").await {
+            Ok(Placed::Assigned(user, version)) => {
+                self.record_assigned(t, job, &user, version, reason).await?;
+                Ok(true)
+            }
+            Ok(Placed::NoAgent) => {
+                self.store.unlease(t, job.ticket).await?;
+                Ok(false)
+            }
+            Ok(Placed::Held(_) | Placed::Gone) => {
+                self.store.remove_waiting(t, job.ticket).await?;
+                Ok(false)
+            }
+            Err(e) => {
+                self.store.unlease(t, job.ticket).await?;
+                Err(e)
+            }
+        }
+    }
+
+    /// Tries the head of every group's queue again: the safety net for
+    /// capacity freed while no trigger reached this replica.
+    pub async fn retry_waiting(&self, per_group: i64) -> Result<usize> {
+        let mut assigned = 0;
+        for (tenant, group) in self.store.groups_waiting().await? {
+            let Ok(t) = TenantId::parse(&tenant) else {
+                continue;
+            };
+            let dir = self.directory(&t).await?;
+            let groups = [group];
+            for mut w in self
+                .store
+                .lease(&t, Some(&groups), per_group, self.options.lease)
+                .await?
+            {
+                assigned += self.settle(&t, &dir, &mut w.job, None, "queue").await? as usize;
+            }
+        }
+        Ok(assigned)
+    }
+
+    /// `ClaimNext`: the best waiting ticket of `user`'s groups that they can
+    /// take, in `channels` (all when empty).
+    pub async fn claim_next(
+        &self,
+        t: &TenantId,
+        user: &str,
+        channels: &[i32],
+    ) -> Result<Option<Uuid>> {
+        let dir = self.directory(t).await?;
+        let Some(agent) = dir.agent(user) else {
+            return Err(StoreError::NotFound(format!("agents/{user}")).into());
+        };
+        let leased = self
+            .store
+            .lease(t, Some(&agent.groups), 20, self.options.lease)
+            .await?;
+        let mut claimed = None;
+        for mut w in leased {
+            let wanted = channels.is_empty() || channels.contains(&w.job.channel);
+            if claimed.is_none()
+                && wanted
+                && self
+                    .settle(t, &dir, &mut w.job, Some(user), "claim")
+                    .await?
+            {
+                claimed = Some(w.job.ticket);
+            } else if claimed.is_some() || !wanted {
+                self.store.unlease(t, w.job.ticket).await?;
+            }
+        }
+        Ok(claimed)
+    }
+}

@@ -1,0 +1,8 @@
+//! Routing on real PostgreSQL, Redis and NATS JetStream, with the ticket
+//! service running in the same process.
+
+mod assign;
+mod concurrency;
+mod escalation;
+mod helpers;
+mod presence;
