@@ -1,4 +1,15 @@
 //! End-to-end tests of the `switchboard` binary, run as a real process against
 //! the local PostgreSQL and NATS, the way operators run it.
 
+mod mail_loop;
 mod serve;
+
+/// `message` with a bearer token, as every authenticated call needs.
+fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    request.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {token}").parse().expect("an ASCII token"),
+    );
+    request
+}

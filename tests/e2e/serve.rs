@@ -16,7 +16,7 @@ use switchboard_proto::{
     },
 };
 use tokio_stream::StreamExt;
-use tonic::{Code, Request};
+use tonic::Code;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 use tonic_reflection::pb::v1::{
     ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
@@ -24,6 +24,8 @@ use tonic_reflection::pb::v1::{
 };
 
 use switchboard_testkit::process::World;
+
+use crate::authed;
 
 /// Path of the binary cargo built for this test.
 const BIN: &str = env!("CARGO_BIN_EXE_switchboard");
@@ -36,14 +38,6 @@ const SERVICES: [&str; 6] = [
     "switchboard.knowledge.v1.KnowledgeService",
     "switchboard.analytics.v1.AnalyticsService",
 ];
-
-fn authed<T>(message: T, token: &str) -> Request<T> {
-    let mut request = Request::new(message);
-    request
-        .metadata_mut()
-        .insert("authorization", format!("Bearer {token}").parse().unwrap());
-    request
-}
 
 async fn reflected_services(channel: tonic::transport::Channel) -> anyhow::Result<Vec<String>> {
     let mut client = ServerReflectionClient::new(channel);

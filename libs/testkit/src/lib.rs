@@ -15,6 +15,7 @@ use std::{
 };
 
 pub mod process;
+pub mod smtp;
 
 use anyhow::{Context, bail};
 use sqlx::{Connection, PgConnection, PgPool, postgres::PgPoolOptions};

@@ -6,5 +6,5 @@ mod email;
 mod helpers;
 mod inbox;
 mod receiver;
-mod smtp;
 mod webhooks;
+use switchboard_testkit::smtp;

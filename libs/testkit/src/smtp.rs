@@ -1,4 +1,4 @@
-//! A tiny SMTP sink: speaks enough SMTP (220, EHLO/HELO, MAIL, RCPT, DATA,
+//! A tiny SMTP sink for tests: speaks enough SMTP (220, EHLO/HELO, MAIL, RCPT, DATA,
 //! RSET, NOOP, QUIT) for lettre to hand it mail, and keeps what it got.
 
 use std::{net::SocketAddr, sync::Arc};
@@ -12,18 +12,23 @@ use tokio::{
 /// One message as received.
 #[derive(Debug, Clone)]
 pub struct Received {
+    /// `RCPT TO` addresses, without angle brackets.
     pub rcpt: Vec<String>,
+    /// The message after `DATA`, dot-stuffing undone.
     pub data: String,
 }
 
 /// The sink: its address and its mailbox.
 #[derive(Clone)]
 pub struct SmtpSink {
+    /// Where it listens (loopback, a free port).
     pub addr: SocketAddr,
+    /// Everything received, in order.
     pub mail: Arc<Mutex<Vec<Received>>>,
 }
 
 impl SmtpSink {
+    /// Starts listening; sessions run until the test's runtime ends.
     pub async fn start() -> anyhow::Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
@@ -43,6 +48,7 @@ impl SmtpSink {
         Ok(sink)
     }
 
+    /// A copy of what was received so far.
     pub async fn messages(&self) -> Vec<Received> {
         self.mail.lock().await.clone()
     }
