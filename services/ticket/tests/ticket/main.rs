@@ -4,6 +4,7 @@ mod api;
 mod channels;
 mod customers;
 mod email;
+mod email_fuzz;
 mod helpers;
 mod intake;
 mod lifecycle;
