@@ -17,6 +17,7 @@ mod model;
 mod schema;
 mod text;
 mod validate;
+pub mod wire;
 
 pub use eval::{matches, matching};
 pub use facts::{Fact, FactMap, Facts, OwnedFact};

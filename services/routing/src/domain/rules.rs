@@ -4,12 +4,10 @@
 
 use std::collections::HashSet;
 
-use switchboard_proto::{
-    common::v1::{self as common, Priority, condition_value::Kind},
-    routing::v1 as pb,
-};
+use switchboard_proto::{common::v1::Priority, routing::v1 as pb};
 use switchboard_rules::{
-    Condition, Conditions, FieldKind, Schema, Value, matches, validate_conditions,
+    FieldKind, Schema, matches, validate_conditions,
+    wire::{conditions_from_proto, conditions_to_proto},
 };
 use switchboard_runtime::Violations;
 
@@ -167,79 +165,15 @@ pub fn from_proto(raw: &pb::RoutingRules) -> Result<Vec<RoutingRule>, Violations
     v.into_result(rules)
 }
 
-fn conditions_from_proto(
-    path: &str,
-    raw: Option<&common::Conditions>,
-    v: &mut Violations,
-) -> Conditions {
-    let Some(raw) = raw else {
-        return Conditions::default();
-    };
-    let mut list = |name: &str, items: &[common::Condition]| {
-        items
-            .iter()
-            .take(switchboard_rules::MAX_CONDITIONS + 1)
-            .enumerate()
-            .filter_map(|(i, c)| match c.operator.parse() {
-                Ok(operator) => Some(Condition {
-                    field: c.field.clone(),
-                    operator,
-                    value: value(c.value.as_ref()),
-                }),
-                Err(reason) => {
-                    v.add(format!("{path}.{name}[{i}].operator"), reason);
-                    None
-                }
-            })
-            .collect()
-    };
-    let all = list("all", &raw.all);
-    let any = list("any", &raw.any);
-    Conditions { all, any }
-}
-
-fn value(raw: Option<&common::ConditionValue>) -> Value {
-    match raw.and_then(|v| v.kind.as_ref()) {
-        None => Value::None,
-        Some(Kind::Text(t)) => Value::Text(t.clone()),
-        Some(Kind::Integer(i)) => Value::Integer(*i),
-        Some(Kind::Flag(b)) => Value::Bool(*b),
-        Some(Kind::List(l)) => Value::List(l.values.clone()),
-    }
-}
-
-fn value_to_proto(v: &Value) -> Option<common::ConditionValue> {
-    let kind = match v {
-        Value::None => return None,
-        Value::Text(t) => Kind::Text(t.clone()),
-        Value::Integer(i) => Kind::Integer(*i),
-        Value::Bool(b) => Kind::Flag(*b),
-        Value::List(l) => Kind::List(common::StringList { values: l.clone() }),
-    };
-    Some(common::ConditionValue { kind: Some(kind) })
-}
-
 /// The wire form of a rule set.
 pub fn to_proto(rules: &[RoutingRule], version: i64) -> pb::RoutingRules {
-    let conditions = |list: &[Condition]| {
-        list.iter()
-            .map(|c| common::Condition {
-                field: c.field.clone(),
-                operator: c.operator.to_string(),
-                value: value_to_proto(&c.value),
-            })
-            .collect()
-    };
     pb::RoutingRules {
         rules: rules
             .iter()
             .map(|r| pb::RoutingRule {
                 name: r.name.clone(),
                 enabled: r.enabled,
-                conditions: Some(common::Conditions {
-                    all: conditions(&r.conditions.all),
-                    any: conditions(&r.conditions.any),
-                }),
+                conditions: Some(conditions_to_proto(&r.conditions)),
                 actions: Some(pb::RoutingActions {
                     group: r.actions.group.clone(),
                     required_skills: r
@@ -320,7 +254,7 @@ mod tests {
     use super::*;
     use crate::domain::ticket::tests::ticket;
     use switchboard_proto::common::v1::{
-        Condition as PbCondition, ConditionValue, Conditions as PbConditions,
+        Condition as PbCondition, ConditionValue, Conditions as PbConditions, condition_value::Kind,
     };
 
     fn cond(field: &str, op: &str, text: &str) -> PbCondition {

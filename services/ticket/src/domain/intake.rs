@@ -3,12 +3,10 @@
 
 use std::collections::HashSet;
 
-use switchboard_proto::{
-    common::v1::{self as common, Priority, condition_value::Kind},
-    ticket::v1 as pb,
-};
+use switchboard_proto::{common::v1::Priority, ticket::v1 as pb};
 use switchboard_rules::{
-    Condition, Conditions, Fact, Facts, FieldKind, Schema, Value, matches, validate_conditions,
+    Conditions, Fact, Facts, FieldKind, Schema, matches, validate_conditions,
+    wire::{conditions_from_proto, conditions_to_proto},
 };
 use switchboard_runtime::Violations;
 
@@ -131,78 +129,15 @@ pub fn from_proto(raw: &pb::IntakeRules) -> Result<Vec<IntakeRule>, Violations> 
     v.into_result(rules)
 }
 
-fn conditions_from_proto(
-    path: &str,
-    raw: Option<&common::Conditions>,
-    v: &mut Violations,
-) -> Conditions {
-    let Some(raw) = raw else {
-        return Conditions::default();
-    };
-    let mut list = |name: &str, items: &[common::Condition]| {
-        items
-            .iter()
-            .enumerate()
-            .filter_map(|(i, c)| match c.operator.parse() {
-                Ok(operator) => Some(Condition {
-                    field: c.field.clone(),
-                    operator,
-                    value: value(c.value.as_ref()),
-                }),
-                Err(reason) => {
-                    v.add(format!("{path}.{name}[{i}].operator"), reason);
-                    None
-                }
-            })
-            .collect()
-    };
-    let all = list("all", &raw.all);
-    let any = list("any", &raw.any);
-    Conditions { all, any }
-}
-
-fn value(raw: Option<&common::ConditionValue>) -> Value {
-    match raw.and_then(|v| v.kind.as_ref()) {
-        None => Value::None,
-        Some(Kind::Text(t)) => Value::Text(t.clone()),
-        Some(Kind::Integer(i)) => Value::Integer(*i),
-        Some(Kind::Flag(b)) => Value::Bool(*b),
-        Some(Kind::List(l)) => Value::List(l.values.clone()),
-    }
-}
-
-fn value_to_proto(v: &Value) -> Option<common::ConditionValue> {
-    let kind = match v {
-        Value::None => return None,
-        Value::Text(t) => Kind::Text(t.clone()),
-        Value::Integer(i) => Kind::Integer(*i),
-        Value::Bool(b) => Kind::Flag(*b),
-        Value::List(l) => Kind::List(common::StringList { values: l.clone() }),
-    };
-    Some(common::ConditionValue { kind: Some(kind) })
-}
-
 /// The wire form of a rule set.
 pub fn to_proto(rules: &[IntakeRule], version: i64) -> pb::IntakeRules {
-    let conditions = |list: &[Condition]| {
-        list.iter()
-            .map(|c| common::Condition {
-                field: c.field.clone(),
-                operator: c.operator.to_string(),
-                value: value_to_proto(&c.value),
-            })
-            .collect()
-    };
     pb::IntakeRules {
         rules: rules
             .iter()
             .map(|r| pb::IntakeRule {
                 name: r.name.clone(),
                 enabled: r.enabled,
-                conditions: Some(common::Conditions {
-                    all: conditions(&r.conditions.all),
-                    any: conditions(&r.conditions.any),
-                }),
+                conditions: Some(conditions_to_proto(&r.conditions)),
                 actions: Some(pb::IntakeActions {
                     priority: r.actions.priority.map_or(0, |p| p as i32),
                     add_tags: r.actions.add_tags.clone(),

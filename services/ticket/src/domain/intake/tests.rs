@@ -1,5 +1,6 @@
 use switchboard_proto::common::v1::{
     Channel, Condition as PbCondition, ConditionValue, Conditions as PbConditions,
+    condition_value::Kind,
 };
 
 use super::*;
