@@ -70,6 +70,18 @@ fn invalid(v: Violations) -> Status {
 }
 
 /// Validated range and filter of a report request.
+/// The range and filter of a call that asks for nothing else, or
+/// INVALID_ARGUMENT naming every bad field.
+fn checked_scope(
+    range: Option<&switchboard_proto::common::v1::TimeRange>,
+    filter: Option<&pb::Filter>,
+) -> Result<(Range, Filter), Status> {
+    let mut v = Violations::default();
+    let (range, filter) = scope(range, filter, &mut v);
+    let range = v.into_result(range).map_err(invalid)?;
+    Ok((range.expect("a range when there are no violations"), filter))
+}
+
 fn scope(
     range: Option<&switchboard_proto::common::v1::TimeRange>,
     filter: Option<&pb::Filter>,
@@ -189,9 +201,7 @@ impl AnalyticsService for AnalyticsApi {
     ) -> Result<Response<pb::Overview>, Status> {
         let caller = supervisor(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::default();
-        let (range, filter) = scope(r.range.as_ref(), r.filter.as_ref(), &mut v);
-        let range = v.into_result(range).map_err(invalid)?.expect("checked");
+        let (range, filter) = checked_scope(r.range.as_ref(), r.filter.as_ref())?;
         let facts = self.facts(&caller).await?;
         let answer = tokio::task::spawn_blocking(move || {
             overview(&select(&facts.facts, &filter, range), range)
@@ -269,9 +279,7 @@ impl AnalyticsService for AnalyticsApi {
     ) -> Result<Response<pb::ListAgentStatsResponse>, Status> {
         let caller = supervisor(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::default();
-        let (range, filter) = scope(r.range.as_ref(), r.filter.as_ref(), &mut v);
-        let range = v.into_result(range).map_err(invalid)?.expect("checked");
+        let (range, filter) = checked_scope(r.range.as_ref(), r.filter.as_ref())?;
         let facts = self.facts(&caller).await?;
         let rows = kpi::agents(select(&facts.facts, &filter, range), range);
         Ok(Response::new(pb::ListAgentStatsResponse {
@@ -286,9 +294,7 @@ impl AnalyticsService for AnalyticsApi {
     ) -> Result<Response<pb::SlaReport>, Status> {
         let caller = supervisor(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::default();
-        let (range, filter) = scope(r.range.as_ref(), r.filter.as_ref(), &mut v);
-        let range = v.into_result(range).map_err(invalid)?.expect("checked");
+        let (range, filter) = checked_scope(r.range.as_ref(), r.filter.as_ref())?;
         let facts = self.facts(&caller).await?;
         let selected = select(&facts.facts, &filter, range);
         let row = |key: &str, facts: &[&TicketFact]| pb::SlaRow {
@@ -426,9 +432,7 @@ impl AnalyticsService for AnalyticsApi {
     ) -> Result<Response<Self::ExportTicketFactsStream>, Status> {
         let caller = supervisor(&request)?;
         let r = request.get_ref();
-        let mut v = Violations::default();
-        let (range, filter) = scope(r.range.as_ref(), r.filter.as_ref(), &mut v);
-        let range = v.into_result(range).map_err(invalid)?.expect("checked");
+        let (range, filter) = checked_scope(r.range.as_ref(), r.filter.as_ref())?;
         let facts = self.facts(&caller).await?;
         let mut rows: Vec<(chrono::DateTime<Utc>, uuid::Uuid, usize)> = facts
             .facts

@@ -96,6 +96,13 @@ fn admin<T>(request: &Request<T>) -> Result<Caller, Status> {
     Ok(c)
 }
 
+/// The group id in `raw` (`groups/{id}`), or INVALID_ARGUMENT naming `field`.
+fn group_id(field: &str, raw: &str) -> Result<String, Status> {
+    let mut v = Violations::default();
+    let id = group::parse_name(field, raw, &mut v).map(str::to_owned);
+    v.into_result(id.unwrap_or_default()).map_err(invalid)
+}
+
 fn invalid(v: Violations) -> Status {
     to_status(&v)
 }
@@ -279,9 +286,7 @@ impl RoutingService for RoutingApi {
 
     async fn get_group(&self, request: Request<pb::GetGroupRequest>) -> Reply<pb::Group> {
         let c = staff(&request)?;
-        let mut v = Violations::default();
-        let id = group::parse_name("name", &request.get_ref().name, &mut v).map(str::to_owned);
-        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let id = group_id("name", &request.get_ref().name)?;
         let g = self
             .router
             .store
@@ -342,9 +347,7 @@ impl RoutingService for RoutingApi {
         request: Request<pb::DeleteGroupRequest>,
     ) -> Reply<pb::DeleteGroupResponse> {
         let c = admin(&request)?;
-        let mut v = Violations::default();
-        let id = group::parse_name("name", &request.get_ref().name, &mut v).map(str::to_owned);
-        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let id = group_id("name", &request.get_ref().name)?;
         self.router
             .store
             .delete_group(&c.tenant, &id)
@@ -487,9 +490,7 @@ impl RoutingService for RoutingApi {
 
     async fn get_queue(&self, request: Request<pb::GetQueueRequest>) -> Reply<pb::QueueStats> {
         let c = staff(&request)?;
-        let mut v = Violations::default();
-        let id = group::parse_name("group", &request.get_ref().group, &mut v).map(str::to_owned);
-        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let id = group_id("group", &request.get_ref().group)?;
         self.router
             .store
             .get_group(&c.tenant, &id)
@@ -511,9 +512,7 @@ impl RoutingService for RoutingApi {
         request: Request<pb::WatchQueueRequest>,
     ) -> Reply<Self::WatchQueueStream> {
         let c = staff(&request)?;
-        let mut v = Violations::default();
-        let id = group::parse_name("group", &request.get_ref().group, &mut v).map(str::to_owned);
-        let id = v.into_result(id.unwrap_or_default()).map_err(invalid)?;
+        let id = group_id("group", &request.get_ref().group)?;
         self.router
             .store
             .get_group(&c.tenant, &id)
