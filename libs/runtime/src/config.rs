@@ -53,6 +53,8 @@ pub struct Settings {
     pub shutdown: ShutdownSettings,
     /// Where email attachments are kept.
     pub attachments: AttachmentSettings,
+    /// The plain-HTTP listener (inbound mail webhooks).
+    pub http: HttpSettings,
     /// Email, webhook and retry settings of the notification service.
     pub notification: NotificationSettings,
     /// How services reach each other over gRPC.
@@ -107,8 +109,49 @@ pub struct NotificationSettings {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AttachmentSettings {
+    /// Which store keeps attachments.
+    pub backend: AttachmentBackend,
     /// Directory that holds attachments, one file per object key.
     pub local_dir: std::path::PathBuf,
+    /// The bucket, when `backend` is `s3`.
+    pub s3: S3Settings,
+}
+
+/// Where attachments are kept.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachmentBackend {
+    /// A directory (`attachments.local_dir`).
+    Local,
+    /// An S3-compatible bucket (`attachments.s3`).
+    S3,
+}
+
+/// An S3-compatible bucket: AWS S3, MinIO, Ceph RGW and the like.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Settings {
+    /// Bucket name.
+    pub bucket: String,
+    /// Signing region; empty for `AWS_REGION`, else `us-east-1`.
+    pub region: String,
+    /// Endpoint URL, e.g. `http://minio:9000`; empty for AWS's own.
+    pub endpoint: String,
+    /// Access key id; empty for the `AWS_*` environment or the instance's role.
+    pub access_key_id: String,
+    /// Secret access key belonging to `access_key_id`.
+    pub secret_access_key: SecretString,
+    /// Bucket in the path (`endpoint/bucket/key`) rather than the host name.
+    pub path_style: bool,
+}
+
+/// Plain-HTTP endpoints for integrations that cannot speak gRPC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HttpSettings {
+    /// Listen address; empty disables the endpoints.
+    #[serde(deserialize_with = "optional_addr")]
+    pub listen: Option<SocketAddr>,
 }
 
 /// The gRPC listener.
@@ -351,9 +394,54 @@ impl Settings {
         if self.grpc.max_message_bytes < 1024 || self.grpc.max_message_bytes > 64 << 20 {
             return invalid("grpc.max_message_bytes", "must be between 1 KiB and 64 MiB");
         }
+        self.validate_attachments()?;
         let ticket_url = self.clients.ticket_url.trim();
         if !(ticket_url.starts_with("http://") || ticket_url.starts_with("https://")) {
             return invalid("clients.ticket_url", "must be an http:// or https:// URL");
+        }
+        Ok(())
+    }
+
+    fn validate_attachments(&self) -> Result<(), ConfigError> {
+        let s3 = &self.attachments.s3;
+        if self.attachments.backend != AttachmentBackend::S3 {
+            return Ok(());
+        }
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        if s3.bucket.trim().is_empty() {
+            return invalid(
+                "attachments.s3.bucket",
+                "must be set when attachments.backend is s3",
+            );
+        }
+        let endpoint = s3.endpoint.trim();
+        if !(endpoint.is_empty()
+            || endpoint.starts_with("http://")
+            || endpoint.starts_with("https://"))
+        {
+            return invalid(
+                "attachments.s3.endpoint",
+                "must be an http:// or https:// URL, or empty for AWS",
+            );
+        }
+        // One without the other would silently fall back to other credentials.
+        let has_secret = !s3.secret_access_key.expose_secret().is_empty();
+        if s3.access_key_id.is_empty() && has_secret {
+            return invalid(
+                "attachments.s3.access_key_id",
+                "must be set when attachments.s3.secret_access_key is",
+            );
+        }
+        if !s3.access_key_id.is_empty() && !has_secret {
+            return invalid(
+                "attachments.s3.secret_access_key",
+                "must be set when attachments.s3.access_key_id is",
+            );
         }
         Ok(())
     }
@@ -462,6 +550,46 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("billing"), "{err}");
+    }
+
+    #[test]
+    fn s3_attachments_need_a_bucket_and_whole_credentials() {
+        let s3 = ("SWITCHBOARD__ATTACHMENTS__BACKEND", "s3");
+        let err = load(&[s3]).unwrap_err().to_string();
+        assert!(err.contains("attachments.s3.bucket"), "{err}");
+
+        let bucket = ("SWITCHBOARD__ATTACHMENTS__S3__BUCKET", "desk");
+        let err = load(&[
+            s3,
+            bucket,
+            ("SWITCHBOARD__ATTACHMENTS__S3__ACCESS_KEY_ID", "AK"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("attachments.s3.secret_access_key"), "{err}");
+
+        let err = load(&[
+            s3,
+            bucket,
+            ("SWITCHBOARD__ATTACHMENTS__S3__ENDPOINT", "minio:9000"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("attachments.s3.endpoint"), "{err}");
+
+        let err = load(&[("SWITCHBOARD__ATTACHMENTS__BACKEND", "ftp")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("attachments.backend"), "{err}");
+
+        let s = load(&[s3, bucket]).unwrap();
+        assert_eq!(s.attachments.backend, AttachmentBackend::S3);
+        assert_eq!(s.attachments.s3.bucket, "desk");
+        // The local store stays the default; its bucket settings are inert.
+        assert_eq!(
+            load(&[]).unwrap().attachments.backend,
+            AttachmentBackend::Local
+        );
     }
 
     #[test]

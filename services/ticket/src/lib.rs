@@ -54,10 +54,38 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
     result
 }
 
-/// Adds the ticket service to `app`: its gRPC API, its outbox relay, and its
-/// readiness check.
-pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError> {
+/// Why the ticket service could not be added to a process.
+#[derive(Debug, thiserror::Error)]
+pub enum MountError {
+    /// The database could not be reached or migrated.
+    #[error(transparent)]
+    Db(#[from] DbError),
+    /// The attachment store's settings cannot work.
+    #[error("attachment store: {0}")]
+    Attachments(#[from] attachments::ObjectError),
+    /// `http.listen` could not be bound.
+    #[error("cannot listen on `http.listen` {addr}: {source}")]
+    Listen {
+        /// The configured address.
+        addr: std::net::SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+/// What [`mount`] started besides the gRPC services.
+#[derive(Debug, Clone, Default)]
+pub struct Mounted {
+    /// Where `POST /v1/inbound/email` is served, when `http.listen` is set.
+    pub inbound_http: Option<std::net::SocketAddr>,
+}
+
+/// Adds the ticket service to `app`: its gRPC API, its outbox relay, its
+/// readiness check, and its HTTP inbound-mail endpoint when configured.
+pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, MountError> {
     let settings = app.settings().clone();
+    // Settings first: a bad attachment store fails before any connection.
+    let objects = attachments::from_settings(&settings.attachments)?;
     let pool = db::pool(&settings.database, SERVICE)?;
     if settings.database.migrate_on_start {
         db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
@@ -80,12 +108,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         app.shutdown_token(),
     );
     let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
-    let intake = IntakeServiceServer::new(intake::IntakeApi::new(
-        tickets.clone(),
-        store.clone(),
-        Arc::new(attachments::LocalDir::new(&settings.attachments.local_dir)),
-    ))
-    .max_decoding_message_size(MAX_INTAKE_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
+    let intake_api = intake::IntakeApi::new(tickets.clone(), store.clone(), objects);
+    let intake = IntakeServiceServer::new(intake_api.clone())
+        .max_decoding_message_size(MAX_INTAKE_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
     let server = TicketServiceServer::new(tickets)
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store.clone()))
@@ -106,7 +131,24 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     app.readiness_check(GRPC_NAME, database.clone());
     app.readiness_check(CUSTOMER_GRPC_NAME, database.clone());
     app.readiness_check(INTAKE_GRPC_NAME, database);
-    Ok(())
+
+    // Its own port: the gRPC listener answers plain HTTP/1.1 posts with 400
+    // (gRPC-Web's layer), and webhook senders speak HTTP/1.1.
+    let mut mounted = Mounted::default();
+    if let Some(addr) = settings.http.listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| MountError::Listen { addr, source })?;
+        let bound = listener
+            .local_addr()
+            .map_err(|source| MountError::Listen { addr, source })?;
+        let router = intake::http::router(intake_api, app.auth());
+        let shutdown = app.shutdown_token();
+        app.spawn_background(move |_| intake::http::serve(listener, router, shutdown));
+        tracing::info!(addr = %bound, path = intake::http::INBOUND_EMAIL_PATH, "serving inbound mail over HTTP");
+        mounted.inbound_http = Some(bound);
+    }
+    Ok(mounted)
 }
 
 /// How often each replica looks for SLA warnings and breaches.

@@ -10,6 +10,7 @@ mod channels;
 mod chat;
 pub mod contact;
 mod email;
+pub mod http;
 
 use std::{pin::Pin, sync::Arc};
 

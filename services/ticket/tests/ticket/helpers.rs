@@ -15,6 +15,8 @@ use tonic::{Request, transport::Channel};
 /// A ticket service running in this process on an ephemeral port.
 pub struct Running {
     pub addr: SocketAddr,
+    /// The inbound-mail HTTP endpoint, when the test's settings enable it.
+    pub inbound_http: Option<SocketAddr>,
     pub settings: Settings,
     pub db: TestDb,
     pub stream: TestStream,
@@ -25,14 +27,23 @@ pub struct Running {
 
 impl Running {
     pub async fn start(nats_url: &str) -> anyhow::Result<Self> {
+        Self::start_with(nats_url, |_| {}).await
+    }
+
+    /// Like [`Running::start`], with `configure` applied to the settings.
+    pub async fn start_with(
+        nats_url: &str,
+        configure: impl FnOnce(&mut Settings),
+    ) -> anyhow::Result<Self> {
         let db = TestDb::create().await?;
         let stream = TestStream::unique();
-        let settings = settings(&db.url, nats_url, &stream);
+        let mut settings = settings(&db.url, nats_url, &stream);
+        configure(&mut settings);
         let js = jetstream::new(connect(nats_url).await?);
         ensure_stream(&js, &settings.events).await?;
         let shutdown = CancellationToken::new();
         let mut app = App::new(settings.clone(), shutdown.clone());
-        switchboard_ticket::mount(&mut app, js).await?;
+        let mounted = switchboard_ticket::mount(&mut app, js).await?;
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let handle = tokio::spawn(async move {
@@ -40,6 +51,7 @@ impl Running {
         });
         Ok(Self {
             addr,
+            inbound_http: mounted.inbound_http,
             settings,
             db,
             stream,
