@@ -12,6 +12,7 @@ pub mod events;
 pub mod lifecycle;
 pub mod live;
 pub mod router;
+pub mod seat;
 pub mod store;
 pub mod tickets;
 

@@ -57,7 +57,15 @@ impl Router {
                     // People may assign past capacity; the load still counts.
                     let limit = agent.capacity.limit(ticket.channel);
                     self.live
-                        .reserve(t, ticket.id, assignee, ticket.channel, limit, Check::Forced)
+                        .reserve(
+                            t,
+                            ticket.id,
+                            assignee,
+                            ticket.channel,
+                            limit,
+                            Check::Forced,
+                            None,
+                        )
                         .await?;
                 }
                 Ok(())
@@ -82,7 +90,15 @@ impl Router {
             if let Some(agent) = dir.agent(assignee) {
                 let limit = agent.capacity.limit(ticket.channel);
                 self.live
-                    .reserve(t, ticket.id, assignee, ticket.channel, limit, Check::Forced)
+                    .reserve(
+                        t,
+                        ticket.id,
+                        assignee,
+                        ticket.channel,
+                        limit,
+                        Check::Forced,
+                        None,
+                    )
                     .await?;
             }
         }

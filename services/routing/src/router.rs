@@ -8,14 +8,14 @@ use std::{
     time::Duration,
 };
 
-use switchboard_proto::routing::v1::Presence;
 use switchboard_runtime::{DomainError, ErrorKind, TenantId};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Agent, Candidate, Group, Job, RoutingRule, Strategy, TicketView, decide, pick},
+    domain::{Agent, Group, Job, RoutingRule, TicketView, decide},
     events,
-    live::{Check, Live, LiveError, Reserve},
+    live::{Live, LiveError},
+    seat::{Ask, Seat, seat},
     store::{PgStore, StoreError},
     tickets::{TicketCallError, TicketClient},
 };
@@ -127,6 +127,9 @@ pub struct RouterOptions {
     pub heartbeat_window: Duration,
     /// How long a replica keeps a waiting ticket to itself while trying it.
     pub lease: Duration,
+    /// How old a replica's copy of presence and load may be when it
+    /// chooses an agent (the reservation checks the truth either way).
+    pub view_age: Duration,
 }
 
 impl Default for RouterOptions {
@@ -134,6 +137,7 @@ impl Default for RouterOptions {
         Self {
             heartbeat_window: Duration::from_secs(60),
             lease: Duration::from_secs(30),
+            view_age: Duration::from_millis(500),
         }
     }
 }
@@ -205,74 +209,16 @@ impl Router {
         only: Option<&str>,
         pull: bool,
     ) -> Result<Placed> {
-        let strategy = dir
-            .groups
-            .get(&job.group)
-            .map_or(Strategy::LeastLoaded, |g| g.strategy);
-        let agents: Vec<&Agent> = match only {
-            Some(u) => dir
-                .agent(u)
-                .filter(|a| a.in_group(&job.group))
-                .into_iter()
-                .collect(),
-            None => dir.members(&job.group).collect(),
+        let ask = Ask {
+            only,
+            pull,
+            max_age: self.options.view_age,
         };
-        let channel = job.channel();
-        let users: Vec<&str> = agents.iter().map(|a| a.user.as_str()).collect();
-        let snapshot = self.live.snapshot(t, channel, &users).await?;
-        let mut candidates: Vec<Candidate<'_>> = agents
-            .iter()
-            .zip(snapshot)
-            .map(|(agent, (presence, load))| {
-                let presence = if pull && presence == Presence::Away {
-                    Presence::Online
-                } else {
-                    presence
-                };
-                Candidate {
-                    agent,
-                    presence,
-                    load,
-                }
-            })
-            .collect();
-        let check = if pull {
-            Check::Room
-        } else {
-            Check::OnlineWithRoom
+        let user = match seat(&self.live, t, dir, job, ask).await? {
+            Seat::Taken(user) => user,
+            Seat::NoAgent => return Ok(Placed::NoAgent),
+            Seat::Held(holder) => return Ok(Placed::Held(holder)),
         };
-        let last = match strategy {
-            Strategy::RoundRobin => self.live.last_pick(t, &job.group).await?,
-            Strategy::LeastLoaded => None,
-        };
-        let user = loop {
-            let Some(i) = pick(strategy, &candidates, job, last.as_deref()) else {
-                return Ok(Placed::NoAgent);
-            };
-            let agent = candidates[i].agent;
-            match self
-                .live
-                .reserve(
-                    t,
-                    job.ticket,
-                    &agent.user,
-                    channel,
-                    agent.capacity.limit(channel),
-                    check,
-                )
-                .await?
-            {
-                Reserve::Reserved => break agent.user.clone(),
-                // Another replica filled the agent since the snapshot: try the next best.
-                Reserve::Full | Reserve::NotOnline => {
-                    candidates.swap_remove(i);
-                }
-                Reserve::HeldBy(holder) => return Ok(Placed::Held(holder)),
-            }
-        };
-        if strategy == Strategy::RoundRobin {
-            self.live.set_last_pick(t, &job.group, &user).await?;
-        }
         for _ in 0..3 {
             match self
                 .tickets

@@ -12,7 +12,7 @@ pub use agent::{Agent, Capacity};
 pub use escalation::{EscalationPlan, plan_escalation};
 pub use group::{EscalationAction, Group, OfflinePolicy, Strategy};
 pub use rules::{Decision, RoutingRule, decide};
-pub use select::{Candidate, Job, eligible, pick, queue_order};
+pub use select::{Candidate, Job, eligible, pick, qualified, queue_order};
 pub use ticket::TicketView;
 
 use switchboard_proto::common::v1::Channel;

@@ -65,10 +65,18 @@ pub struct Candidate<'a> {
 /// capacity for the channel.
 pub fn eligible(c: &Candidate<'_>, job: &Job) -> bool {
     c.presence == Presence::Online
-        && c.agent.in_group(&job.group)
-        && job.skills.iter().all(|(s, min)| c.agent.level(s) >= *min)
-        && job.language.as_deref().is_none_or(|l| c.agent.speaks(l))
+        && qualified(c.agent, job)
         && c.load < c.agent.capacity.limit(job.channel())
+}
+
+/// Whether `agent` could ever take `job`, whatever their presence and load:
+/// in the group, with every required skill at its level, speaking the
+/// ticket's language, with some capacity for the channel.
+pub fn qualified(agent: &Agent, job: &Job) -> bool {
+    agent.in_group(&job.group)
+        && job.skills.iter().all(|(s, min)| agent.level(s) >= *min)
+        && job.language.as_deref().is_none_or(|l| agent.speaks(l))
+        && agent.capacity.limit(job.channel()) > 0
 }
 
 /// How well `agent` matches the job's skills: the sum of their levels in the
@@ -187,6 +195,19 @@ mod tests {
             presence: Presence::Online,
             load,
         }
+    }
+
+    #[test]
+    fn qualification_ignores_presence_and_load_but_not_skills_or_a_zero_capacity() {
+        let a = agent("ann", &[("refunds", 3)], 2);
+        assert!(qualified(&a, &job(&[("refunds", 3)])));
+        assert!(!qualified(&a, &job(&[("refunds", 4)])), "level too low");
+        assert!(!qualified(&a, &job(&[("api", 1)])), "skill missing");
+        let no_chat = agent("bo", &[], 0);
+        assert!(!qualified(&no_chat, &job(&[])), "no chat capacity at all");
+        let mut other_group = job(&[]);
+        other_group.group = "billing".into();
+        assert!(!qualified(&a, &other_group));
     }
 
     #[test]

@@ -3,13 +3,22 @@
 //! ticket. Reservations are Lua scripts, so check-and-increment is atomic
 //! across replicas: no agent exceeds capacity and no ticket is held twice.
 
-use chrono::{DateTime, Utc};
+mod presence;
+mod scripts;
+mod sheet;
+
+use std::sync::Arc;
+
 use redis::{AsyncCommands, Script, aio::ConnectionManager};
 use switchboard_proto::{common::v1::Channel, routing::v1::Presence};
 use switchboard_runtime::TenantId;
 use uuid::Uuid;
 
 use crate::domain::{CHANNELS, channel_name, parse_channel};
+pub use presence::Expired;
+use scripts::{EXPIRE, HEARTBEAT, RELEASE, RESERVE, SET_PRESENCE};
+use sheet::Sheets;
+pub use sheet::View;
 
 /// A Redis failure.
 #[derive(Debug, thiserror::Error)]
@@ -55,83 +64,6 @@ pub enum Reserve {
     HeldBy(String),
 }
 
-// KEYS: load hash of the channel, hold hash, held set of the agent, presence hash.
-// ARGV: user, capacity, ticket, channel, mode ("1" skips capacity and
-// presence, "2" skips presence only, "0" checks both).
-const RESERVE: &str = r"
-local holder = redis.call('HGET', KEYS[2], ARGV[3])
-if holder then
-  local sep = string.find(holder, '|', 1, true)
-  return 'held:' .. string.sub(holder, 1, sep - 1)
-end
-if ARGV[5] == '0' and redis.call('HGET', KEYS[4], ARGV[1]) ~= 'online' then return 'offline' end
-if ARGV[5] ~= '1' then
-  local load = tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
-  if load >= tonumber(ARGV[2]) then return 'full' end
-end
-redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
-redis.call('HSET', KEYS[2], ARGV[3], ARGV[1] .. '|' .. ARGV[4])
-redis.call('SADD', KEYS[3], ARGV[3])
-return 'ok'
-";
-
-// KEYS: hold hash. ARGV: ticket, load key prefix, held key prefix, and the
-// only holder to release ('' for any).
-const RELEASE: &str = r"
-local holder = redis.call('HGET', KEYS[1], ARGV[1])
-if not holder then return false end
-local sep = string.find(holder, '|', 1, true)
-local user = string.sub(holder, 1, sep - 1)
-local channel = string.sub(holder, sep + 1)
-if ARGV[4] ~= '' and ARGV[4] ~= user then return false end
-redis.call('HDEL', KEYS[1], ARGV[1])
-local n = redis.call('HINCRBY', ARGV[2] .. channel, user, -1)
-if n <= 0 then redis.call('HDEL', ARGV[2] .. channel, user) end
-redis.call('SREM', ARGV[3] .. user, ARGV[1])
-return holder
-";
-
-// KEYS: presence hash, heartbeat zset. ARGV: user, presence, member, deadline ms.
-// Returns the previous presence.
-const SET_PRESENCE: &str = r"
-local old = redis.call('HGET', KEYS[1], ARGV[1]) or 'offline'
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-if ARGV[2] == 'offline' then
-  redis.call('ZREM', KEYS[2], ARGV[3])
-else
-  redis.call('ZADD', KEYS[2], ARGV[4], ARGV[3])
-end
-return old
-";
-
-// KEYS: presence hash, heartbeat zset. ARGV: user, member, deadline ms.
-// Extends the deadline of an agent who is not offline; returns the presence.
-const HEARTBEAT: &str = r"
-local p = redis.call('HGET', KEYS[1], ARGV[1]) or 'offline'
-if p ~= 'offline' then redis.call('ZADD', KEYS[2], ARGV[3], ARGV[2]) end
-return p
-";
-
-// KEYS: heartbeat zset. ARGV: now ms, limit, presence key prefix.
-// Marks agents whose deadline passed offline; returns `tenant/user` members.
-const EXPIRE: &str = r"
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-local out = {}
-for _, member in ipairs(due) do
-  redis.call('ZREM', KEYS[1], member)
-  local sep = string.find(member, '/', 1, true)
-  local tenant = string.sub(member, 1, sep - 1)
-  local user = string.sub(member, sep + 1)
-  local key = ARGV[3] .. tenant
-  local old = redis.call('HGET', key, user) or 'offline'
-  if old ~= 'offline' then
-    redis.call('HSET', key, user, 'offline')
-    table.insert(out, member .. '|' .. old)
-  end
-end
-return out
-";
-
 fn presence_str(p: Presence) -> &'static str {
     match p {
         Presence::Online => "online",
@@ -159,6 +91,7 @@ pub struct Live {
     set_presence: Script,
     heartbeat: Script,
     expire: Script,
+    sheets: Arc<Sheets>,
 }
 
 impl std::fmt::Debug for Live {
@@ -167,17 +100,6 @@ impl std::fmt::Debug for Live {
             .field("prefix", &self.prefix)
             .finish_non_exhaustive()
     }
-}
-
-/// An agent whose heartbeat deadline passed.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Expired {
-    /// The tenant.
-    pub tenant: String,
-    /// The user id.
-    pub user: String,
-    /// Presence before going offline.
-    pub was: Presence,
 }
 
 impl Live {
@@ -194,6 +116,7 @@ impl Live {
             set_presence: Script::new(SET_PRESENCE),
             heartbeat: Script::new(HEARTBEAT),
             expire: Script::new(EXPIRE),
+            sheets: Arc::default(),
         })
     }
 
@@ -211,6 +134,9 @@ impl Live {
     }
     fn held_prefix(&self, t: &TenantId) -> String {
         format!("{}:held:{}:", self.prefix, t.as_str())
+    }
+    fn rr_key(&self, t: &TenantId) -> String {
+        format!("{}:rr:{}", self.prefix, t.as_str())
     }
     fn hb_key(&self) -> String {
         format!("{}:hb", self.prefix)
@@ -314,77 +240,10 @@ impl Live {
         Ok(out)
     }
 
-    /// Sets a presence; online and away start a heartbeat window ending at
-    /// `deadline`. Returns the previous presence.
-    pub async fn set_presence(
-        &self,
-        t: &TenantId,
-        user: &str,
-        p: Presence,
-        deadline: DateTime<Utc>,
-    ) -> Result<Presence> {
-        let mut conn = self.conn.clone();
-        let old: String = self
-            .set_presence
-            .key(self.presence_key(t))
-            .key(self.hb_key())
-            .arg(user)
-            .arg(presence_str(p))
-            .arg(Self::member(t, user))
-            .arg(deadline.timestamp_millis())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(parse_presence(Some(&old)))
-    }
-
-    /// Extends an online or away agent's window to `deadline`; returns the presence.
-    pub async fn heartbeat(
-        &self,
-        t: &TenantId,
-        user: &str,
-        deadline: DateTime<Utc>,
-    ) -> Result<Presence> {
-        let mut conn = self.conn.clone();
-        let p: String = self
-            .heartbeat
-            .key(self.presence_key(t))
-            .key(self.hb_key())
-            .arg(user)
-            .arg(Self::member(t, user))
-            .arg(deadline.timestamp_millis())
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(parse_presence(Some(&p)))
-    }
-
-    /// Marks up to `limit` agents whose heartbeat deadline passed by `now`
-    /// offline; each is reported by exactly one caller.
-    pub async fn expire(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>> {
-        let mut conn = self.conn.clone();
-        let raw: Vec<String> = self
-            .expire
-            .key(self.hb_key())
-            .arg(now.timestamp_millis())
-            .arg(limit)
-            .arg(format!("{}:pres:", self.prefix))
-            .invoke_async(&mut conn)
-            .await?;
-        Ok(raw
-            .iter()
-            .filter_map(|m| {
-                let (member, was) = m.rsplit_once('|')?;
-                let (tenant, user) = member.split_once('/')?;
-                Some(Expired {
-                    tenant: tenant.into(),
-                    user: user.into(),
-                    was: parse_presence(Some(was)),
-                })
-            })
-            .collect())
-    }
-
     /// Reserves one unit of `user`'s `channel` capacity for `ticket`, unless
-    /// the ticket is held already or `mode`'s checks fail.
+    /// the ticket is held already or `mode`'s checks fail. With
+    /// `round_robin`, that group's rotation moves to `user` in the same step.
+    #[allow(clippy::too_many_arguments)]
     pub async fn reserve(
         &self,
         t: &TenantId,
@@ -393,6 +252,7 @@ impl Live {
         channel: Channel,
         capacity: u32,
         mode: Check,
+        round_robin: Option<&str>,
     ) -> Result<Reserve> {
         let mut conn = self.conn.clone();
         let out: String = self
@@ -401,6 +261,7 @@ impl Live {
             .key(self.hold_key(t))
             .key(format!("{}{user}", self.held_prefix(t)))
             .key(self.presence_key(t))
+            .key(self.rr_key(t))
             .arg(user)
             .arg(capacity)
             .arg(ticket.to_string())
@@ -410,13 +271,31 @@ impl Live {
                 Check::Forced => "1",
                 Check::Room => "2",
             })
+            .arg(round_robin.unwrap_or(""))
             .invoke_async(&mut conn)
             .await?;
-        Ok(match out.as_str() {
-            "ok" => Reserve::Reserved,
-            "full" => Reserve::Full,
-            "offline" => Reserve::NotOnline,
-            held => Reserve::HeldBy(held.strip_prefix("held:").unwrap_or(held).to_owned()),
+        let (what, detail) = out.split_once(':').unwrap_or((out.as_str(), ""));
+        let tenant = t.as_str();
+        Ok(match what {
+            "ok" => {
+                self.sheets
+                    .load(tenant, user, channel, detail.parse().unwrap_or(capacity));
+                if let Some(group) = round_robin {
+                    self.sheets.last(tenant, group, user);
+                }
+                Reserve::Reserved
+            }
+            "full" => {
+                self.sheets
+                    .load(tenant, user, channel, detail.parse().unwrap_or(capacity));
+                Reserve::Full
+            }
+            "offline" => {
+                self.sheets
+                    .presence(tenant, user, parse_presence(Some(detail)));
+                Reserve::NotOnline
+            }
+            _ => Reserve::HeldBy(detail.to_owned()),
         })
     }
 
@@ -439,8 +318,12 @@ impl Live {
             .invoke_async(&mut conn)
             .await?;
         Ok(out.and_then(|h| {
-            let (user, channel) = h.split_once('|')?;
-            Some((user.to_owned(), parse_channel(channel)?))
+            let mut parts = h.splitn(3, '|');
+            let (user, channel) = (parts.next()?, parse_channel(parts.next()?)?);
+            if let Some(load) = parts.next().and_then(|n| n.parse().ok()) {
+                self.sheets.load(t.as_str(), user, channel, load);
+            }
+            Some((user.to_owned(), channel))
         }))
     }
 
@@ -458,23 +341,6 @@ impl Live {
             .smembers(format!("{}{user}", self.held_prefix(t)))
             .await?;
         Ok(ids.iter().filter_map(|s| Uuid::parse_str(s).ok()).collect())
-    }
-
-    /// The group's last round-robin pick.
-    pub async fn last_pick(&self, t: &TenantId, group: &str) -> Result<Option<String>> {
-        let mut conn = self.conn.clone();
-        Ok(conn
-            .get(format!("{}:rr:{}:{group}", self.prefix, t.as_str()))
-            .await?)
-    }
-
-    /// Records the group's round-robin pick.
-    pub async fn set_last_pick(&self, t: &TenantId, group: &str, user: &str) -> Result<()> {
-        let mut conn = self.conn.clone();
-        let _: () = conn
-            .set(format!("{}:rr:{}:{group}", self.prefix, t.as_str()), user)
-            .await?;
-        Ok(())
     }
 
     /// The tenant's directory revision (bumped on every admin change).

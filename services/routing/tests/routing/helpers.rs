@@ -96,6 +96,7 @@ impl Desk {
             router: RouterOptions {
                 heartbeat_window: heartbeat,
                 lease: Duration::from_secs(10),
+                ..RouterOptions::default()
             },
             sweep_every: Duration::from_millis(200),
         };

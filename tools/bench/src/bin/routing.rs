@@ -1,8 +1,9 @@
 //! Routing decisions with 1,000 agents and 10,000 waiting tickets, against the
 //! real Redis: each decision evaluates the routing rules, reads the group's
-//! presence and per-channel load in one round trip, picks an agent by the
+//! presence and per-channel load from the replica's copy (read again from
+//! Redis when older than the service's default age), picks an agent by the
 //! group's strategy and reserves capacity atomically with the Lua script —
-//! everything routing does before it calls AssignTicket. Printed beside two
+//! everything routing does before it calls AssignTicket (`seat::seat`). Printed beside two
 //! baselines from the same run: the same decision with no Redis at all
 //! (rules and pick in memory), and a bare Redis round trip (PING), the floor
 //! of any decision that consults shared state. Figures, not assertions.
@@ -23,9 +24,11 @@ use switchboard_proto::{
     ticket::v1::TicketStatus,
 };
 use switchboard_routing::{
+    RouterOptions,
     domain::{Agent, Candidate, Capacity, Group, Job, Strategy, TicketView, decide, pick, rules},
-    live::{Check, Live, Reserve},
+    live::Live,
     router::Directory,
+    seat::{Ask, Seat, seat},
 };
 use switchboard_runtime::TenantId;
 use uuid::Uuid;
@@ -187,7 +190,8 @@ fn job(dir: &Directory, t: &TicketView) -> Option<Job> {
     })
 }
 
-/// One decision as routing makes it: rules, snapshot, pick, reserve.
+/// One decision as routing makes it: rules, then `seat` (the replica's copy
+/// of presence and load, the pick, the atomic reservation).
 async fn decide_and_reserve(
     live: &Live,
     tenant: &TenantId,
@@ -197,45 +201,15 @@ async fn decide_and_reserve(
     let Some(job) = job(dir, t) else {
         return Ok(false);
     };
-    let strategy = dir
-        .groups
-        .get(&job.group)
-        .map_or(Strategy::LeastLoaded, |g| g.strategy);
-    let agents: Vec<&Agent> = dir.members(&job.group).collect();
-    let users: Vec<&str> = agents.iter().map(|a| a.user.as_str()).collect();
-    let snapshot = live.snapshot(tenant, job.channel(), &users).await?;
-    let mut candidates: Vec<Candidate<'_>> = agents
-        .iter()
-        .zip(snapshot)
-        .map(|(agent, (presence, load))| Candidate {
-            agent,
-            presence,
-            load,
-        })
-        .collect();
-    loop {
-        let Some(i) = pick(strategy, &candidates, &job, None) else {
-            return Ok(false);
-        };
-        let a = candidates[i].agent;
-        match live
-            .reserve(
-                tenant,
-                job.ticket,
-                &a.user,
-                job.channel(),
-                a.capacity.limit(job.channel()),
-                Check::OnlineWithRoom,
-            )
-            .await?
-        {
-            Reserve::Reserved => return Ok(true),
-            Reserve::Full | Reserve::NotOnline => {
-                candidates.swap_remove(i);
-            }
-            Reserve::HeldBy(_) => return Ok(false),
-        }
-    }
+    let ask = Ask {
+        only: None,
+        pull: false,
+        max_age: RouterOptions::default().view_age,
+    };
+    Ok(matches!(
+        seat(live, tenant, dir, &job, ask).await?,
+        Seat::Taken(_)
+    ))
 }
 
 struct Figures {
@@ -319,7 +293,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     let waiting = Arc::new(tickets(args.tickets));
     println!(
-        "routing decisions: rules + Redis snapshot + pick + atomic reservation (Lua), real Redis"
+        "routing decisions: rules + the replica's copy of presence and load + pick + atomic reservation (Lua), real Redis"
     );
     println!(
         "{} agents in {} groups (least-loaded and round-robin), {} rules, {} waiting email tickets, 1 in 3 with a language\n",
