@@ -122,6 +122,7 @@ impl Handler for SuggestOnTicketCreated {
     async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError> {
         let Some(Payload::TicketCreated(ev::TicketCreated {
             ticket: Some(ticket),
+            ..
         })) = &event.payload
         else {
             return Ok(());

@@ -171,6 +171,7 @@ mod tests {
                     subject: "Help".into(),
                     ..Default::default()
                 }),
+                ..Default::default()
             })),
             ..Default::default()
         };

@@ -190,6 +190,7 @@ mod tests {
         let created = |t: &pb::Ticket| {
             envelope(Payload::TicketCreated(TicketCreated {
                 ticket: Some(t.clone()),
+                ..Default::default()
             }))
         };
         let note = |visibility: pb::Visibility| {

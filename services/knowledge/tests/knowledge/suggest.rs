@@ -50,6 +50,7 @@ async fn a_new_ticket_gets_one_suggestion_event_however_often_it_arrives() -> an
             "created",
             Payload::TicketCreated(TicketCreated {
                 ticket: Some(ticket),
+                ..Default::default()
             }),
         );
     let js = jetstream::new(switchboard_testkit::connect_nats(&desk.nats_url).await?);

@@ -261,6 +261,7 @@ impl TicketSpec {
             "created",
             Payload::TicketCreated(TicketCreated {
                 ticket: Some(self.ticket(1)),
+                ..Default::default()
             }),
         )
     }

@@ -146,6 +146,9 @@ impl Change {
                     "created",
                     Payload::TicketCreated(TicketCreated {
                         ticket: Some(proto.clone()),
+                        // Tickets are opened by `Ticket::created_event`,
+                        // which knows the requester's identity; a change does not.
+                        requester_email: String::new(),
                     }),
                 ),
                 Fact::Updated(fields) => builder.build(

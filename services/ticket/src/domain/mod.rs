@@ -552,14 +552,18 @@ impl Ticket {
         }
     }
 
-    /// The `ticket.created` event for this ticket.
-    pub fn created_event(&self, actor: Actor) -> Envelope {
+    /// The `ticket.created` event for this ticket, opened by `requester`.
+    pub fn created_event(&self, actor: Actor, requester: &Identity) -> Envelope {
         EventBuilder::new(&self.tenant, "ticket", self.id.to_string(), self.version)
             .actor(actor)
             .build(
                 "created",
                 Payload::TicketCreated(TicketCreated {
                     ticket: Some(self.to_proto()),
+                    requester_email: match requester {
+                        Identity::Email(email) => email.clone(),
+                        _ => String::new(),
+                    },
                 }),
             )
     }
@@ -780,17 +784,25 @@ mod tests {
     }
 
     #[test]
-    fn created_events_carry_the_ticket() {
+    fn created_events_carry_the_ticket_and_the_requesters_email() {
         let caller = agent();
         let new = NewTicket::from_request(&caller, request()).unwrap();
         let t = Ticket::open(&caller.tenant, &new, Uuid::now_v7(), Utc::now());
-        let e = t.created_event(caller.to_actor());
+        let by_phone = t.created_event(caller.to_actor(), &Identity::Phone("+4930123456".into()));
+        match by_phone.payload {
+            Some(Payload::TicketCreated(c)) => assert_eq!(c.requester_email, ""),
+            other => panic!("wrong payload {other:?}"),
+        }
+        let e = t.created_event(caller.to_actor(), &new.identity);
         assert_eq!(e.r#type, "ticket.created");
         assert_eq!(e.aggregate_id, t.id.to_string());
         assert_eq!(e.aggregate_version, 1);
         assert_eq!(e.tenant_id, "acme");
         match e.payload {
-            Some(Payload::TicketCreated(c)) => assert_eq!(c.ticket.unwrap(), t.to_proto()),
+            Some(Payload::TicketCreated(c)) => {
+                assert_eq!(c.ticket.unwrap(), t.to_proto());
+                assert_eq!(c.requester_email, "ann@example.com", "normalized");
+            }
             other => panic!("wrong payload {other:?}"),
         }
     }

@@ -142,7 +142,7 @@ impl PgTicketStore {
 
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         ticket.number = number;
-        let event = OutboxRow::new(&ticket.created_event(actor.clone()))?;
+        let event = OutboxRow::new(&ticket.created_event(actor.clone(), &new.identity))?;
         let inserted: i64 = sqlx::query_scalar(&format!(
             "WITH t AS ( \
                  INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, \

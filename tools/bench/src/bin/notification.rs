@@ -132,6 +132,7 @@ async fn run(args: &Args, db: &TestDb, stream: &TestStream, nats_url: &str) -> a
                         version: 1,
                         ..Default::default()
                     }),
+                    ..Default::default()
                 }),
             )
         })
