@@ -143,12 +143,28 @@ pub struct ConsumerConfig {
     pub retry_delay: Duration,
 }
 
-/// Runs a durable pull consumer on `stream` until `stop` is cancelled.
+/// Runs a durable pull consumer on `stream` until `stop` is cancelled,
+/// handling one event at a time in stream order.
 pub async fn run(
     stream: jetstream::stream::Stream,
     pool: PgPool,
     config: ConsumerConfig,
     handler: Arc<dyn Handler>,
+    stop: CancellationToken,
+) -> Result<(), ConsumerError> {
+    run_lanes(stream, pool, config, handler, 1, stop).await
+}
+
+/// Like [`run`], with up to `lanes` events handled at once. Events of one
+/// aggregate (one ticket, say) always share a lane, so they are still
+/// handled in stream order; only events of different aggregates overlap.
+/// Each lane holds a database connection while it handles an event.
+pub async fn run_lanes(
+    stream: jetstream::stream::Stream,
+    pool: PgPool,
+    config: ConsumerConfig,
+    handler: Arc<dyn Handler>,
+    lanes: usize,
     stop: CancellationToken,
 ) -> Result<(), ConsumerError> {
     let consumer = stream
@@ -168,12 +184,33 @@ pub async fn run(
         .messages()
         .await
         .map_err(|e| ConsumerError(e.to_string()))?;
+    let mut senders = Vec::new();
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..lanes.max(1) {
+        // Small queues: an event waiting here is not acked, so a crash or a
+        // stop only means JetStream redelivers it.
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<(jetstream::Message, Envelope)>(8);
+        senders.push(tx);
+        let (pool, config, handler, stop) =
+            (pool.clone(), config.clone(), handler.clone(), stop.clone());
+        workers.spawn(async move {
+            loop {
+                let next = tokio::select! {
+                    biased;
+                    _ = stop.cancelled() => return,
+                    next = rx.recv() => next,
+                };
+                let Some((message, event)) = next else { return };
+                settle(&pool, &config, handler.as_ref(), message, &event).await;
+            }
+        });
+    }
     loop {
         let next = tokio::select! {
-            _ = stop.cancelled() => return Ok(()),
+            _ = stop.cancelled() => break,
             next = messages.next() => next,
         };
-        let Some(message) = next else { return Ok(()) };
+        let Some(message) = next else { break };
         let message = match message {
             Ok(m) => m,
             Err(e) => {
@@ -190,18 +227,64 @@ pub async fn run(
                 continue;
             }
         };
-        let ack = match process(&pool, &config.durable_name, &event, handler.as_ref()).await {
-            Ok(outcome) => {
-                metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
-                AckKind::Ack
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, event_id = %event.id, "event handler failed; will retry");
-                AckKind::Nak(Some(config.retry_delay))
-            }
-        };
-        if let Err(e) = message.ack_with(ack).await {
-            tracing::warn!(error = %e, event_id = %event.id, "ack failed; the event will be redelivered");
+        let lane = lane_of(&event.aggregate_id, senders.len());
+        if senders[lane].send((message, event)).await.is_err() {
+            break;
         }
+    }
+    drop(senders);
+    // Events already being handled finish; queued ones are redelivered.
+    while workers.join_next().await.is_some() {}
+    Ok(())
+}
+
+/// The lane of an aggregate: stable for the process's life.
+fn lane_of(aggregate_id: &str, lanes: usize) -> usize {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    aggregate_id.hash(&mut h);
+    (h.finish() % lanes.max(1) as u64) as usize
+}
+
+/// Handles one event and acks it (or asks for it again later).
+async fn settle(
+    pool: &PgPool,
+    config: &ConsumerConfig,
+    handler: &dyn Handler,
+    message: jetstream::Message,
+    event: &Envelope,
+) {
+    let ack = match process(pool, &config.durable_name, event, handler).await {
+        Ok(outcome) => {
+            metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
+            AckKind::Ack
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, event_id = %event.id, "event handler failed; will retry");
+            AckKind::Nak(Some(config.retry_delay))
+        }
+    };
+    if let Err(e) = message.ack_with(ack).await {
+        tracing::warn!(error = %e, event_id = %event.id, "ack failed; the event will be redelivered");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::lane_of;
+
+    #[test]
+    fn one_aggregate_always_shares_a_lane_and_lanes_spread() {
+        let lanes: std::collections::HashSet<usize> = (0..64)
+            .map(|i| lane_of(&format!("ticket-{i}"), 4))
+            .collect();
+        assert_eq!(lanes.len(), 4, "64 aggregates over 4 lanes use them all");
+        for i in 0..16 {
+            let id = format!("ticket-{i}");
+            assert_eq!(lane_of(&id, 4), lane_of(&id, 4));
+            assert!(lane_of(&id, 4) < 4);
+        }
+        assert_eq!(lane_of("anything", 1), 0);
+        assert_eq!(lane_of("anything", 0), 0, "no lanes means one");
     }
 }

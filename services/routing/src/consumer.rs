@@ -31,7 +31,9 @@ pub struct RouteOnEvents {
 impl Handler for RouteOnEvents {
     async fn handle(&self, _tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError> {
         let (ticket, kind) = match &event.payload {
-            Some(Payload::TicketCreated(ev::TicketCreated { ticket, .. })) => (ticket, Kind::Created),
+            Some(Payload::TicketCreated(ev::TicketCreated { ticket, .. })) => {
+                (ticket, Kind::Created)
+            }
             Some(Payload::TicketAssigned(ev::TicketAssigned { ticket, .. })) => {
                 (ticket, Kind::Assigned)
             }

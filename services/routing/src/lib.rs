@@ -135,6 +135,11 @@ pub async fn mount_with(
 
     let events = settings.events.clone();
     let consumer_pool = pool.clone();
+    // Ticket events of different tickets are routed side by side. Each lane
+    // holds up to two connections (its idempotency transaction and the
+    // store's writes), so a quarter of the pool leaves room for the API,
+    // the SLA consumer and the sweeps.
+    let lanes = (settings.database.max_connections as usize / 4).max(1);
     let handler = Arc::new(consumer::RouteOnEvents {
         router: router.clone(),
     });
@@ -142,7 +147,7 @@ pub async fn mount_with(
         let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
             return;
         };
-        let run = |name: &str, filter: String| {
+        let run = |name: &str, filter: String, lanes: usize| {
             let config = ConsumerConfig {
                 durable_name: name.into(),
                 filter_subject: filter,
@@ -157,7 +162,9 @@ pub async fn mount_with(
             );
             async move {
                 let name = config.durable_name.clone();
-                if let Err(e) = event_consumer::run(stream, pool, config, handler, stop).await {
+                if let Err(e) =
+                    event_consumer::run_lanes(stream, pool, config, handler, lanes, stop).await
+                {
                     tracing::error!(error = %e, consumer = %name, "routing consumer stopped");
                 }
             }
@@ -165,11 +172,13 @@ pub async fn mount_with(
         tokio::join!(
             run(
                 consumer::TICKETS_CONSUMER,
-                format!("{}.*.ticket.>", events.subject_prefix)
+                format!("{}.*.ticket.>", events.subject_prefix),
+                lanes,
             ),
             run(
                 consumer::SLA_CONSUMER,
-                format!("{}.*.sla.>", events.subject_prefix)
+                format!("{}.*.sla.>", events.subject_prefix),
+                1,
             ),
         );
     });
