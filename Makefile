@@ -42,6 +42,7 @@ bench: services
 	target/release/bench --bin target/release/switchboard
 	target/release/knowledge --queries 500
 	target/release/routing
+	target/release/intake --bin target/release/switchboard
 	target/release/notification
 	target/release/analytics
 
