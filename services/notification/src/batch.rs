@@ -1,9 +1,10 @@
 //! The durable consumer, batched: the events JetStream has ready (up to a
 //! batch) are applied in one transaction, each recorded in
 //! `processed_events` as the shared consumer does, then acknowledged. One
-//! commit per batch instead of per event is what lets a replica keep up
-//! with the stream. A batch that fails is retried event by event, so one
-//! bad event delays only itself.
+//! commit per batch instead of per event, and a fixed number of statements
+//! per batch (see [`Notifier::apply`]), is what lets a replica keep up with
+//! the stream. A batch that fails is retried event by event, so one bad
+//! event delays only itself.
 
 use std::sync::Arc;
 
@@ -13,20 +14,22 @@ use prost::Message;
 use sqlx::PgPool;
 use switchboard_events::{
     Envelope,
-    consumer::{ConsumerConfig, ConsumerError, Handler, HandlerError, process},
+    consumer::{ConsumerConfig, ConsumerError, HandlerError, process},
 };
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
+use crate::{consumer::Notifier, domain};
+
 /// Most events one transaction applies.
-pub const BATCH: usize = 256;
+pub const BATCH: usize = 512;
 
 /// Runs the durable consumer on `stream` until `stop`.
 pub async fn run(
     stream: jetstream::stream::Stream,
     pool: PgPool,
     config: ConsumerConfig,
-    handler: Arc<dyn Handler>,
+    handler: Arc<Notifier>,
     stop: CancellationToken,
 ) -> Result<(), ConsumerError> {
     let consumer = stream
@@ -42,7 +45,11 @@ pub async fn run(
         )
         .await
         .map_err(|e| ConsumerError(e.to_string()))?;
+    // Twice a batch in flight, so a full batch is usually waiting by the
+    // time the previous one commits.
     let mut messages = consumer
+        .stream()
+        .max_messages_per_batch(2 * BATCH)
         .messages()
         .await
         .map_err(|e| ConsumerError(e.to_string()))?;
@@ -72,13 +79,17 @@ pub async fn run(
 async fn apply(
     pool: &PgPool,
     config: &ConsumerConfig,
-    handler: &dyn Handler,
+    handler: &Notifier,
     messages: Vec<jetstream::Message>,
 ) {
-    let mut decoded = Vec::with_capacity(messages.len());
+    let mut acks = Vec::with_capacity(messages.len());
+    let mut events = Vec::with_capacity(messages.len());
     for m in messages {
         match Envelope::decode(m.payload.clone()) {
-            Ok(event) => decoded.push((m, event)),
+            Ok(event) => {
+                acks.push(m);
+                events.push(event);
+            }
             Err(e) => {
                 // Redelivering a message that never decodes would loop forever.
                 tracing::error!(error = %e, subject = %m.subject, "undecodable event dropped");
@@ -86,22 +97,21 @@ async fn apply(
             }
         }
     }
-    if decoded.is_empty() {
+    if events.is_empty() {
         return;
     }
-    match apply_together(pool, &config.durable_name, handler, &decoded).await {
+    match apply_batch(pool, &config.durable_name, handler, &events).await {
         Ok(()) => {
-            metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => "Batched").increment(decoded.len() as u64);
-            for (m, event) in &decoded {
+            metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => "Batched").increment(events.len() as u64);
+            for (m, event) in acks.iter().zip(&events) {
                 if let Err(e) = m.ack().await {
                     tracing::warn!(error = %e, event_id = %event.id, "ack failed; the event will be redelivered");
                 }
             }
         }
         Err(e) => {
-            // One by one, the dispatchers find new deliveries by polling.
-            tracing::warn!(error = %e, events = decoded.len(), "batch failed; applying its events one by one");
-            for (m, event) in &decoded {
+            tracing::warn!(error = %e, events = events.len(), "batch failed; applying its events one by one");
+            for (m, event) in acks.iter().zip(&events) {
                 let ack = match process(pool, &config.durable_name, event, handler).await {
                     Ok(_) => AckKind::Ack,
                     Err(e) => {
@@ -117,19 +127,31 @@ async fn apply(
     }
 }
 
-async fn apply_together(
+/// Applies `events` (in stream order) for `consumer` in one transaction:
+/// those applied before, and repeats within `events`, change nothing. The
+/// caller acknowledges them once this returns `Ok`, never before.
+pub async fn apply_batch(
     pool: &PgPool,
     consumer: &str,
-    handler: &dyn Handler,
-    events: &[(jetstream::Message, Envelope)],
+    handler: &Notifier,
+    events: &[Envelope],
 ) -> Result<(), HandlerError> {
-    let ids = events
+    // The service's own events notify nobody (see `domain::is_own_event`),
+    // so they need no transaction and no idempotency record: acknowledging
+    // them is all there is to do.
+    let events = events
         .iter()
-        .map(|(_, e)| {
+        .filter(|e| !domain::is_own_event(&e.r#type))
+        .map(|e| {
             Uuid::parse_str(&e.id)
+                .map(|id| (e, id))
                 .map_err(|err| HandlerError(format!("event id `{}` is not a UUID: {err}", e.id)))
         })
         .collect::<Result<Vec<_>, _>>()?;
+    if events.is_empty() {
+        return Ok(());
+    }
+    let ids: Vec<Uuid> = events.iter().map(|(_, id)| *id).collect();
     let mut tx = pool.begin().await?;
     // One statement records the whole batch; what it did not insert was
     // applied before (or appears twice in this batch).
@@ -142,12 +164,12 @@ async fn apply_together(
     .fetch_all(&mut *tx)
     .await?;
     let mut fresh: std::collections::HashSet<Uuid> = fresh.into_iter().collect();
-    for ((_, event), id) in events.iter().zip(&ids) {
-        if fresh.remove(id) {
-            handler.handle(&mut tx, event).await?;
-        }
-    }
-    crate::store::deliveries::wake_dispatchers(&mut tx).await?;
+    let todo: Vec<&Envelope> = events
+        .iter()
+        .filter(|(_, id)| fresh.remove(id))
+        .map(|(e, _)| *e)
+        .collect();
+    handler.apply(&mut tx, &todo).await?;
     tx.commit().await?;
     Ok(())
 }

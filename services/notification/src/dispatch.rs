@@ -5,21 +5,24 @@
 use std::{sync::Arc, time::Duration};
 
 use futures::StreamExt;
-use switchboard_events::{EventBuilder, Payload, outbox};
+use switchboard_events::{EventBuilder, Payload};
 use switchboard_proto::{
     common::v1::{Actor, ActorKind},
     events::v1::{NotificationChannel, NotificationDelivered, NotificationFailed},
 };
 use switchboard_runtime::TenantId;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::retry::RetryPolicy,
     email::{EmailSender, OutgoingEmail},
-    store::{Claimed, Outcome, PgStore},
+    store::{Claimed, Outcome, PgStore, deliveries},
     webhook::WebhookClient,
 };
+
+/// Most finished attempts one transaction records.
+const RECORD_BATCH: usize = 256;
 
 /// Sends deliveries as they fall due.
 #[derive(Clone)]
@@ -53,38 +56,73 @@ impl std::fmt::Debug for Dispatcher {
 }
 
 impl Dispatcher {
-    /// Runs until `stop`; attempts in flight finish first.
+    /// Runs until `stop`; attempts in flight finish, and are recorded, first.
+    ///
+    /// Claiming, sending and recording overlap. The next batch is claimed
+    /// once the last of the previous one has started and a send slot is
+    /// free, so slots do not idle through a claim's round trip while a
+    /// claimed delivery still waits behind at most one batch plus the sends
+    /// in flight (its lease must outlast that wait). Finished attempts go
+    /// to one recorder, which writes whatever finished while its previous
+    /// transaction committed in the next one (group commit); its queue is
+    /// bounded, so sending never runs far ahead of recording, and an
+    /// unrecorded attempt stays leased, so no one claims it meanwhile.
     pub async fn run(self, stop: CancellationToken) {
         let batch = (self.concurrency * 4) as i64;
-        while !stop.is_cancelled() {
-            let claimed = match self.store.claim_due(batch, self.lease).await {
-                Ok(c) => c,
-                Err(e) => {
-                    tracing::warn!(error = %e, "claiming deliveries failed");
-                    Vec::new()
+        let (done, mut finished) = mpsc::channel(RECORD_BATCH);
+        // Owned handles: the futures below must be `'static` to be spawned.
+        let this = Arc::new(self);
+        let claimer = (this.clone(), stop.clone());
+        let claims = futures::stream::unfold(false, move |idle| {
+            let (this, stop) = claimer.clone();
+            async move {
+                if idle {
+                    tokio::select! {
+                        _ = stop.cancelled() => return None,
+                        _ = this.wake.notified() => {}
+                        _ = tokio::time::sleep(this.poll) => {}
+                    }
                 }
-            };
-            if claimed.len() as i64 == batch {
-                self.send_all(claimed).await;
-                continue;
+                if stop.is_cancelled() {
+                    return None;
+                }
+                let claimed = match this.store.claim_due(batch, this.lease).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "claiming deliveries failed");
+                        Vec::new()
+                    }
+                };
+                let idle = (claimed.len() as i64) < batch;
+                Some((futures::stream::iter(claimed), idle))
             }
-            self.send_all(claimed).await;
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(self.poll) => {}
+        })
+        .flatten();
+        let sender = this.clone();
+        let sends = async move {
+            claims
+                .for_each_concurrent(sender.concurrency, |c| {
+                    let (this, done) = (sender.clone(), done.clone());
+                    async move {
+                        let outcome = this.attempt(&c).await;
+                        let _ = done.send((c, outcome)).await;
+                    }
+                })
+                .await;
+            // The last sender goes here, which ends the recorder.
+        };
+        let recorder = async move {
+            let mut batch = Vec::with_capacity(RECORD_BATCH);
+            while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
+                this.record_all(&batch).await;
+                batch.clear();
             }
-        }
+        };
+        futures::join!(sends, recorder);
     }
 
-    async fn send_all(&self, claimed: Vec<Claimed>) {
-        futures::stream::iter(claimed)
-            .for_each_concurrent(self.concurrency, |c| self.attempt(c))
-            .await;
-    }
-
-    async fn attempt(&self, c: Claimed) {
-        let sent = self.send(&c).await;
+    async fn attempt(&self, c: &Claimed) -> (i32, Outcome) {
+        let sent = self.send(c).await;
         let attempts = c.attempts + 1;
         let outcome = match sent {
             Ok(status) => Outcome::Delivered { status },
@@ -114,10 +152,37 @@ impl Dispatcher {
             Outcome::Dead { .. } => "dead",
         };
         metrics::counter!("notification_delivery_attempts_total", "channel" => c.channel.clone(), "outcome" => label).increment(1);
-        if let Err(e) = self.record(&c, attempts, &outcome).await {
-            // The lease runs out and the delivery is attempted again.
-            tracing::warn!(error = %e, delivery = %c.id, "recording a delivery outcome failed");
+        (attempts, outcome)
+    }
+
+    /// Records finished attempts in one transaction; should that fail, one
+    /// by one, so a single bad row costs only its own record.
+    async fn record_all(&self, finished: &[(Claimed, (i32, Outcome))]) {
+        if finished.len() > 1 && self.record(finished).await.is_ok() {
+            return;
         }
+        for one in finished {
+            if let Err(e) = self.record(std::slice::from_ref(one)).await {
+                // The lease runs out and the delivery is attempted again.
+                tracing::warn!(error = %e, delivery = %one.0.id, "recording a delivery outcome failed");
+            }
+        }
+    }
+
+    async fn record(&self, finished: &[(Claimed, (i32, Outcome))]) -> Result<(), sqlx::Error> {
+        let mut tx = self.store.pool().begin().await?;
+        let outcomes: Vec<_> = finished.iter().map(|(c, (_, o))| (c.id, o)).collect();
+        PgStore::finish(&mut tx, &outcomes).await?;
+        let events: Vec<_> = finished
+            .iter()
+            .filter_map(|(c, (attempts, o))| self.event(c, *attempts, o))
+            .collect();
+        deliveries::announce(&mut tx, &events).await?;
+        tx.commit().await?;
+        if !events.is_empty() {
+            self.relay_wake.notify_one();
+        }
+        Ok(())
     }
 
     async fn send(&self, c: &Claimed) -> Result<i32, Failure> {
@@ -153,26 +218,6 @@ impl Dispatcher {
             }
             other => Err(Failure::permanent(format!("unknown channel {other}"))),
         }
-    }
-
-    async fn record(
-        &self,
-        c: &Claimed,
-        attempts: i32,
-        outcome: &Outcome,
-    ) -> Result<(), sqlx::Error> {
-        let mut tx = self.store.pool().begin().await?;
-        PgStore::finish(&mut tx, c.id, outcome).await?;
-        let event = self.event(c, attempts, outcome);
-        let wrote = event.is_some();
-        if let Some(event) = event {
-            outbox::append(&mut tx, &event).await?;
-        }
-        tx.commit().await?;
-        if wrote {
-            self.relay_wake.notify_one();
-        }
-        Ok(())
     }
 
     fn event(

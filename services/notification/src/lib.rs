@@ -8,6 +8,7 @@
 pub mod api;
 pub mod batch;
 pub mod consumer;
+mod contacts;
 pub mod convert;
 pub mod dispatch;
 pub mod domain;

@@ -5,29 +5,30 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
+use switchboard_events::{Envelope, outbox::OutboxRow};
 use uuid::Uuid;
 
 use super::{DISPATCH_CHANNEL, PgStore, StoreError};
 
 /// A delivery to queue.
 #[derive(Debug, Clone)]
-pub struct NewDelivery<'a> {
+pub struct NewDelivery {
     /// The notification it delivers.
     pub notification_id: Uuid,
     /// Tenant.
-    pub tenant: &'a str,
+    pub tenant: String,
     /// `email` or `webhook`.
-    pub channel: &'a str,
+    pub channel: &'static str,
     /// The subscription, for webhooks.
     pub webhook_id: Option<Uuid>,
     /// Causing event.
     pub event_id: Uuid,
     /// Its type.
-    pub event_type: &'a str,
+    pub event_type: String,
     /// Email address or URL.
-    pub target: &'a str,
+    pub target: String,
     /// `tickets/{id}` or empty.
-    pub ticket: &'a str,
+    pub ticket: String,
     /// The rendered email or the webhook body.
     pub payload: serde_json::Value,
     /// Attempts before dead-lettering.
@@ -36,33 +37,37 @@ pub struct NewDelivery<'a> {
     pub not_before: DateTime<Utc>,
 }
 
-/// Queues `d`; the caller wakes the dispatchers (once per transaction,
-/// see [`wake_dispatchers`]).
-pub async fn insert_delivery(
+/// Queues `rows` in one statement; the caller wakes the dispatchers (once
+/// per transaction, see [`wake_dispatchers`]).
+pub async fn insert_deliveries(
     conn: &mut PgConnection,
-    d: &NewDelivery<'_>,
-) -> Result<Uuid, sqlx::Error> {
-    let id = Uuid::now_v7();
+    rows: &[NewDelivery],
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let column = |f: fn(&NewDelivery) -> &str| rows.iter().map(f).collect::<Vec<_>>();
     sqlx::query(
         "INSERT INTO deliveries (id, notification_id, tenant_id, channel, webhook_id, event_id, \
            event_type, target, ticket, payload, max_attempts, next_attempt_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], \
+           $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::int4[], $12::timestamptz[])",
     )
-    .bind(id)
-    .bind(d.notification_id)
-    .bind(d.tenant)
-    .bind(d.channel)
-    .bind(d.webhook_id)
-    .bind(d.event_id)
-    .bind(d.event_type)
-    .bind(d.target)
-    .bind(d.ticket)
-    .bind(&d.payload)
-    .bind(d.max_attempts)
-    .bind(d.not_before)
+    .bind(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.notification_id).collect::<Vec<_>>())
+    .bind(column(|d| &d.tenant))
+    .bind(column(|d| d.channel))
+    .bind(rows.iter().map(|d| d.webhook_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.event_id).collect::<Vec<_>>())
+    .bind(column(|d| &d.event_type))
+    .bind(column(|d| &d.target))
+    .bind(column(|d| &d.ticket))
+    .bind(rows.iter().map(|d| &d.payload).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.max_attempts).collect::<Vec<_>>())
+    .bind(rows.iter().map(|d| d.not_before).collect::<Vec<_>>())
     .execute(&mut *conn)
     .await?;
-    Ok(id)
+    Ok(())
 }
 
 /// Wakes every replica's dispatcher when `conn`'s transaction commits.
@@ -185,29 +190,50 @@ impl PgStore {
         .await?)
     }
 
-    /// Records an attempt's outcome on `delivery`, through `conn` (the
-    /// transaction that also writes the resulting event).
+    /// Records attempts' outcomes on their deliveries in one statement,
+    /// through `conn` (the transaction that also writes the resulting events).
     pub async fn finish(
         conn: &mut PgConnection,
-        delivery: Uuid,
-        outcome: &Outcome,
+        outcomes: &[(Uuid, &Outcome)],
     ) -> Result<(), sqlx::Error> {
-        let (status, error, code, next): (&str, &str, i32, Option<DateTime<Utc>>) = match outcome {
-            Outcome::Delivered { status } => ("delivered", "", *status, None),
-            Outcome::Retry { error, status, at } => ("pending", error, *status, Some(*at)),
-            Outcome::Dead { error, status } => ("dead", error, *status, None),
-        };
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let n = outcomes.len();
+        let (mut ids, mut statuses, mut errors, mut codes, mut nexts) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for (id, outcome) in outcomes {
+            let (status, error, code, next): (&str, &str, i32, Option<DateTime<Utc>>) =
+                match outcome {
+                    Outcome::Delivered { status } => ("delivered", "", *status, None),
+                    Outcome::Retry { error, status, at } => ("pending", error, *status, Some(*at)),
+                    Outcome::Dead { error, status } => ("dead", error, *status, None),
+                };
+            ids.push(*id);
+            statuses.push(status);
+            errors.push(error);
+            codes.push(code);
+            nexts.push(next);
+        }
         sqlx::query(
-            "UPDATE deliveries SET status = $2, attempts = attempts + 1, last_error = $3, \
-               last_status = $4, next_attempt_at = COALESCE($5, next_attempt_at), \
-               delivered_at = CASE WHEN $2 = 'delivered' THEN now() ELSE delivered_at END \
-             WHERE id = $1",
+            "UPDATE deliveries d SET status = o.status, attempts = d.attempts + 1, \
+               last_error = o.error, last_status = o.code, \
+               next_attempt_at = COALESCE(o.next, d.next_attempt_at), \
+               delivered_at = CASE WHEN o.status = 'delivered' THEN now() ELSE d.delivered_at END \
+             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::timestamptz[]) \
+               AS o(id, status, error, code, next) \
+             WHERE d.id = o.id",
         )
-        .bind(delivery)
-        .bind(status)
-        .bind(error)
-        .bind(code)
-        .bind(next)
+        .bind(ids)
+        .bind(statuses)
+        .bind(errors)
+        .bind(codes)
+        .bind(nexts)
         .execute(conn)
         .await?;
         Ok(())
@@ -264,4 +290,48 @@ impl PgStore {
         tx.commit().await?;
         Ok(row)
     }
+}
+
+/// Appends `events` to the outbox in one statement, through `conn` (the
+/// transaction that records the outcomes they announce); `unnest` keeps
+/// their order, which becomes the relay's.
+pub async fn announce(conn: &mut PgConnection, events: &[Envelope]) -> Result<(), sqlx::Error> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let rows = events
+        .iter()
+        .map(OutboxRow::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    sqlx::query(&format!(
+        "INSERT INTO outbox ({}) SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], \
+           $4::int8[], $5::bytea[], $6::text[], $7::text[])",
+        OutboxRow::COLUMNS
+    ))
+    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.aggregate_id.as_str())
+            .collect::<Vec<_>>(),
+    )
+    .bind(rows.iter().map(|r| r.aggregate_version).collect::<Vec<_>>())
+    .bind(
+        rows.iter()
+            .map(|r| r.payload.as_slice())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.traceparent.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|r| r.tracestate.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .execute(conn)
+    .await?;
+    Ok(())
 }

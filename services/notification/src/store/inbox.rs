@@ -1,5 +1,7 @@
 //! Notifications: the idempotent insert and the in-app inbox queries.
 
+use std::collections::HashSet;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -32,61 +34,77 @@ pub struct InboxRow {
 
 /// A notification to record.
 #[derive(Debug, Clone)]
-pub struct NewNotification<'a> {
+pub struct NewNotification {
+    /// Id, made by the caller so its deliveries can name it.
+    pub id: Uuid,
     /// Tenant.
-    pub tenant: &'a str,
+    pub tenant: String,
     /// Causing event.
     pub event_id: Uuid,
     /// Its type.
-    pub event_type: &'a str,
+    pub event_type: String,
     /// Who hears it.
-    pub recipient: &'a str,
+    pub recipient: String,
     /// How.
     pub channel: Channel,
     /// Title (in-app) or subject.
-    pub title: &'a str,
+    pub title: String,
     /// Body (in-app) or text part.
-    pub body: &'a str,
+    pub body: String,
     /// `tickets/{id}` or empty.
-    pub ticket: &'a str,
+    pub ticket: String,
 }
 
-/// Records `n` unless this (event, recipient, channel) was recorded before;
-/// returns the new id, or `None` for a duplicate.
-pub async fn insert_notification(
+/// Records `rows` in one statement, except those whose (event, recipient,
+/// channel) was recorded before (or earlier in `rows`); returns the ids of
+/// the rows it recorded.
+pub async fn insert_notifications(
     conn: &mut PgConnection,
-    n: &NewNotification<'_>,
-) -> Result<Option<Uuid>, sqlx::Error> {
-    if n.channel == Channel::InApp {
+    rows: &[NewNotification],
+) -> Result<HashSet<Uuid>, sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let in_app = rows.iter().any(|n| n.channel == Channel::InApp);
+    if in_app {
         sqlx::query("SELECT pg_advisory_xact_lock($1)")
             .bind(INBOX_LOCK)
             .execute(&mut *conn)
             .await?;
     }
-    let id: Option<Uuid> = sqlx::query_scalar(
+    let column = |f: fn(&NewNotification) -> &str| rows.iter().map(f).collect::<Vec<_>>();
+    // `unnest` yields the rows in array order, so in-app `seq` follows the
+    // order of the events in the batch.
+    let ids: Vec<Uuid> = sqlx::query_scalar(
         "INSERT INTO notifications (id, tenant_id, event_id, event_type, recipient, channel, title, body, ticket) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+         SELECT * FROM unnest($1::uuid[], $2::text[], $3::uuid[], $4::text[], $5::text[], $6::text[], \
+           $7::text[], $8::text[], $9::text[]) \
          ON CONFLICT (event_id, recipient, channel) DO NOTHING RETURNING id",
     )
-    .bind(Uuid::now_v7())
-    .bind(n.tenant)
-    .bind(n.event_id)
-    .bind(n.event_type)
-    .bind(n.recipient)
-    .bind(n.channel.as_str())
-    .bind(n.title)
-    .bind(n.body)
-    .bind(n.ticket)
-    .fetch_optional(&mut *conn)
+    .bind(rows.iter().map(|n| n.id).collect::<Vec<_>>())
+    .bind(column(|n| &n.tenant))
+    .bind(rows.iter().map(|n| n.event_id).collect::<Vec<_>>())
+    .bind(column(|n| &n.event_type))
+    .bind(column(|n| &n.recipient))
+    .bind(column(|n| n.channel.as_str()))
+    .bind(column(|n| &n.title))
+    .bind(column(|n| &n.body))
+    .bind(column(|n| &n.ticket))
+    .fetch_all(&mut *conn)
     .await?;
-    if id.is_some() && n.channel == Channel::InApp {
+    let ids: HashSet<Uuid> = ids.into_iter().collect();
+    if in_app
+        && rows
+            .iter()
+            .any(|n| n.channel == Channel::InApp && ids.contains(&n.id))
+    {
         // Delivered to listeners at commit, and only if it commits.
         sqlx::query("SELECT pg_notify($1, '')")
             .bind(INBOX_CHANNEL)
             .execute(&mut *conn)
             .await?;
     }
-    Ok(id)
+    Ok(ids)
 }
 
 const INBOX_COLUMNS: &str =

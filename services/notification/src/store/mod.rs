@@ -3,14 +3,14 @@
 
 pub mod deliveries;
 pub mod inbox;
-mod projection;
+pub mod projection;
 pub mod settings;
 pub mod webhooks;
 
 pub use deliveries::{Claimed, DeliveryRow, NewDelivery, Outcome};
 pub use inbox::InboxRow;
 pub use projection::Contact;
-pub(crate) use projection::{contact, upsert_contact};
+pub(crate) use projection::{contacts, upsert_contacts};
 pub use settings::TemplateRow;
 pub use webhooks::WebhookRow;
 

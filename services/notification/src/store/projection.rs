@@ -1,9 +1,11 @@
 //! What the service remembers of customers, from events.
 
+use std::collections::HashMap;
+
 use sqlx::PgConnection;
 
 /// A customer's address.
-#[derive(Debug, Clone, sqlx::FromRow)]
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct Contact {
     /// Email address.
     pub email: String,
@@ -11,34 +13,59 @@ pub struct Contact {
     pub locale: String,
 }
 
-/// Remembers `customer`'s email address.
-pub async fn upsert_contact(
+/// A contact's key: (tenant, `customers/{id}`).
+pub type ContactKey = (String, String);
+
+/// Remembers each customer's email address, in one statement; `learned`
+/// holds each key once (the last address an event showed).
+pub async fn upsert_contacts(
     conn: &mut PgConnection,
-    tenant: &str,
-    customer: &str,
-    email: &str,
+    learned: &HashMap<ContactKey, String>,
 ) -> Result<(), sqlx::Error> {
+    if learned.is_empty() {
+        return Ok(());
+    }
+    let mut tenants = Vec::with_capacity(learned.len());
+    let mut customers = Vec::with_capacity(learned.len());
+    let mut emails = Vec::with_capacity(learned.len());
+    for ((tenant, customer), email) in learned {
+        tenants.push(tenant.as_str());
+        customers.push(customer.as_str());
+        emails.push(email.as_str());
+    }
     sqlx::query(
-        "INSERT INTO contacts (tenant_id, customer, email) VALUES ($1, $2, $3) \
+        "INSERT INTO contacts (tenant_id, customer, email) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::text[]) \
          ON CONFLICT (tenant_id, customer) DO UPDATE SET email = EXCLUDED.email",
     )
-    .bind(tenant)
-    .bind(customer)
-    .bind(email)
+    .bind(tenants)
+    .bind(customers)
+    .bind(emails)
     .execute(conn)
     .await?;
     Ok(())
 }
 
-/// `customer`'s address, if known.
-pub async fn contact(
+/// The known addresses among `keys`, in one query.
+pub async fn contacts(
     conn: &mut PgConnection,
-    tenant: &str,
-    customer: &str,
-) -> Result<Option<Contact>, sqlx::Error> {
-    sqlx::query_as("SELECT email, locale FROM contacts WHERE tenant_id = $1 AND customer = $2")
-        .bind(tenant)
-        .bind(customer)
-        .fetch_optional(conn)
-        .await
+    keys: &[ContactKey],
+) -> Result<HashMap<ContactKey, Contact>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (tenants, customers): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, c)| (t.as_str(), c.as_str())).unzip();
+    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
+        "SELECT c.tenant_id, c.customer, c.email, c.locale FROM contacts c \
+         JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, customer) USING (tenant_id, customer)",
+    )
+    .bind(tenants)
+    .bind(customers)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|(t, c, email, locale)| ((t, c), Contact { email, locale }))
+        .collect())
 }

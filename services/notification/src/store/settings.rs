@@ -1,5 +1,7 @@
 //! Tenant templates and user preferences.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
@@ -54,6 +56,45 @@ pub async fn template(
     .await
 }
 
+/// A template's key: (tenant, kind, locale).
+pub type TemplateKey = (String, String, String);
+
+/// The tenant templates among `keys`, in one query.
+pub async fn templates(
+    conn: &mut PgConnection,
+    keys: &[TemplateKey],
+) -> Result<HashMap<TemplateKey, TemplateRow>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        tenant_id: String,
+        kind: String,
+        locale: String,
+        #[sqlx(flatten)]
+        row: TemplateRow,
+    }
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let tenants: Vec<&str> = keys.iter().map(|k| k.0.as_str()).collect();
+    let kinds: Vec<&str> = keys.iter().map(|k| k.1.as_str()).collect();
+    let locales: Vec<&str> = keys.iter().map(|k| k.2.as_str()).collect();
+    let rows: Vec<Keyed> = sqlx::query_as(
+        "SELECT t.tenant_id, t.kind, t.locale, t.subject, t.text_body, t.html_body, t.version, \
+           t.updated_at FROM templates t \
+         JOIN unnest($1::text[], $2::text[], $3::text[]) AS k(tenant_id, kind, locale) \
+           USING (tenant_id, kind, locale)",
+    )
+    .bind(tenants)
+    .bind(kinds)
+    .bind(locales)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|k| ((k.tenant_id, k.kind, k.locale), k.row))
+        .collect())
+}
+
 #[derive(sqlx::FromRow)]
 struct PrefRow {
     muted_event_types: Vec<String>,
@@ -64,43 +105,80 @@ struct PrefRow {
     version: i64,
 }
 
+impl PrefRow {
+    fn preferences(self) -> Preferences {
+        let quiet = match (self.quiet_start, self.quiet_end, self.time_zone.parse()) {
+            (Some(s), Some(e), Ok(tz)) => Some(QuietHours {
+                start_minute: s as u32,
+                end_minute: e as u32,
+                tz,
+            }),
+            _ => None,
+        };
+        Preferences {
+            muted_event_types: self.muted_event_types,
+            muted_channels: self
+                .muted_channels
+                .iter()
+                .filter_map(|c| Channel::parse(c))
+                .collect(),
+            quiet,
+        }
+    }
+}
+
+const PREF_COLUMNS: &str =
+    "muted_event_types, muted_channels, quiet_start, quiet_end, time_zone, version";
+
 /// `user`'s preferences and their version (defaults and 0 when never saved).
 pub async fn preferences(
     conn: &mut PgConnection,
     tenant: &str,
     user: &str,
 ) -> Result<(Preferences, i64), sqlx::Error> {
-    let row: Option<PrefRow> = sqlx::query_as(
-        "SELECT muted_event_types, muted_channels, quiet_start, quiet_end, time_zone, version \
-         FROM preferences WHERE tenant_id = $1 AND user_id = $2",
-    )
+    let row: Option<PrefRow> = sqlx::query_as(&format!(
+        "SELECT {PREF_COLUMNS} FROM preferences WHERE tenant_id = $1 AND user_id = $2"
+    ))
     .bind(tenant)
     .bind(user)
     .fetch_optional(conn)
     .await?;
-    let Some(row) = row else {
-        return Ok((Preferences::default(), 0));
-    };
-    let quiet = match (row.quiet_start, row.quiet_end, row.time_zone.parse()) {
-        (Some(s), Some(e), Ok(tz)) => Some(QuietHours {
-            start_minute: s as u32,
-            end_minute: e as u32,
-            tz,
-        }),
-        _ => None,
-    };
-    Ok((
-        Preferences {
-            muted_event_types: row.muted_event_types,
-            muted_channels: row
-                .muted_channels
-                .iter()
-                .filter_map(|c| Channel::parse(c))
-                .collect(),
-            quiet,
-        },
-        row.version,
+    Ok(row.map_or((Preferences::default(), 0), |r| {
+        let version = r.version;
+        (r.preferences(), version)
+    }))
+}
+
+/// The saved preferences among `keys` (tenant, user), in one query; users
+/// missing from the answer never saved any (the defaults apply).
+pub async fn preferences_of(
+    conn: &mut PgConnection,
+    keys: &[(String, String)],
+) -> Result<HashMap<(String, String), Preferences>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Keyed {
+        tenant_id: String,
+        user_id: String,
+        #[sqlx(flatten)]
+        row: PrefRow,
+    }
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (tenants, users): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, u)| (t.as_str(), u.as_str())).unzip();
+    let rows: Vec<Keyed> = sqlx::query_as(&format!(
+        "SELECT tenant_id, user_id, {PREF_COLUMNS} FROM preferences \
+         JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, user_id) USING (tenant_id, user_id)"
     ))
+    .bind(tenants)
+    .bind(users)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .map(|k| ((k.tenant_id, k.user_id), k.row.preferences()))
+        .collect())
 }
 
 impl PgStore {

@@ -1,5 +1,7 @@
 //! Webhook subscriptions.
 
+use std::collections::HashMap;
+
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 use uuid::Uuid;
@@ -33,17 +35,29 @@ pub struct WebhookRow {
 const COLUMNS: &str =
     "id, url, event_types, secret, active, description, version, created_at, updated_at";
 
-/// The tenant's active subscriptions, read in the consumer's transaction.
+/// The active subscriptions of each of `tenants`, read in the consumer's
+/// transaction with one query (a tenant without any has no entry).
 pub async fn active_webhooks(
     conn: &mut PgConnection,
-    tenant: &str,
-) -> Result<Vec<WebhookRow>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM webhooks WHERE tenant_id = $1 AND active"
+    tenants: &[&str],
+) -> Result<HashMap<String, Vec<WebhookRow>>, sqlx::Error> {
+    #[derive(sqlx::FromRow)]
+    struct Owned {
+        tenant_id: String,
+        #[sqlx(flatten)]
+        row: WebhookRow,
+    }
+    let rows: Vec<Owned> = sqlx::query_as(&format!(
+        "SELECT tenant_id, {COLUMNS} FROM webhooks WHERE tenant_id = ANY($1) AND active ORDER BY id"
     ))
-    .bind(tenant)
+    .bind(tenants)
     .fetch_all(conn)
-    .await
+    .await?;
+    let mut out: HashMap<String, Vec<WebhookRow>> = HashMap::new();
+    for o in rows {
+        out.entry(o.tenant_id).or_default().push(o.row);
+    }
+    Ok(out)
 }
 
 impl PgStore {

@@ -2,6 +2,7 @@
 //! with a real SMTP listener and real HTTP receivers started by the tests.
 
 mod api;
+mod batch;
 mod email;
 mod helpers;
 mod inbox;

@@ -138,18 +138,22 @@ async fn run(args: &Args, db: &TestDb, stream: &TestStream, nats_url: &str) -> a
         })
         .collect();
     let t = Instant::now();
-    let mut acks = Vec::with_capacity(events.len());
-    for e in &events {
-        let mut headers = HeaderMap::new();
-        headers.insert("Nats-Msg-Id", e.id.as_str());
-        let subject = format!("{}.{}", stream.prefix, subject_of(e));
-        acks.push(
-            js.publish_with_headers(subject, headers, e.encode_to_vec().into())
-                .await?,
-        );
-    }
-    for ack in acks {
-        ack.await?;
+    // Acks awaited a chunk at a time: the JetStream context allows 5,000
+    // unacknowledged publishes, and one more would wait forever.
+    for chunk in events.chunks(1_000) {
+        let mut acks = Vec::with_capacity(chunk.len());
+        for e in chunk {
+            let mut headers = HeaderMap::new();
+            headers.insert("Nats-Msg-Id", e.id.as_str());
+            let subject = format!("{}.{}", stream.prefix, subject_of(e));
+            acks.push(
+                js.publish_with_headers(subject, headers, e.encode_to_vec().into())
+                    .await?,
+            );
+        }
+        for ack in acks {
+            ack.await?;
+        }
     }
     println!(
         "notification: {} ticket.created events published in {:.2} s; 1 webhook subscription (all events), {} sends in flight",
