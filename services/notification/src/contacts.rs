@@ -53,10 +53,19 @@ impl Contacts {
     }
 
     /// Remembers customers' addresses from an event that shows them: a
-    /// merged customer's email identity, and a customer acting (as their
-    /// email address, which customer tokens carry) on their own ticket.
+    /// merged customer's email identity, the address a ticket was opened
+    /// with (whoever opened it), and a customer acting (as their email
+    /// address, which customer tokens carry) on their own ticket.
     pub fn learn_from(&mut self, event: &Envelope) {
         let tenant = &event.tenant_id;
+        if let Some(Payload::TicketCreated(c)) = &event.payload
+            && let Some(ticket) = &c.ticket
+            && !ticket.requester.is_empty()
+            && email_address::EmailAddress::is_valid(&c.requester_email)
+        {
+            self.learn(tenant, &ticket.requester, c.requester_email.clone());
+            return;
+        }
         if let Some(Payload::CustomerMerged(m)) = &event.payload {
             if let Some(target) = &m.target
                 && let Some(email) = email_of(target)
@@ -103,4 +112,48 @@ fn email_of(customer: &Customer) -> Option<String> {
         .iter()
         .find(|i| i.kind == IdentityKind::Email as i32)
         .map(|i| i.value.clone())
+}
+
+#[cfg(test)]
+mod tests {
+    use switchboard_proto::{common::v1::Actor, events::v1::TicketCreated, ticket::v1::Ticket};
+
+    use super::*;
+
+    fn created(requester_email: &str) -> Envelope {
+        Envelope {
+            tenant_id: "acme".into(),
+            actor: Some(Actor {
+                kind: ActorKind::Agent as i32,
+                id: "agent-7".into(),
+                ..Default::default()
+            }),
+            payload: Some(Payload::TicketCreated(TicketCreated {
+                ticket: Some(Ticket {
+                    requester: "customers/c1".into(),
+                    ..Default::default()
+                }),
+                requester_email: requester_email.into(),
+            })),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_ticket_an_agent_opens_teaches_the_requesters_address() {
+        let key = ("acme".to_owned(), "customers/c1".to_owned());
+        let mut contacts = Contacts {
+            known: HashMap::from([(key.clone(), None)]),
+            learned: HashMap::new(),
+        };
+        contacts.learn_from(&created(""));
+        contacts.learn_from(&created("not an address"));
+        assert!(contacts.get("acme", "customers/c1").is_none());
+        contacts.learn_from(&created("ann@example.com"));
+        assert_eq!(
+            contacts.get("acme", "customers/c1").map(|c| c.email),
+            Some("ann@example.com".to_owned())
+        );
+        assert_eq!(contacts.learned()[&key], "ann@example.com");
+    }
 }
