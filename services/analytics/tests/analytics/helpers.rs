@@ -269,6 +269,7 @@ impl Script {
         let actor = by.map_or_else(customer, staff);
         let payload = Payload::TicketCreated(ev::TicketCreated {
             ticket: Some(script.ticket.clone()),
+            ..Default::default()
         });
         script.push(when, "ticket.created", actor, payload);
         script

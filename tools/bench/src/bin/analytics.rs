@@ -409,6 +409,7 @@ fn ticket_events(i: u64, start: DateTime<Utc>) -> Vec<Envelope> {
     // The customer opened it, so the agent's reply is the first reply.
     let opened = ev::TicketCreated {
         ticket: Some(ticket.clone()),
+        ..Default::default()
     };
     out.push(envelope(
         &ticket,
