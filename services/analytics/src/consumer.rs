@@ -10,7 +10,7 @@ use prost::Message;
 use switchboard_events::Envelope;
 use tokio_util::sync::CancellationToken;
 
-use crate::{cache::FactCache, ingest::Ingest};
+use crate::{api::Changes, ingest::Ingest};
 
 /// The consumer's settings.
 #[derive(Debug, Clone)]
@@ -26,11 +26,11 @@ pub struct FeedConfig {
     pub retry_delay: Duration,
 }
 
-/// Consumes until `stop`, telling `cache` after each applied batch.
+/// Consumes until `stop`, telling `changes` after each applied batch.
 pub async fn run(
     stream: jetstream::stream::Stream,
     ingest: Ingest,
-    cache: Arc<FactCache>,
+    changes: Arc<Changes>,
     config: FeedConfig,
     stop: CancellationToken,
 ) -> Result<(), String> {
@@ -89,7 +89,7 @@ pub async fn run(
                 metrics::counter!("analytics_events_applied_total")
                     .increment(applied.new_events as u64);
                 if applied.new_events > 0 {
-                    cache.notify_changed();
+                    changes.notify();
                 }
                 AckKind::Ack
             }

@@ -7,18 +7,19 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 
-use chrono::{DateTime, DurationRound, TimeDelta, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool};
-use switchboard_events::{Envelope, EventBuilder, Payload, outbox, relay::lock_key};
-use switchboard_kpi::anomaly::{Anomaly, SpikeConfig, volume_spike};
+use switchboard_events::{Envelope, relay::lock_key};
+use switchboard_kpi::anomaly::{SpikeConfig, volume_spike};
 use switchboard_kpi::{TicketEvent, TicketFact, Timeline};
-use switchboard_proto::{common::v1 as common, events::v1 as ev};
-use switchboard_runtime::TenantId;
 use switchboard_sla::Calendar;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
-use crate::convert::{Mapped, map_envelope, to_timestamp};
+use crate::anomaly::{announce, history};
+use crate::convert::{Mapped, map_envelope};
+use crate::period::hour_of;
+use crate::write::Folded;
 
 /// Weeks of the same hour a volume is compared with (at most).
 pub const SPIKE_WEEKS: i64 = 4;
@@ -181,92 +182,6 @@ impl Ingest {
     }
 }
 
-/// The same hours of past weeks for every `(tenant, key, hour)` of `totals`.
-async fn history(
-    tx: &mut PgConnection,
-    totals: &[(String, String, DateTime<Utc>, i64)],
-) -> Result<HashMap<(String, String, DateTime<Utc>), u64>, sqlx::Error> {
-    let (mut tenants, mut keys, mut hours) = (vec![], vec![], vec![]);
-    for (tenant, key, hour, _) in totals {
-        for w in 1..=SPIKE_WEEKS {
-            tenants.push(tenant.clone());
-            keys.push(key.clone());
-            hours.push(*hour - TimeDelta::weeks(w));
-        }
-    }
-    let rows: Vec<(String, String, DateTime<Utc>, i64)> = sqlx::query_as(
-        "SELECT v.tenant_id, v.key, v.hour, v.count FROM volume_hours v \
-         JOIN UNNEST($1::text[], $2::text[], $3::timestamptz[]) AS q(tenant_id, key, hour) \
-           ON v.tenant_id = q.tenant_id AND v.key = q.key AND v.hour = q.hour",
-    )
-    .bind(&tenants)
-    .bind(&keys)
-    .bind(&hours)
-    .fetch_all(&mut *tx)
-    .await?;
-    Ok(rows
-        .into_iter()
-        .map(|(t, k, h, c)| ((t, k, h), u64::try_from(c).unwrap_or(0)))
-        .collect())
-}
-
-/// Records `anomaly` for its window and writes its event to the outbox;
-/// false when this window was announced before.
-async fn announce(
-    tx: &mut PgConnection,
-    tenant: &str,
-    start: DateTime<Utc>,
-    width: TimeDelta,
-    anomaly: &Anomaly,
-) -> Result<bool, sqlx::Error> {
-    let Ok(tenant_id) = TenantId::parse(tenant) else {
-        return Ok(false);
-    };
-    let kind = match anomaly.metric {
-        switchboard_kpi::anomaly::AnomalyMetric::VolumeSpike => "volume_spike",
-        switchboard_kpi::anomaly::AnomalyMetric::SlaBreachRate => "sla_breach_rate",
-    };
-    let id = Uuid::now_v7();
-    let inserted = sqlx::query(
-        "INSERT INTO anomalies (tenant_id, kind, key, window_start, id, observed, expected, score) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING",
-    )
-    .bind(tenant)
-    .bind(kind)
-    .bind(&anomaly.key)
-    .bind(start)
-    .bind(id)
-    .bind(anomaly.observed)
-    .bind(anomaly.expected)
-    .bind(anomaly.score)
-    .execute(&mut *tx)
-    .await?
-    .rows_affected()
-        == 1;
-    if !inserted {
-        return Ok(false);
-    }
-    let payload = Payload::AnalyticsAnomalyDetected(ev::AnalyticsAnomalyDetected {
-        kind: kind.to_owned(),
-        key: anomaly.key.clone(),
-        window_start_time: Some(to_timestamp(start)),
-        window_end_time: Some(to_timestamp(start + width)),
-        observed: anomaly.observed,
-        expected: anomaly.expected,
-        score: anomaly.score,
-    });
-    let mut envelope = EventBuilder::new(&tenant_id, "analytics", id.to_string(), 1)
-        .actor(common::Actor {
-            kind: common::ActorKind::System as i32,
-            ..Default::default()
-        })
-        .build("anomaly_detected", payload);
-    envelope.id = id.to_string();
-    outbox::append(tx, &envelope).await?;
-    tracing::info!(tenant, kind, key = %anomaly.key, observed = anomaly.observed, expected = anomaly.expected, "anomaly detected");
-    Ok(true)
-}
-
 /// Stores the events; returns those not stored before.
 async fn insert_events<'m>(
     tx: &mut PgConnection,
@@ -343,8 +258,9 @@ pub async fn calendars(
         .collect())
 }
 
-/// Re-folds `tickets` from all their stored events and writes their facts;
-/// returns how many facts were written (tickets whose creation has not
+/// Re-folds `tickets` from all their stored events and writes their facts
+/// (with their samples and aggregate rows, see [`crate::write`]); returns
+/// how many facts were written (tickets whose creation has not
 /// arrived yet have none).
 pub async fn refold(
     tx: &mut PgConnection,
@@ -364,8 +280,7 @@ pub async fn refold(
     .fetch_all(&mut *tx)
     .await?;
     let always = Calendar::always();
-    let (mut out_tenants, mut out_ids, mut out_versions, mut out_created, mut out_facts) =
-        (vec![], vec![], vec![], vec![], vec![]);
+    let mut folded = Vec::new();
     let mut i = 0;
     while i < rows.len() {
         let (tenant, ticket) = (&rows[i].0, rows[i].1);
@@ -381,28 +296,15 @@ pub async fn refold(
         }
         let calendar = calendars.get(tenant).unwrap_or(&always);
         if let Some(fact) = fold(&events, calendar) {
-            out_tenants.push(tenant.clone());
-            out_ids.push(ticket);
-            out_versions.push(version);
-            out_created.push(fact.created_at);
-            out_facts.push(serde_json::to_string(&fact).unwrap_or_default());
+            folded.push(Folded {
+                tenant: tenant.clone(),
+                ticket,
+                version,
+                fact,
+            });
         }
     }
-    sqlx::query(
-        "INSERT INTO ticket_facts (tenant_id, ticket_id, version, created_at, fact) \
-         SELECT t, k, v, c, f::jsonb FROM UNNEST($1::text[], $2::uuid[], $3::bigint[], $4::timestamptz[], $5::text[]) \
-           AS u(t, k, v, c, f) \
-         ON CONFLICT (tenant_id, ticket_id) DO UPDATE SET version = EXCLUDED.version, \
-           created_at = EXCLUDED.created_at, fact = EXCLUDED.fact, rev = nextval('fact_rev')",
-    )
-    .bind(&out_tenants)
-    .bind(&out_ids)
-    .bind(&out_versions)
-    .bind(&out_created)
-    .bind(&out_facts)
-    .execute(&mut *tx)
-    .await?;
-    Ok(out_ids.len())
+    crate::write::store(tx, &folded, calendars).await
 }
 
 /// One ticket's fact from its events in version order, as of its latest
@@ -442,11 +344,6 @@ pub fn volume_keys(created: &TicketEvent) -> Vec<String> {
     let tags: BTreeSet<&String> = tags.iter().collect();
     keys.extend(tags.into_iter().map(|t| format!("tag:{t}")));
     keys
-}
-
-/// The UTC hour holding `at`.
-pub fn hour_of(at: DateTime<Utc>) -> DateTime<Utc> {
-    at.duration_trunc(TimeDelta::hours(1)).unwrap_or(at)
 }
 
 #[cfg(test)]

@@ -1,21 +1,42 @@
 //! The analytics service: read models built only from events (a durable
 //! JetStream consumer folds each ticket's events into a `switchboard-kpi`
-//! fact in PostgreSQL), desk KPIs, time series, agent and SLA reports, top
-//! issues, a live dashboard stream, CSV export, and volume-spike anomalies
-//! announced through the outbox.
+//! fact in PostgreSQL, and keeps pre-aggregated rows per hour, day and
+//! dimension key in step with the facts), desk KPIs, time series, agent
+//! and SLA reports, top issues, a live dashboard stream, CSV export, and
+//! volume-spike anomalies announced through the outbox.
+//!
+//! Reports read the aggregate rows of a range's whole days and hours and
+//! per-ticket samples for the slivers at its edges, so a 90-day report
+//! reads a few hundred rows, not every fact; no replica holds facts in
+//! memory.
 
+pub mod anomaly;
 pub mod api;
-pub mod cache;
+pub mod backlog;
 pub mod calendar;
+pub mod cells;
+pub mod codec;
 pub mod consumer;
 pub mod convert;
+pub mod csv;
+pub mod facts;
 pub mod ingest;
+pub mod packed;
+pub mod period;
 pub mod query;
+pub mod read;
+pub mod report;
+pub mod sample;
+pub mod series;
+pub mod sketch;
+pub mod state;
 pub mod wire;
+pub mod write;
 
 use std::{sync::Arc, time::Duration};
 
 use async_nats::jetstream;
+use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::{PgPool, migrate::Migrator};
 use switchboard_events::{
@@ -30,8 +51,7 @@ use switchboard_runtime::{App, Settings};
 use switchboard_sla::Calendar;
 use uuid::Uuid;
 
-pub use api::AnalyticsApi;
-pub use cache::FactCache;
+pub use api::{AnalyticsApi, Changes};
 pub use ingest::{Applied, Ingest};
 
 /// The service's configuration name and database schema.
@@ -77,13 +97,26 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         },
     );
     let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
-    let cache = Arc::new(FactCache::new(pool.clone()));
-    let server = AnalyticsServiceServer::new(AnalyticsApi::new(cache.clone(), pool.clone()))
+    let changes = Arc::new(Changes::default());
+    let server = AnalyticsServiceServer::new(AnalyticsApi::new(changes.clone(), pool.clone()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
+
+    // Facts written before the aggregates existed get them now.
+    let backfill_pool = pool.clone();
+    app.spawn_background(move |stop| async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            done = backfill(&backfill_pool, BACKFILL_CHUNK) => match done {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(facts = n, "aggregates backfilled"),
+                Err(e) => tracing::error!(error = %e, "aggregate backfill failed"),
+            },
+        }
+    });
 
     let events = settings.events.clone();
     app.spawn_background(move |stop| async move {
@@ -100,7 +133,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
                     match consumer::run(
                         stream,
                         ingest.clone(),
-                        cache.clone(),
+                        changes.clone(),
                         config.clone(),
                         stop.clone(),
                     )
@@ -149,7 +182,8 @@ pub fn decode_calendar(raw: Option<&[u8]>) -> Calendar {
 }
 
 /// Stores `tenant`'s calendar and re-measures every one of its tickets in
-/// it, in one transaction with the ingest lock held.
+/// it, in one transaction with the ingest lock held. The aggregate rows
+/// are rebuilt from the new facts (their days follow the calendar's zone).
 pub async fn remeasure(
     pool: &PgPool,
     tenant: &str,
@@ -169,6 +203,14 @@ pub async fn remeasure(
     .bind(raw.map(Message::encode_to_vec))
     .execute(&mut *tx)
     .await?;
+    // With no samples stored, the refold below adds every fact afresh.
+    for sql in [
+        "DELETE FROM aggregates WHERE tenant_id = $1",
+        "DELETE FROM fact_hours WHERE tenant_id = $1",
+        "UPDATE ticket_facts SET samples = NULL WHERE tenant_id = $1",
+    ] {
+        sqlx::query(sql).bind(tenant).execute(&mut *tx).await?;
+    }
     let tickets: Vec<Uuid> =
         sqlx::query_scalar("SELECT DISTINCT ticket_id FROM ticket_events WHERE tenant_id = $1")
             .bind(tenant)
@@ -187,4 +229,62 @@ pub async fn remeasure(
     }
     tx.commit().await?;
     Ok(written)
+}
+
+/// Facts the service aggregates per backfill transaction.
+pub const BACKFILL_CHUNK: i64 = 2000;
+
+/// Gives every stored fact without samples (written before the aggregates
+/// existed, or loaded in bulk) its samples, hour index entries and share
+/// of the aggregate rows, `chunk` facts per transaction in creation order
+/// (so each touches few rows); returns how many.
+pub async fn backfill(pool: &PgPool, chunk: i64) -> Result<usize, sqlx::Error> {
+    let mut done = 0;
+    // Before every (non-empty) tenant id.
+    let mut after = (String::new(), DateTime::<Utc>::UNIX_EPOCH, Uuid::nil());
+    loop {
+        let mut tx = pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock($1)")
+            .bind(lock_key("analytics-ingest"))
+            .execute(&mut *tx)
+            .await?;
+        // Along the creation index, after the last chunk (no index on
+        // `samples`: one would make every fact update touch every index).
+        let rows: Vec<(String, Uuid, i64, DateTime<Utc>, String)> = sqlx::query_as(
+            "SELECT tenant_id, ticket_id, version, created_at, fact::text FROM ticket_facts \
+             WHERE samples IS NULL AND (tenant_id, created_at, ticket_id) > ($1, $2, $3) \
+             ORDER BY tenant_id, created_at, ticket_id LIMIT $4",
+        )
+        .bind(&after.0)
+        .bind(after.1)
+        .bind(after.2)
+        .bind(chunk)
+        .fetch_all(&mut *tx)
+        .await?;
+        if let Some(last) = rows.last() {
+            after = (last.0.clone(), last.3, last.1);
+        }
+        if rows.is_empty() {
+            tx.commit().await?;
+            return Ok(done);
+        }
+        let tenants = rows.iter().map(|r| r.0.clone()).collect();
+        let calendars = ingest::calendars(&mut tx, &tenants).await?;
+        let mut folded = Vec::with_capacity(rows.len());
+        for (tenant, ticket, version, _, json) in rows {
+            match serde_json::from_str(&json) {
+                Ok(fact) => folded.push(write::Folded {
+                    tenant,
+                    ticket,
+                    version,
+                    fact,
+                }),
+                Err(e) => {
+                    tracing::error!(error = %e, %ticket, "unreadable fact left out of the aggregates")
+                }
+            }
+        }
+        done += write::store(&mut tx, &folded, &calendars).await?;
+        tx.commit().await?;
+    }
 }

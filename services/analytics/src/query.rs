@@ -8,8 +8,10 @@ use chrono::{DateTime, TimeDelta, Utc};
 use switchboard_kpi::fact::{Channel, Priority};
 use switchboard_kpi::overview::{GroupBy, Volume, count_rows};
 use switchboard_kpi::{Range, TicketFact};
+use switchboard_proto::analytics::v1 as pb;
 use switchboard_runtime::Violations;
-use uuid::Uuid;
+
+use crate::sample::Dims;
 
 /// Longest range a query may cover.
 pub const MAX_RANGE_DAYS: i64 = 400;
@@ -51,15 +53,15 @@ impl Filter {
             && (self.assignees.is_empty() || self.assignees.contains(&fact.assignee))
             && (self.tags.is_empty() || fact.tags.iter().any(|t| self.tags.contains(t)))
     }
-}
 
-/// Whether `fact` can change any number over `range`: a ticket whose last
-/// event came before the range and that is solved or closed has no sample
-/// in it and is in no backlog within it, and one created after the range
-/// has nothing in it either; unsolved tickets always count (agent load is
-/// as of now). Skipping the rest first keeps a report's many passes short.
-pub fn relevant(fact: &TicketFact, range: Range) -> bool {
-    fact.is_unsolved() || (fact.as_of >= range.from && fact.created_at < range.to)
+    /// [`matches`](Self::matches) on a ticket's stored dimensions.
+    pub fn matches_dims(&self, dims: &Dims) -> bool {
+        (self.channels.is_empty() || self.channels.contains(&dims.channel))
+            && (self.priorities.is_empty() || self.priorities.contains(&dims.priority))
+            && (self.groups.is_empty() || self.groups.contains(&dims.group))
+            && (self.assignees.is_empty() || self.assignees.contains(&dims.assignee))
+            && (self.tags.is_empty() || dims.tags.iter().any(|t| self.tags.contains(t)))
+    }
 }
 
 /// `[from, to)` checked: both set, in order, at most `max_days` long.
@@ -82,6 +84,22 @@ pub fn range(
         return None;
     }
     Some(Range::new(from, to))
+}
+
+/// The overview of `facts` over `range`, computed fact by fact with
+/// `switchboard-kpi`: the definition that [`crate::report::overview`],
+/// which reads aggregate rows and samples instead, must agree with.
+pub fn overview(facts: &[&TicketFact], range: Range) -> pb::Overview {
+    let o = switchboard_kpi::overview::overview(facts.iter().copied(), range);
+    let (replies, hops, group_hops) = per_solve(facts, range);
+    crate::wire::overview(
+        &o,
+        replies,
+        hops,
+        group_hops,
+        solved_volume(facts, range, GroupBy::Channel),
+        solved_volume(facts, range, GroupBy::Group),
+    )
 }
 
 /// Means per ticket solved in `range`: replies, assignee hops, group hops.
@@ -158,6 +176,15 @@ pub fn top_issues(facts: &[&TicketFact], range: Range, limit: usize) -> Vec<TopI
             }
         }
     }
+    rank_issues(counts, limit)
+}
+
+/// `(created in the range, created before)` per `(kind, key)`, ranked as
+/// [`top_issues`] says.
+pub fn rank_issues(
+    counts: BTreeMap<(&'static str, String), (u64, u64)>,
+    limit: usize,
+) -> Vec<TopIssue> {
     let mut issues: Vec<TopIssue> = counts
         .into_iter()
         .filter(|(_, (count, _))| *count > 0)
@@ -225,116 +252,9 @@ pub fn queue(facts: &[&TicketFact], now: DateTime<Utc>) -> Queue {
     q
 }
 
-/// The CSV columns of [`csv_row`].
-pub const CSV_HEADER: &[&str] = &[
-    "ticket_id",
-    "created_at",
-    "channel",
-    "priority",
-    "group",
-    "assignee",
-    "tags",
-    "status",
-    "created_by_agent",
-    "first_reply_at",
-    "first_reply_seconds",
-    "first_reply_business_seconds",
-    "first_solved_at",
-    "solved_at",
-    "full_resolution_seconds",
-    "full_resolution_business_seconds",
-    "requester_wait_seconds",
-    "agent_wait_seconds",
-    "reopens",
-    "public_agent_replies",
-    "assignee_hops",
-    "group_hops",
-    "one_touch",
-    "satisfaction_score",
-    "merged_into",
-    "sla_first_reply",
-    "sla_resolution",
-];
-
-/// One ticket's fact as CSV fields, in [`CSV_HEADER`] order.
-pub fn csv_row(id: Uuid, f: &TicketFact) -> Vec<String> {
-    let at = |t: Option<DateTime<Utc>>| t.map(|t| t.to_rfc3339()).unwrap_or_default();
-    let num = |n: Option<i64>| n.map(|n| n.to_string()).unwrap_or_default();
-    let sla = |r: switchboard_kpi::fact::SlaRecord, done: Option<DateTime<Utc>>| match (
-        r.target,
-        r.breached_at,
-        done,
-    ) {
-        (false, _, _) => String::new(),
-        (true, Some(_), _) => "breached".into(),
-        (true, None, Some(_)) => "met".into(),
-        (true, None, None) => "pending".into(),
-    };
-    vec![
-        id.to_string(),
-        f.created_at.to_rfc3339(),
-        f.channel.as_str().into(),
-        f.priority.as_str().into(),
-        f.group.clone().unwrap_or_default(),
-        f.assignee.clone().unwrap_or_default(),
-        f.tags.join(" "),
-        f.status.as_str().into(),
-        f.created_by_agent.to_string(),
-        at(f.first_reply_at),
-        num(f.first_reply.map(|e| e.calendar)),
-        num(f.first_reply.map(|e| e.business)),
-        at(f.first_solved_at),
-        at(f.solved_at),
-        num(f.full_resolution.map(|e| e.calendar)),
-        num(f.full_resolution.map(|e| e.business)),
-        f.requester_wait.calendar.to_string(),
-        f.agent_wait.calendar.to_string(),
-        f.reopens.to_string(),
-        f.public_agent_replies.to_string(),
-        f.assignee_hops.to_string(),
-        f.group_hops.to_string(),
-        f.one_touch.to_string(),
-        f.satisfaction
-            .map(|s| s.score.to_string())
-            .unwrap_or_default(),
-        f.merged.map(|m| m.target.to_string()).unwrap_or_default(),
-        sla(f.sla_first_reply, f.first_reply_at),
-        sla(f.sla_resolution, f.solved_at.filter(|_| f.merged.is_none())),
-    ]
-}
-
-/// One RFC 4180 line: fields with a comma, quote or line break are quoted,
-/// quotes doubled.
-pub fn csv_line(fields: &[impl AsRef<str>]) -> String {
-    let mut line = String::new();
-    for (i, field) in fields.iter().enumerate() {
-        if i > 0 {
-            line.push(',');
-        }
-        let field = field.as_ref();
-        if field.contains([',', '"', '\r', '\n']) {
-            line.push('"');
-            line.push_str(&field.replace('"', "\"\""));
-            line.push('"');
-        } else {
-            line.push_str(field);
-        }
-    }
-    line.push_str("\r\n");
-    line
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn csv_quotes_only_what_needs_it() {
-        assert_eq!(
-            csv_line(&["a", "b,c", "say \"hi\"", "x\ny"]),
-            "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\r\n"
-        );
-    }
 
     use switchboard_kpi::TicketEvent;
     use switchboard_kpi::fact::{Author, SlaTargets, Status};

@@ -216,7 +216,7 @@ pub fn day(y: i32, mo: u32, d: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(y, mo, d, 0, 0, 0).unwrap()
 }
 
-fn staff(id: &str) -> Actor {
+pub fn staff(id: &str) -> Actor {
     Actor {
         kind: ActorKind::Agent as i32,
         id: id.into(),
@@ -275,7 +275,7 @@ impl Script {
         script
     }
 
-    fn push(&mut self, when: DateTime<Utc>, kind: &str, actor: Actor, payload: Payload) {
+    pub fn push(&mut self, when: DateTime<Utc>, kind: &str, actor: Actor, payload: Payload) {
         self.events.push(Envelope {
             id: Uuid::now_v7().to_string(),
             r#type: kind.into(),
@@ -290,7 +290,7 @@ impl Script {
         });
     }
 
-    fn bump(&mut self) {
+    pub fn bump(&mut self) {
         self.ticket.version += 1;
     }
 

@@ -2,4 +2,7 @@
 
 mod day;
 mod helpers;
+mod near;
+mod paths;
 mod spike;
+mod week;

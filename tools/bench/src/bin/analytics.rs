@@ -1,9 +1,12 @@
 //! Analytics: event ingest (events/s through the service's batch writer) and the latency of an
 //! overview and a 90-day daily time series over N tickets (1,000,000 by default), each beside a
-//! plain SQL aggregate over the same rows in the same run. Figures, not assertions.
+//! plain SQL aggregate over the same rows in the same run, and the peak RSS of the service part.
+//! Figures, not assertions.
 //!
 //! `cargo run --release -p switchboard-bench --bin analytics -- --tickets 200000`
-//! (or `ANALYTICS_BENCH_TICKETS=200000`).
+//! (or `ANALYTICS_BENCH_TICKETS=200000`). The load and the queries run as two child processes, so
+//! the queries' RSS is the service's alone; `--keep` keeps the database, and `--phase queries
+//! --database NAME` measures the queries again against it.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -15,7 +18,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::{Connection, PgConnection, PgPool};
-use switchboard_analytics::{AnalyticsApi, FactCache, Ingest, convert, ingest};
+use switchboard_analytics::{AnalyticsApi, Changes, Ingest, convert, ingest};
 use switchboard_events::{Envelope, Payload};
 use switchboard_proto::analytics::v1::{self as pb, analytics_service_server::AnalyticsService};
 use switchboard_proto::common::v1::{self as common, TimeRange};
@@ -40,6 +43,23 @@ struct Args {
     /// A PostgreSQL superuser URL; a throwaway database is created beside it and dropped.
     #[arg(long, default_value = "postgres://postgres@localhost:5432/postgres")]
     database_url: String,
+    /// Keep the database afterwards (its name is printed).
+    #[arg(long)]
+    keep: bool,
+    /// Run only this phase, against `--database`.
+    #[arg(long, value_enum, requires = "database")]
+    phase: Option<Phase>,
+    /// The database a `--phase` runs against.
+    #[arg(long)]
+    database: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Phase {
+    /// Ingest, bulk load, aggregate, baseline table.
+    Load,
+    /// The timed queries, in a process that did nothing else.
+    Queries,
 }
 
 const TENANT: &str = "bench";
@@ -52,6 +72,21 @@ const TAGS: u64 = 40;
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     anyhow::ensure!(args.tickets > 0, "nothing to measure");
+    if let (Some(phase), Some(name)) = (args.phase, &args.database) {
+        let options = PgConnectOptions::from_str(&args.database_url)?
+            .database(name)
+            .options([("search_path", "analytics")]);
+        let pool = PgPoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await?;
+        let r = match phase {
+            Phase::Load => load(&args, &pool).await,
+            Phase::Queries => queries(&args, &pool).await,
+        };
+        pool.close().await;
+        return r;
+    }
     let mut admin = PgConnection::connect(&args.database_url)
         .await
         .with_context(|| format!("PostgreSQL is not reachable at {}", args.database_url))?;
@@ -59,29 +94,34 @@ async fn main() -> anyhow::Result<()> {
     sqlx::query(&format!("CREATE DATABASE {name}"))
         .execute(&mut admin)
         .await?;
-    let options = PgConnectOptions::from_str(&args.database_url)?
-        .database(&name)
-        .options([("search_path", "analytics")]);
-    let result = async {
-        let pool = PgPoolOptions::new()
-            .max_connections(4)
-            .connect_with(options)
+    let result = (|| {
+        for phase in ["load", "queries"] {
+            let status = std::process::Command::new(std::env::current_exe()?)
+                .args(std::env::args_os().skip(1))
+                .args(["--phase", phase, "--database", &name])
+                .status()?;
+            anyhow::ensure!(status.success(), "the {phase} phase failed: {status}");
+        }
+        Ok(())
+    })();
+    if args.keep {
+        println!("database kept: {name}");
+    } else {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            .execute(&mut admin)
             .await?;
-        let r = run(&args, &pool).await;
-        pool.close().await;
-        r
     }
-    .await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut admin)
-        .await?;
     result
 }
 
-async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
+/// The newest instant of the generated history.
+fn end() -> DateTime<Utc> {
+    DateTime::from_timestamp(1_790_000_000, 0).expect("a valid instant")
+}
+
+async fn load(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
     switchboard_events::db::migrate(pool, "analytics", &switchboard_analytics::MIGRATIONS).await?;
-    let end = DateTime::from_timestamp(1_790_000_000, 0).expect("a valid instant");
-    let start = end - TimeDelta::days(DAYS);
+    let start = end() - TimeDelta::days(DAYS);
     println!(
         "analytics: {} tickets over {DAYS} days, 1 tenant, {AGENTS} agents, {GROUPS} groups, {TAGS} tags; \
          ~4.3 events per ticket (created, assigned, reply, solved for 90%, rating for 30%)",
@@ -93,7 +133,7 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
     let ingest_tickets = args.ingest_tickets.min(args.tickets);
     let mut envelopes = Vec::new();
     for i in 0..ingest_tickets {
-        envelopes.extend(ticket_events(i as u64, start));
+        envelopes.extend(ticket_events(i as u64, start, DAYS));
     }
     envelopes.sort_by_key(|e| e.occurred_at.as_ref().map(|t| t.seconds));
     let writer = Ingest::new(pool.clone());
@@ -119,7 +159,8 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
         t.elapsed().as_secs_f64() * 1000.0
     );
 
-    // The rest: folded here with the service's own mapping and fold, bulk loaded.
+    // The rest: folded here with the service's own mapping and fold, bulk loaded, then given
+    // their samples and aggregate rows by the service's own backfill (the writer the ingest uses).
     let t = Instant::now();
     bulk_load(pool, ingest_tickets..args.tickets, start).await?;
     baseline_table(pool).await?;
@@ -127,36 +168,28 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
         "bulk load of the remaining facts and the baseline table: {:.1} s",
         t.elapsed().as_secs_f64()
     );
-
-    let cache = Arc::new(FactCache::new(pool.clone()));
     let t = Instant::now();
-    let loaded = cache.snapshot(TENANT).await?.facts.len();
+    let aggregated = switchboard_analytics::backfill(pool, 20_000).await?;
+    sqlx::query("ANALYZE").execute(pool).await?;
     println!(
-        "cache: {loaded} facts loaded from PostgreSQL in {:.1} s, RSS {:.0} MiB",
-        t.elapsed().as_secs_f64(),
-        rss_kib()? as f64 / 1024.0
+        "aggregates: {aggregated} bulk-loaded facts through the service's writer in {:.1} s",
+        t.elapsed().as_secs_f64()
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM aggregates")
+        .fetch_one(pool)
+        .await?;
+    println!("aggregate rows (hours and days, every dimension key): {rows}");
+    Ok(())
+}
+
+async fn queries(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
+    let end = end();
+    println!(
+        "the queries' process starts at RSS {:.0} MiB",
+        rss_kib("VmRSS:")? as f64 / 1024.0
     );
     let (from30, from90) = (end - TimeDelta::days(30), end - TimeDelta::days(90));
-    // The computation alone: the overview over the cached slice, no refresh or request.
-    let compute = {
-        let snapshot = cache.snapshot(TENANT).await?;
-        let window = switchboard_kpi::Range::new(from30, end);
-        measure(args.repeat, || {
-            let relevant: Vec<&switchboard_kpi::TicketFact> = snapshot
-                .facts
-                .iter()
-                .filter(|f| switchboard_analytics::query::relevant(f, window))
-                .collect();
-            let o = switchboard_analytics::api::overview(&relevant, window);
-            std::future::ready(if o.created > 0 {
-                Ok(())
-            } else {
-                Err("no tickets")
-            })
-        })
-        .await?
-    };
-    let api = AnalyticsApi::new(cache, pool.clone());
+    let api = AnalyticsApi::new(Arc::new(Changes::default()), pool.clone());
     let caller = Caller {
         tenant: TenantId::parse(TENANT).expect("valid"),
         user: "sue".into(),
@@ -166,29 +199,31 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
     let last90 = range(end - TimeDelta::days(90), end);
 
     let overview = measure(args.repeat, || {
-        let request = authed(
-            pb::GetOverviewRequest {
-                range: Some(last30),
-                filter: None,
-            },
-            &caller,
-        );
+        let request = authed(overview_request(last30), &caller);
         let api = api.clone();
         async move { api.get_overview(request).await.map(|_| ()) }
     })
     .await?;
     let series = measure(args.repeat, || {
+        let request = authed(series_request(last90), &caller);
+        let api = api.clone();
+        async move { api.query_time_series(request).await.map(|_| ()) }
+    })
+    .await?;
+    let filtered = measure(args.repeat.min(3), || {
         let request = authed(
-            pb::QueryTimeSeriesRequest {
-                metric: pb::Metric::FirstReplyTime as i32,
-                bucket: pb::Bucket::Day as i32,
-                range: Some(last90),
-                ..Default::default()
+            pb::GetOverviewRequest {
+                range: Some(last30),
+                filter: Some(pb::Filter {
+                    channels: vec![common::Channel::Email as i32],
+                    groups: vec!["group-1".into()],
+                    ..Default::default()
+                }),
             },
             &caller,
         );
         let api = api.clone();
-        async move { api.query_time_series(request).await.map(|_| ()) }
+        async move { api.get_overview(request).await.map(|_| ()) }
     })
     .await?;
     let sql_overview = measure(args.repeat, || async {
@@ -216,8 +251,8 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
     );
     for (label, h) in [
         ("GetOverview, last 30 days (all KPIs)", &overview),
-        ("  of which computing over the cached facts", &compute),
         ("  baseline: SQL aggregate, same rows", &sql_overview),
+        ("  filtered by channel and group (samples)", &filtered),
         ("QueryTimeSeries first reply, 90 days daily", &series),
         ("  baseline: SQL GROUP BY day, same rows", &sql_series),
     ] {
@@ -233,8 +268,87 @@ async fn run(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
         sql_overview.value_at_quantile(0.5) as f64 / overview.value_at_quantile(0.5).max(1) as f64,
         sql_series.value_at_quantile(0.5) as f64 / series.value_at_quantile(0.5).max(1) as f64,
     );
-    println!("RSS at the end: {:.0} MiB", rss_kib()? as f64 / 1024.0);
+
+    // Under load: the consumer's writer applies the events of more tickets, all of the last two
+    // days (live traffic), while the overview and the series repeat.
+    let live = {
+        let pool = pool.clone();
+        let (first, n) = (args.tickets as u64, args.ingest_tickets as u64);
+        tokio::spawn(async move { live_ingest(&pool, first..first + n, end).await })
+    };
+    let (mut overview_live, mut series_live) =
+        (Histogram::<u64>::new(3)?, Histogram::<u64>::new(3)?);
+    while !live.is_finished() {
+        for (call, h) in [(0, &mut overview_live), (1, &mut series_live)] {
+            let t = Instant::now();
+            if call == 0 {
+                api.get_overview(authed(overview_request(last30), &caller))
+                    .await?;
+            } else {
+                api.query_time_series(authed(series_request(last90), &caller))
+                    .await?;
+            }
+            h.record(t.elapsed().as_micros().max(1) as u64)?;
+        }
+    }
+    let (events, took) = live.await??;
+    println!(
+        "under load: {events} events of {} more tickets (the last two days) applied at {:.0} events/s \
+         meanwhile; GetOverview p50 {:.1} ms ({} calls), QueryTimeSeries p50 {:.1} ms ({} calls)",
+        args.ingest_tickets,
+        events as f64 / took.as_secs_f64(),
+        overview_live.value_at_quantile(0.5) as f64 / 1000.0,
+        overview_live.len(),
+        series_live.value_at_quantile(0.5) as f64 / 1000.0,
+        series_live.len(),
+    );
+    println!(
+        "RSS at the end: {:.0} MiB; peak RSS of this process (the service under the loads above): {:.0} MiB",
+        rss_kib("VmRSS:")? as f64 / 1024.0,
+        rss_kib("VmHWM:")? as f64 / 1024.0
+    );
     Ok(())
+}
+
+fn overview_request(range: TimeRange) -> pb::GetOverviewRequest {
+    pb::GetOverviewRequest {
+        range: Some(range),
+        filter: None,
+    }
+}
+
+fn series_request(range: TimeRange) -> pb::QueryTimeSeriesRequest {
+    pb::QueryTimeSeriesRequest {
+        metric: pb::Metric::FirstReplyTime as i32,
+        bucket: pb::Bucket::Day as i32,
+        range: Some(range),
+        ..Default::default()
+    }
+}
+
+/// Applies the events of tickets `ids`, created in the two days before `end`, through the
+/// consumer's writer: in time order per 2,000 tickets, 1,000 events per transaction. Returns the
+/// events applied and how long it took.
+async fn live_ingest(
+    pool: &PgPool,
+    ids: std::ops::Range<u64>,
+    end: DateTime<Utc>,
+) -> anyhow::Result<(usize, std::time::Duration)> {
+    let writer = Ingest::new(pool.clone());
+    let ids: Vec<u64> = ids.collect();
+    let (t, mut events) = (Instant::now(), 0);
+    for group in ids.chunks(2000) {
+        let mut envelopes: Vec<Envelope> = group
+            .iter()
+            .flat_map(|&i| ticket_events(i, end - TimeDelta::days(2), 2))
+            .collect();
+        envelopes.sort_by_key(|e| e.occurred_at.as_ref().map(|t| t.seconds));
+        for batch in envelopes.chunks(switchboard_analytics::BATCH) {
+            writer.apply(batch).await?;
+        }
+        events += envelopes.len();
+    }
+    Ok((events, t.elapsed()))
 }
 
 /// The headline numbers the SQL baseline computes (counts, duration medians and p90s, CSAT,
@@ -264,7 +378,7 @@ where
     E: std::fmt::Debug,
 {
     let mut h = Histogram::<u64>::new(3)?;
-    // One warm-up call (the service's first call also catches its cache up).
+    // One warm-up call (connections, PostgreSQL buffers).
     call().await.map_err(|e| anyhow::anyhow!("{e:?}"))?;
     for _ in 0..repeat.max(1) {
         let t = Instant::now();
@@ -298,7 +412,7 @@ async fn bulk_load(
     for part in ids.chunks(20_000) {
         let (mut tickets, mut versions, mut created, mut facts) = (vec![], vec![], vec![], vec![]);
         for &i in part {
-            let envelopes = ticket_events(i as u64, start);
+            let envelopes = ticket_events(i as u64, start, DAYS);
             let mut events = Vec::new();
             let mut version = 0;
             for e in &envelopes {
@@ -362,11 +476,11 @@ fn mix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
-/// Ticket `i`'s events as the ticket service publishes them.
-fn ticket_events(i: u64, start: DateTime<Utc>) -> Vec<Envelope> {
+/// Ticket `i`'s events as the ticket service publishes them; created within `days` of `start`.
+fn ticket_events(i: u64, start: DateTime<Utc>, days: i64) -> Vec<Envelope> {
     let r = |salt: u64| mix(i.wrapping_mul(31).wrapping_add(salt));
     let id = Uuid::from_u64_pair(0x0190_0000_0000_7000, i);
-    let created = start + TimeDelta::seconds((r(1) % (DAYS as u64 * 86_400)) as i64);
+    let created = start + TimeDelta::seconds((r(1) % (days as u64 * 86_400)) as i64);
     let mut ticket = tpb::Ticket {
         name: format!("tickets/{id}"),
         status: tpb::TicketStatus::New as i32,
@@ -488,11 +602,12 @@ fn ticket_events(i: u64, start: DateTime<Utc>) -> Vec<Envelope> {
     out
 }
 
-fn rss_kib() -> anyhow::Result<u64> {
+/// A `/proc/self/status` line's value in KiB, e.g. `VmRSS:` (now) or `VmHWM:` (peak).
+fn rss_kib(field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string("/proc/self/status")?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .context("VmRSS missing from /proc/self/status")
+        .with_context(|| format!("{field} missing from /proc/self/status"))
 }
