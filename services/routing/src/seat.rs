@@ -55,17 +55,18 @@ pub async fn seat(
         .get(&job.group)
         .map_or(Strategy::LeastLoaded, |g| g.strategy);
     // Only agents who could ever take the job are looked up or considered.
+    // (`qualified` includes group membership.)
     let agents: Vec<&Agent> = match ask.only {
         Some(u) => dir
             .agent(u)
-            .filter(|a| a.in_group(&job.group))
             .into_iter()
-            .collect::<Vec<_>>(),
-        None => dir.members(&job.group).collect(),
-    }
-    .into_iter()
-    .filter(|a| qualified(a, job))
-    .collect();
+            .filter(|a| qualified(a, job))
+            .collect(),
+        None => dir
+            .members(&job.group)
+            .filter(|a| qualified(a, job))
+            .collect(),
+    };
     if agents.is_empty() {
         return Ok(Seat::NoAgent);
     }
