@@ -19,6 +19,16 @@ pub trait Handler: Send + Sync + 'static {
     async fn handle(&self, tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError>;
 }
 
+/// A handler whose effects are idempotent by construction (a repeat finds
+/// the work done and changes nothing), so it needs no idempotency record and
+/// holds no database connection while it works: lanes are then bounded by
+/// what the reactor calls, not by the pool.
+#[async_trait::async_trait]
+pub trait Reactor: Send + Sync + 'static {
+    /// Reacts to `event`. An error means the event is redelivered.
+    async fn react(&self, event: &Envelope) -> Result<(), HandlerError>;
+}
+
 /// A handler's failure; the event is redelivered after a delay.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
@@ -167,6 +177,58 @@ pub async fn run_lanes(
     lanes: usize,
     stop: CancellationToken,
 ) -> Result<(), ConsumerError> {
+    let apply = Arc::new(Apply::Recorded { pool, handler });
+    consume(stream, config, apply, lanes, stop).await
+}
+
+/// Like [`run_lanes`] for a [`Reactor`]: no idempotency record, no
+/// transaction; events of one aggregate still share a lane.
+pub async fn run_reactor_lanes(
+    stream: jetstream::stream::Stream,
+    config: ConsumerConfig,
+    reactor: Arc<dyn Reactor>,
+    lanes: usize,
+    stop: CancellationToken,
+) -> Result<(), ConsumerError> {
+    consume(
+        stream,
+        config,
+        Arc::new(Apply::Direct(reactor)),
+        lanes,
+        stop,
+    )
+    .await
+}
+
+/// How a lane applies an event.
+enum Apply {
+    /// Through a transaction that records the event id.
+    Recorded {
+        pool: PgPool,
+        handler: Arc<dyn Handler>,
+    },
+    /// Straight to an idempotent reactor.
+    Direct(Arc<dyn Reactor>),
+}
+
+impl Apply {
+    async fn apply(&self, consumer: &str, event: &Envelope) -> Result<Outcome, HandlerError> {
+        match self {
+            Apply::Recorded { pool, handler } => {
+                process(pool, consumer, event, handler.as_ref()).await
+            }
+            Apply::Direct(reactor) => reactor.react(event).await.map(|()| Outcome::Applied),
+        }
+    }
+}
+
+async fn consume(
+    stream: jetstream::stream::Stream,
+    config: ConsumerConfig,
+    apply: Arc<Apply>,
+    lanes: usize,
+    stop: CancellationToken,
+) -> Result<(), ConsumerError> {
     let consumer = stream
         .get_or_create_consumer(
             &config.durable_name,
@@ -191,8 +253,7 @@ pub async fn run_lanes(
         // stop only means JetStream redelivers it.
         let (tx, mut rx) = tokio::sync::mpsc::channel::<(jetstream::Message, Envelope)>(8);
         senders.push(tx);
-        let (pool, config, handler, stop) =
-            (pool.clone(), config.clone(), handler.clone(), stop.clone());
+        let (apply, config, stop) = (apply.clone(), config.clone(), stop.clone());
         workers.spawn(async move {
             loop {
                 let next = tokio::select! {
@@ -201,7 +262,7 @@ pub async fn run_lanes(
                     next = rx.recv() => next,
                 };
                 let Some((message, event)) = next else { return };
-                settle(&pool, &config, handler.as_ref(), message, &event).await;
+                settle(&apply, &config, message, &event).await;
             }
         });
     }
@@ -248,13 +309,12 @@ fn lane_of(aggregate_id: &str, lanes: usize) -> usize {
 
 /// Handles one event and acks it (or asks for it again later).
 async fn settle(
-    pool: &PgPool,
+    apply: &Apply,
     config: &ConsumerConfig,
-    handler: &dyn Handler,
     message: jetstream::Message,
     event: &Envelope,
 ) {
-    let ack = match process(pool, &config.durable_name, event, handler).await {
+    let ack = match apply.apply(&config.durable_name, event).await {
         Ok(outcome) => {
             metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
             AckKind::Ack

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use sqlx::PgConnection;
 use switchboard_events::{
     Envelope, Payload,
-    consumer::{Handler, HandlerError},
+    consumer::{Handler, HandlerError, Reactor},
 };
 use switchboard_proto::events::v1 as ev;
 use switchboard_runtime::TenantId;
@@ -30,6 +30,13 @@ pub struct RouteOnEvents {
 #[async_trait::async_trait]
 impl Handler for RouteOnEvents {
     async fn handle(&self, _tx: &mut PgConnection, event: &Envelope) -> Result<(), HandlerError> {
+        self.react(event).await
+    }
+}
+
+#[async_trait::async_trait]
+impl Reactor for RouteOnEvents {
+    async fn react(&self, event: &Envelope) -> Result<(), HandlerError> {
         let (ticket, kind) = match &event.payload {
             Some(Payload::TicketCreated(ev::TicketCreated { ticket, .. })) => {
                 (ticket, Kind::Created)

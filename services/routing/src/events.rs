@@ -49,8 +49,12 @@ pub fn assigned(
     )
 }
 
-/// `routing.queued`.
-pub fn queued(t: &TenantId, job: &Job, position: i64) -> Envelope {
+/// Most group members one `routing.queued` names.
+pub const QUEUED_MEMBERS: usize = 200;
+
+/// `routing.queued`; `members` are the group's agents (at most
+/// [`QUEUED_MEMBERS`]).
+pub fn queued(t: &TenantId, job: &Job, position: i64, members: Vec<String>) -> Envelope {
     on_ticket(t, job.ticket, job.version).build_as(
         "routing",
         "queued",
@@ -59,6 +63,7 @@ pub fn queued(t: &TenantId, job: &Job, position: i64) -> Envelope {
             group: job.group.clone(),
             priority: job.priority,
             position_hint: position,
+            members,
         }),
     )
 }

@@ -309,16 +309,34 @@ impl Router {
             created: ticket.created,
             rule: decision.rule,
         };
-        self.place_or_queue(t, &dir, &mut job).await
+        self.place_or_queue(t, &dir, &mut job, ticket.group.as_deref())
+            .await
     }
 
-    async fn place_or_queue(&self, t: &TenantId, dir: &Directory, job: &mut Job) -> Result<()> {
+    /// Assigns `job` or queues it in its group; `shown` is the group the
+    /// ticket names now.
+    async fn place_or_queue(
+        &self,
+        t: &TenantId,
+        dir: &Directory,
+        job: &mut Job,
+        shown: Option<&str>,
+    ) -> Result<()> {
         match self.place(t, dir, job, None, false).await? {
             Placed::Assigned(user, version) => {
                 self.record_assigned(t, job, &user, version, "rule").await
             }
             Placed::NoAgent => {
-                let event = |position| events::queued(t, job, position);
+                if shown != Some(job.group.as_str()) {
+                    self.show_group(t, job).await?;
+                }
+                // Sorted by user id, so a capped list is a stable one.
+                let members = dir
+                    .members(&job.group)
+                    .take(events::QUEUED_MEMBERS)
+                    .map(|a| a.user.clone())
+                    .collect();
+                let event = |position| events::queued(t, job, position, members);
                 if self.store.enqueue(t, job, event).await? {
                     tracing::info!(ticket = %job.ticket, group = %job.group, "ticket queued");
                 }
@@ -326,6 +344,24 @@ impl Router {
             }
             Placed::Held(_) | Placed::Gone => Ok(()),
         }
+    }
+
+    /// Writes the queue's group onto the still unassigned ticket, so people
+    /// and reports see where it waits. A ticket that changed meanwhile is
+    /// queued anyway: assignment re-reads it on conflict.
+    async fn show_group(&self, t: &TenantId, job: &mut Job) -> Result<()> {
+        match self
+            .tickets
+            .assign(t, job.ticket, "", &job.group, job.version)
+            .await
+        {
+            Ok(after) => job.version = after.version,
+            Err(TicketCallError::Conflict(_) | TicketCallError::Refused(_)) => {
+                tracing::debug!(ticket = %job.ticket, "ticket changed before its group was shown");
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(())
     }
 
     async fn record_assigned(

@@ -18,6 +18,8 @@ use switchboard_runtime::{TenantId, config::EventSettings};
 use switchboard_testkit::{TestDb, TestStream, connect_nats, nats_url, wait_for};
 use tokio_util::sync::CancellationToken;
 
+mod reactor;
+
 static NO_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
 
 fn event_settings(stream: &TestStream) -> EventSettings {

@@ -33,6 +33,7 @@ pub fn schema() -> Schema {
         ("tags", FieldKind::List),
         ("group", FieldKind::Text),
         ("language", FieldKind::Text),
+        ("customer.tier", FieldKind::Text),
     ])
     .with_prefix(switchboard_rules::CUSTOM_PREFIX, FieldKind::Dynamic)
 }

@@ -51,6 +51,8 @@ pub struct TicketView {
     pub followers: Vec<String>,
     /// The `language` custom field, lower-cased.
     pub language: Option<String>,
+    /// The requester's tier when the ticket was opened.
+    pub tier: Option<String>,
     /// Custom fields.
     pub custom: BTreeMap<String, Custom>,
     /// The earliest SLA due time.
@@ -108,6 +110,7 @@ impl TicketView {
             assignee: opt(&t.assignee),
             followers: t.followers.clone(),
             language,
+            tier: opt(&t.requester_tier),
             custom,
             sla_due: due,
             created: time(t.create_time.as_ref()).unwrap_or_else(Utc::now),
@@ -145,6 +148,7 @@ impl Facts for TicketView {
             "tags" => Some(Fact::List(&self.tags)),
             "group" => self.group.as_deref().map(Fact::Text),
             "language" => self.language.as_deref().map(Fact::Text),
+            "customer.tier" => self.tier.as_deref().map(Fact::Text),
             other => other
                 .strip_prefix(switchboard_rules::CUSTOM_PREFIX)
                 .and_then(|k| self.custom.get(k))
@@ -177,6 +181,7 @@ pub(crate) mod tests {
             assignee: None,
             followers: vec![],
             language: None,
+            tier: None,
             custom: BTreeMap::new(),
             sla_due: None,
             created: Utc::now(),
@@ -192,6 +197,7 @@ pub(crate) mod tests {
             channel: Channel::Chat as i32,
             priority: Priority::High as i32,
             group: "billing".into(),
+            requester_tier: "gold".into(),
             custom_fields: [
                 (
                     "language".to_owned(),
@@ -232,6 +238,13 @@ pub(crate) mod tests {
         assert_eq!(t.fact("priority"), Some(Fact::Text("high")));
         assert_eq!(t.fact("group"), Some(Fact::Text("billing")));
         assert_eq!(t.fact("custom.seats"), Some(Fact::Integer(40)));
+        assert_eq!(t.fact("customer.tier"), Some(Fact::Text("gold")));
+        let untiered = TicketView::from_proto(&tpb::Ticket {
+            name: format!("tickets/{id}"),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(untiered.fact("customer.tier"), None, "no tier, no fact");
         assert_eq!(t.fact("custom.none"), None);
         assert_eq!(t.assignee, None);
         assert!(

@@ -204,7 +204,9 @@ async fn with_nobody_online_tickets_queue_and_go_out_as_agents_come_online_or_fi
         .await?
         .into_inner();
     assert_eq!((queue.waiting, queue.agents_offline), (2, 1));
-    assert!(get(&mut t, &token, &first.name).await?.assignee.is_empty());
+    let waiting = get(&mut t, &token, &first.name).await?;
+    assert!(waiting.assignee.is_empty());
+    assert_eq!(waiting.group, "support", "the ticket shows where it waits");
 
     // Online with room for one email: the older ticket goes first.
     presence(&mut r, &admin, "ann", Presence::Online).await?;

@@ -99,6 +99,7 @@ impl Desk {
                 ..RouterOptions::default()
             },
             sweep_every: Duration::from_millis(200),
+            ..MountOptions::default()
         };
         switchboard_routing::mount_with(&mut app, js, options).await?;
         let server = serve(app, TcpListener::bind("127.0.0.1:0").await?).await;
@@ -129,6 +130,11 @@ impl Desk {
 
     pub async fn tickets(&self) -> TicketServiceClient<Channel> {
         TicketServiceClient::new(self.ticket.channel().await)
+    }
+
+    /// A connection to the ticket service (for its other services).
+    pub async fn ticket_channel(&self) -> Channel {
+        self.ticket.channel().await
     }
 
     /// Every event on the stream so far.

@@ -6,3 +6,4 @@ mod concurrency;
 mod escalation;
 mod helpers;
 mod presence;
+mod tier;

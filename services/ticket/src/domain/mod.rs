@@ -480,6 +480,8 @@ pub struct Ticket {
     pub merged_from: Vec<Uuid>,
     /// SLA clocks.
     pub sla: sla::TicketSla,
+    /// The requester's service tier when the ticket was opened; empty if none.
+    pub requester_tier: String,
 }
 
 impl Ticket {
@@ -517,6 +519,7 @@ impl Ticket {
             merged_into: None,
             merged_from: Vec::new(),
             sla: new.sla.clone(),
+            requester_tier: String::new(),
         }
     }
 
@@ -549,6 +552,7 @@ impl Ticket {
             merged_into: self.merged_into.map(ticket_name).unwrap_or_default(),
             merged_from: self.merged_from.iter().copied().map(ticket_name).collect(),
             sla: self.sla.to_proto(),
+            requester_tier: self.requester_tier.clone(),
         }
     }
 

@@ -126,9 +126,11 @@ impl PgTicketStore {
         let now = Utc::now();
         // Most requesters are known: a read finds them without a write (and
         // so without a commit to flush); nextval needs no commit either.
-        let (known, number): (Option<Uuid>, i64) = sqlx::query_as(
-            "SELECT (SELECT customer_id FROM customer_identities WHERE tenant_id = $1 AND kind = $2 AND value = $3), \
-             nextval('ticket_number_seq')",
+        // The tier comes along in the same read: routing rules test it.
+        let (known, tier, number): (Option<Uuid>, Option<String>, i64) = sqlx::query_as(
+            "SELECT i.customer_id, c.tier, nextval('ticket_number_seq') FROM (SELECT 1) AS one \
+             LEFT JOIN customer_identities i ON i.tenant_id = $1 AND i.kind = $2 AND i.value = $3 \
+             LEFT JOIN customers c ON c.id = i.customer_id",
         )
         .bind(tenant.as_str())
         .bind(new.identity.kind())
@@ -142,13 +144,14 @@ impl PgTicketStore {
 
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         ticket.number = number;
+        ticket.requester_tier = tier.unwrap_or_default();
         let event = OutboxRow::new(&ticket.created_event(actor.clone(), &new.identity))?;
         let inserted: i64 = sqlx::query_scalar(&format!(
             "WITH t AS ( \
                  INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, \
                  requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id, \
-                 custom_fields) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $28) \
+                 custom_fields, requester_tier) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $28, $30) \
                  ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING id), \
              m AS ( \
                  INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, \
@@ -188,6 +191,7 @@ impl PgTicketStore {
         .bind(event.tracestate)
         .bind(sqlx::types::Json(&ticket.custom_fields))
         .bind(sqlx::types::Json(&new.attachments))
+        .bind(&ticket.requester_tier)
         .fetch_one(&self.pool)
         .await?;
         if inserted == 0 {

@@ -167,6 +167,7 @@ fn tickets(n: usize) -> Vec<TicketView> {
             assignee: None,
             followers: vec![],
             language: (i % 3 == 0).then(|| LANGS[i % LANGS.len()].to_owned()),
+            tier: (i % 5 == 0).then(|| "gold".to_owned()),
             custom: BTreeMap::new(),
             sla_due: None,
             created: now,

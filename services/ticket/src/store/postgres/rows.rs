@@ -16,7 +16,7 @@ use crate::domain::{
 /// Every ticket column, in the order the decoders expect by name.
 pub const TICKET_COLUMNS: &str = "id, tenant_id, number, subject, description, status, priority, channel, \
      requester_id, assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, \
-     follow_up_of, first_response_at, solved_at, satisfaction, merged_into, merged_from, sla";
+     follow_up_of, first_response_at, solved_at, satisfaction, merged_into, merged_from, sla, requester_tier";
 
 /// Every message column.
 pub const MESSAGE_COLUMNS: &str = "id, ticket_id, author_kind, author_id, author_role, public, body, channel, attachments, mentions, created_at";
@@ -61,6 +61,7 @@ pub fn ticket_from_row(row: &PgRow) -> Result<Ticket, sqlx::Error> {
         merged_into: row.try_get("merged_into")?,
         merged_from: row.try_get("merged_from")?,
         sla: row.try_get::<Json<TicketSla>, _>("sla")?.0,
+        requester_tier: row.try_get("requester_tier")?,
     })
 }
 

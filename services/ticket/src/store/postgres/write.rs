@@ -234,8 +234,8 @@ async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::E
     let row = sqlx::query(
         "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, requester_id, \
          assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, follow_up_of, \
-         sla, sla_next_check_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18) RETURNING number",
+         sla, sla_next_check_at, requester_tier) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) RETURNING number",
     )
     .bind(t.id)
     .bind(t.tenant.as_str())
@@ -255,6 +255,7 @@ async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::E
     .bind(t.follow_up_of)
     .bind(Json(&t.sla))
     .bind(t.sla.next_check())
+    .bind(&t.requester_tier)
     .fetch_one(tx)
     .await?;
     row.try_get("number")
