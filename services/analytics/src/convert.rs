@@ -5,6 +5,7 @@ use chrono::{DateTime, Utc};
 use switchboard_events::{Envelope, Payload};
 use switchboard_kpi::TicketEvent;
 use switchboard_kpi::fact::{Author, Channel, Priority, SlaTarget, SlaTargets, Status};
+use switchboard_kpi::terms::subject_terms;
 use switchboard_proto::{
     common::v1 as common,
     events::v1::SlaTargetKind,
@@ -29,6 +30,9 @@ pub struct Mapped {
     /// Usually one value; a `ticket.updated` may change priority and tags
     /// at once.
     pub events: Vec<TicketEvent>,
+    /// For `ticket.created`: the subject's terms (see
+    /// [`switchboard_kpi::terms`]); empty otherwise.
+    pub terms: Vec<String>,
 }
 
 /// The envelope as metric events; `None` for events that do not change any
@@ -41,9 +45,11 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
     let event_id = Uuid::parse_str(&envelope.id).ok()?;
     let ticket = Uuid::parse_str(&envelope.aggregate_id).ok()?;
     let at = timestamp(envelope.occurred_at.as_ref())?;
+    let mut terms = Vec::new();
     let events = match envelope.payload.as_ref()? {
         Payload::TicketCreated(created) => {
             let t = created.ticket.as_ref()?;
+            terms = subject_terms(&t.subject);
             vec![TicketEvent::Created {
                 at,
                 by_agent: is_staff(envelope.actor.as_ref()),
@@ -155,6 +161,7 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
         version: envelope.aggregate_version,
         at,
         events,
+        terms,
     })
 }
 

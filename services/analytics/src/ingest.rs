@@ -2,7 +2,8 @@
 //! store the new events (a duplicate id is a no-op), re-fold every touched
 //! ticket from all its stored events in version order (so redelivery and
 //! out-of-order arrival converge on the same fact), count created volume
-//! per hour, and announce volume spikes through the outbox once per window.
+//! per hour and new tickets' subject terms, and announce volume spikes and
+//! SLA breach-rate jumps through the outbox once per window.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use chrono::{DateTime, TimeDelta, Utc};
 use sqlx::{PgConnection, PgPool};
 use switchboard_events::{Envelope, relay::lock_key};
-use switchboard_kpi::anomaly::{SpikeConfig, volume_spike};
+use switchboard_kpi::anomaly::{BreachConfig, SpikeConfig, volume_spike};
 use switchboard_kpi::{TicketEvent, TicketFact, Timeline};
 use switchboard_sla::Calendar;
 use tokio::sync::Notify;
@@ -42,6 +43,7 @@ pub struct Applied {
 pub struct Ingest {
     pool: PgPool,
     spike: SpikeConfig,
+    breach: BreachConfig,
     relay: Option<Arc<Notify>>,
 }
 
@@ -51,6 +53,7 @@ impl Ingest {
         Self {
             pool,
             spike: SpikeConfig::default(),
+            breach: BreachConfig::default(),
             relay: None,
         }
     }
@@ -96,7 +99,10 @@ impl Ingest {
             fresh.iter().map(|m| (m.tenant.clone(), m.ticket)).collect();
         let tickets: Vec<_> = tickets.into_iter().collect();
         applied.facts = refold(&mut tx, &tickets, &calendars).await?;
+        crate::terms::record(&mut tx, &fresh).await?;
         applied.anomalies = self.count_volume(&mut tx, &fresh).await?;
+        // After the refold: the hourly rows now hold the batch's decisions.
+        applied.anomalies += crate::breach::check(&mut tx, &fresh, &self.breach).await?;
         tx.commit().await?;
         if applied.anomalies > 0
             && let Some(relay) = &self.relay

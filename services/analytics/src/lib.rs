@@ -2,8 +2,9 @@
 //! JetStream consumer folds each ticket's events into a `switchboard-kpi`
 //! fact in PostgreSQL, and keeps pre-aggregated rows per hour, day and
 //! dimension key in step with the facts), desk KPIs, time series, agent
-//! and SLA reports, top issues, a live dashboard stream, CSV export, and
-//! volume-spike anomalies announced through the outbox.
+//! and SLA reports, top issues (tags, groups and subject terms), a live
+//! dashboard stream, CSV export, and volume-spike and SLA breach-rate
+//! anomalies announced through the outbox.
 //!
 //! Reports read the aggregate rows of a range's whole days and hours and
 //! per-ticket samples for the slivers at its edges, so a 90-day report
@@ -13,6 +14,7 @@
 pub mod anomaly;
 pub mod api;
 pub mod backlog;
+pub mod breach;
 pub mod calendar;
 pub mod cells;
 pub mod codec;
@@ -21,6 +23,7 @@ pub mod convert;
 pub mod csv;
 pub mod facts;
 pub mod ingest;
+pub mod issues;
 pub mod packed;
 pub mod period;
 pub mod query;
@@ -30,6 +33,7 @@ pub mod sample;
 pub mod series;
 pub mod sketch;
 pub mod state;
+pub mod terms;
 pub mod wire;
 pub mod write;
 

@@ -1,6 +1,6 @@
 //! Request rules and the numbers the API adds to `switchboard-kpi`: filters,
-//! per-solve means, solved volume, top issues, the live dashboard and CSV
-//! rows. No I/O.
+//! per-solve means, solved volume, the live dashboard and CSV rows (top
+//! issues are in [`crate::issues`]). No I/O.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -132,80 +132,6 @@ pub fn solved_volume(facts: &[&TicketFact], range: Range, by: GroupBy) -> Vec<Vo
     count_rows(counts)
 }
 
-/// A tag or group whose volume rose.
-#[derive(Debug, Clone, PartialEq)]
-pub struct TopIssue {
-    /// `tag` or `group`.
-    pub kind: &'static str,
-    /// The tag or group.
-    pub key: String,
-    /// Created in the range.
-    pub count: u64,
-    /// Created in the equally long period before.
-    pub baseline: u64,
-    /// `(count + 1) / (baseline + 1)`: smoothed, so a new key is not
-    /// infinitely rising.
-    pub growth: f64,
-}
-
-/// Tags and groups by growth against the period just before `range`
-/// (ties: more tickets first, then by key); keys with no ticket in the
-/// range are left out.
-pub fn top_issues(facts: &[&TicketFact], range: Range, limit: usize) -> Vec<TopIssue> {
-    let before = Range::new(range.from - (range.to - range.from), range.from);
-    let mut counts: BTreeMap<(&'static str, String), (u64, u64)> = BTreeMap::new();
-    for f in facts {
-        let slot = if range.contains(f.created_at) {
-            0
-        } else if before.contains(f.created_at) {
-            1
-        } else {
-            continue;
-        };
-        let tags: BTreeSet<&String> = f.tags.iter().collect();
-        let keys = tags
-            .into_iter()
-            .map(|t| ("tag", t.clone()))
-            .chain(f.group.iter().map(|g| ("group", g.clone())));
-        for key in keys {
-            let c = counts.entry(key).or_default();
-            if slot == 0 {
-                c.0 += 1;
-            } else {
-                c.1 += 1;
-            }
-        }
-    }
-    rank_issues(counts, limit)
-}
-
-/// `(created in the range, created before)` per `(kind, key)`, ranked as
-/// [`top_issues`] says.
-pub fn rank_issues(
-    counts: BTreeMap<(&'static str, String), (u64, u64)>,
-    limit: usize,
-) -> Vec<TopIssue> {
-    let mut issues: Vec<TopIssue> = counts
-        .into_iter()
-        .filter(|(_, (count, _))| *count > 0)
-        .map(|((kind, key), (count, baseline))| TopIssue {
-            kind,
-            key,
-            count,
-            baseline,
-            growth: (count + 1) as f64 / (baseline + 1) as f64,
-        })
-        .collect();
-    issues.sort_by(|a, b| {
-        b.growth
-            .total_cmp(&a.growth)
-            .then(b.count.cmp(&a.count))
-            .then_with(|| a.key.cmp(&b.key))
-    });
-    issues.truncate(limit);
-    issues
-}
-
 /// The live queue numbers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Queue {
@@ -277,29 +203,6 @@ mod tests {
         }];
         events.extend_from_slice(more);
         crate::ingest::fold(&events, &Calendar::always()).unwrap()
-    }
-
-    #[test]
-    fn top_issues_rank_by_smoothed_growth() {
-        // Range [100, 200), baseline [0, 100): outage 0 → 3, billing 2 → 2.
-        let facts = [
-            fact(10, &["billing"], &[]),
-            fact(20, &["billing"], &[]),
-            fact(110, &["billing", "outage"], &[]),
-            fact(120, &["billing", "outage"], &[]),
-            fact(130, &["outage", "outage"], &[]),
-            fact(250, &["outage"], &[]),
-        ];
-        let refs: Vec<&TicketFact> = facts.iter().collect();
-        let issues = top_issues(&refs, Range::new(t(100), t(200)), 10);
-        assert_eq!(issues.len(), 2);
-        assert_eq!(
-            (issues[0].key.as_str(), issues[0].count, issues[0].baseline),
-            ("outage", 3, 0)
-        );
-        assert_eq!(issues[0].growth, 4.0);
-        assert_eq!((issues[1].key.as_str(), issues[1].growth), ("billing", 1.0));
-        assert_eq!(top_issues(&refs, Range::new(t(100), t(200)), 1).len(), 1);
     }
 
     #[test]

@@ -23,10 +23,13 @@ use switchboard_proto::analytics::v1 as pb;
 
 use crate::backlog::levels;
 use crate::cells::{Cells, Kind, Measure, Measures, Span};
-use crate::query::{Filter, TopIssue, rank_issues};
+use crate::issues::{
+    IssueCounts, IssueKind, Kinds, MIN_TERM_TICKETS, TopIssue, baseline_of, rank_issues,
+};
+use crate::query::Filter;
 use crate::read::{Line, Mode, Totals, gather};
 use crate::sample::Dim;
-use crate::{state, wire};
+use crate::{state, terms, wire};
 
 pub use crate::series::{SeriesAsk, series};
 
@@ -315,35 +318,61 @@ pub async fn sla(
     Ok((total, by))
 }
 
-/// Tags and groups by growth of created volume against the equally long
-/// period before `range`.
+/// The top issues of `range` among `kinds`, as [`crate::issues`] defines
+/// them: tags and groups from the aggregate rows (or the samples of a short
+/// range), subject terms from their own rows (exact at any length). The
+/// baseline is read only for terms frequent enough to be listed.
 pub async fn top_issues(
     d: Desk<'_>,
     range: Range,
+    kinds: &Kinds,
     limit: usize,
 ) -> Result<Vec<TopIssue>, sqlx::Error> {
-    let before = Range::new(range.from - (range.to - range.from), range.from);
-    let lines = [Line::all(Dim::Tag), Line::all(Dim::Group)];
-    let none = Filter::default();
-    let mode = if short(range) {
-        Mode::Samples(&none, true)
-    } else {
-        Mode::Rows(&[], Measures::NONE)
-    };
-    let totals = gather(d.pool, d.tenant, d.zone, &[before, range], &lines, mode).await?;
-    let mut counts: BTreeMap<(&'static str, String), (u64, u64)> = BTreeMap::new();
-    for (slot, totals) in totals.iter().enumerate() {
-        for ((dim, key), cells) in totals {
-            let (Some(key), n) = (key, cells.count(Measure::Created)) else {
-                continue;
-            };
-            let kind = if *dim == Dim::Tag { "tag" } else { "group" };
-            let c = counts.entry((kind, key.clone())).or_default();
-            if slot == 1 {
-                c.0 += n;
-            } else {
-                c.1 += n;
+    let before = baseline_of(range);
+    let mut counts = IssueCounts::new();
+    let lines: Vec<Line> = [(IssueKind::Tag, Dim::Tag), (IssueKind::Group, Dim::Group)]
+        .into_iter()
+        .filter(|(kind, _)| kinds.contains(kind))
+        .map(|(_, dim)| Line::all(dim))
+        .collect();
+    if !lines.is_empty() {
+        let none = Filter::default();
+        let mode = if short(range) {
+            Mode::Samples(&none, true)
+        } else {
+            Mode::Rows(&[], Measures::NONE)
+        };
+        let totals = gather(d.pool, d.tenant, d.zone, &[before, range], &lines, mode).await?;
+        for (slot, totals) in totals.iter().enumerate() {
+            for ((dim, key), cells) in totals {
+                let (Some(key), n) = (key, cells.count(Measure::Created)) else {
+                    continue;
+                };
+                let kind = if *dim == Dim::Tag {
+                    IssueKind::Tag
+                } else {
+                    IssueKind::Group
+                };
+                let c = counts.entry((kind, key.clone())).or_default();
+                if slot == 1 {
+                    c.0 += n;
+                } else {
+                    c.1 += n;
+                }
             }
+        }
+    }
+    if kinds.contains(&IssueKind::Term) {
+        let now = terms::volume(d.pool, d.tenant, range, None).await?;
+        let frequent: Vec<String> = now
+            .iter()
+            .filter(|(_, n)| **n >= MIN_TERM_TICKETS)
+            .map(|(term, _)| term.clone())
+            .collect();
+        let then = terms::volume(d.pool, d.tenant, before, Some(&frequent)).await?;
+        for (term, n) in now {
+            let baseline = then.get(&term).copied().unwrap_or(0);
+            counts.insert((IssueKind::Term, term), (n, baseline));
         }
     }
     Ok(rank_issues(counts, limit))

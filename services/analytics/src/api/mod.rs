@@ -20,7 +20,7 @@ pub use export::CSV_ROWS_PER_CHUNK;
 use crate::cells::Measure;
 use crate::report::{self, Desk};
 use crate::{state, wire};
-use scope::{checked_scope, invalid, scope, series_ask};
+use scope::{checked_scope, invalid, issue_kinds, scope, series_ask};
 
 type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
@@ -168,17 +168,18 @@ impl AnalyticsService for AnalyticsApi {
         if !(0..=100).contains(&r.limit) {
             v.add("limit", "0 to 100");
         }
+        let kinds = issue_kinds(&r.kinds, &mut v);
         let range = v.into_result(range).map_err(invalid)?.expect("checked");
         let limit = if r.limit == 0 { 10 } else { r.limit as usize };
         let desk = self.desk(&caller).await?;
-        let issues = report::top_issues(desk, range, limit)
+        let issues = report::top_issues(desk, range, &kinds, limit)
             .await
             .map_err(|e| internal(&e))?;
         Ok(Response::new(pb::ListTopIssuesResponse {
             issues: issues
                 .into_iter()
                 .map(|i| pb::TopIssue {
-                    kind: i.kind.to_owned(),
+                    kind: i.kind.as_str().to_owned(),
                     key: i.key,
                     count: i.count as i64,
                     baseline_count: i.baseline as i64,

@@ -11,6 +11,7 @@ use switchboard_runtime::{Violations, to_status};
 use tonic::Status;
 
 use crate::convert::{channel, priority, timestamp};
+use crate::issues::{IssueKind, Kinds};
 use crate::query::{self, Filter, MAX_FILTER_VALUES};
 use crate::report::SeriesAsk;
 
@@ -165,4 +166,29 @@ pub fn series_ask(
         filter,
     };
     Ok((ask, zone))
+}
+
+/// The kinds of top issue a request names (none: every kind), problems
+/// added to `v`.
+pub fn issue_kinds(raw: &[String], v: &mut Violations) -> Kinds {
+    if raw.len() > IssueKind::ALL.len() {
+        v.add("kinds", format!("at most {} values", IssueKind::ALL.len()));
+        return Kinds::new();
+    }
+    let mut kinds = Kinds::new();
+    for name in raw {
+        match IssueKind::parse(name) {
+            Some(kind) => {
+                kinds.insert(kind);
+            }
+            None => {
+                v.add("kinds", "each one of tag, group, term");
+                return Kinds::new();
+            }
+        }
+    }
+    if kinds.is_empty() {
+        kinds.extend(IssueKind::ALL);
+    }
+    kinds
 }

@@ -1,7 +1,9 @@
 //! Analytics service tests against real PostgreSQL and NATS JetStream.
 
+mod breach;
 mod day;
 mod helpers;
+mod issues;
 mod near;
 mod paths;
 mod spike;

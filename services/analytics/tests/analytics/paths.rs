@@ -4,15 +4,17 @@
 //! their aggregate rows must be corrected; after each batch every report
 //! read from rows and samples equals the same report computed fact by fact
 //! with `switchboard-kpi` (medians and p90s read from histogram buckets
-//! within the documented 1/128; exactly on the exact path). Rebuilding the
-//! rows from the facts, and replaying the events into an empty schema in
-//! reverse, give the very same rows.
+//! within the documented 1/128; exactly on the exact path), top issues
+//! with subject terms included. Rebuilding the rows from the facts, and
+//! replaying the events into an empty schema in reverse, give the very
+//! same rows, term counts included.
 
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, TimeDelta, Utc};
 use chrono_tz::Tz;
 use sqlx::PgPool;
+use switchboard_analytics::issues::{self, IssueKind, Kinds};
 use switchboard_analytics::query::{self, Filter};
 use switchboard_analytics::report::{self, Desk, SeriesAsk};
 use switchboard_analytics::{Ingest, calendar, remeasure, state};
@@ -24,7 +26,7 @@ use switchboard_testkit::TestDb;
 
 use crate::helpers::TENANT;
 use crate::near::{close, close_kpi, close_pb, filters};
-use crate::week::{batches, monday};
+use crate::week::{batches, monday, subjects};
 
 async fn fresh() -> anyhow::Result<(TestDb, PgPool)> {
     let db = TestDb::create().await?;
@@ -47,10 +49,11 @@ async fn fresh() -> anyhow::Result<(TestDb, PgPool)> {
     Ok((db, pool))
 }
 
+type Rows = Vec<(i16, i16, DateTime<Utc>, Vec<u8>, Vec<u8>)>;
+type TermRows = Vec<(i16, DateTime<Utc>, String, i64)>;
+
 /// Every stored row the reports read, in a fixed order.
-async fn snapshot(
-    pool: &PgPool,
-) -> anyhow::Result<(Vec<(i16, i16, DateTime<Utc>, Vec<u8>, Vec<u8>)>, i64)> {
+async fn snapshot(pool: &PgPool) -> anyhow::Result<(Rows, i64, TermRows)> {
     let rows = sqlx::query_as(
         "SELECT grain, dim, start, nums, hist FROM aggregates ORDER BY grain, dim, start",
     )
@@ -59,7 +62,12 @@ async fn snapshot(
     let hours: i64 = sqlx::query_scalar("SELECT count(*) FROM fact_hours")
         .fetch_one(pool)
         .await?;
-    Ok((rows, hours))
+    let terms = sqlx::query_as(
+        "SELECT grain, start, term, count FROM term_volume ORDER BY grain, start, term",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok((rows, hours, terms))
 }
 
 /// Every report over several ranges and filters, both ways.
@@ -120,14 +128,18 @@ async fn compare(pool: &PgPool, zone: Tz) -> anyhow::Result<()> {
         assert_eq!(active, want.agents_active, "at {now}");
         assert!(want.agents_active > 0 && want.size > 0);
     }
+    let subjects = subjects();
+    let kinds: Kinds = IssueKind::ALL.into_iter().collect();
+    let mut terms_ranked = 0;
     for range in ranges {
         let short = range.to - range.from <= report::EXACT_UP_TO;
-        let got = report::top_issues(desk, range, 100).await?;
+        let got = report::top_issues(desk, range, &kinds, 100).await?;
         assert_eq!(
             got,
-            query::top_issues(&all, range, 100),
+            issues::top_issues(&all, &subjects, range, &kinds, 100),
             "top issues {range:?}"
         );
+        terms_ranked += got.iter().filter(|i| i.kind == IssueKind::Term).count();
         for filter in filters() {
             let strict = short;
             let what = format!("{range:?} {filter:?}");
@@ -192,6 +204,10 @@ async fn compare(pool: &PgPool, zone: Tz) -> anyhow::Result<()> {
             }
         }
     }
+    assert!(
+        terms_ranked > 10,
+        "subject terms were ranked: {terms_ranked}"
+    );
     let [two_channels, one_tag, two_dims] = [1, 2, 3].map(|i| filters()[i].clone());
     let (berlin, kolkata) = (chrono_tz::Europe::Berlin, chrono_tz::Asia::Kolkata);
     let none = Filter::default;
@@ -336,6 +352,11 @@ async fn aggregate_rows_give_the_fact_path_numbers_through_changes_rebuilds_and_
     );
     let keys: BTreeSet<i16> = before.0.iter().map(|r| r.1).collect();
     assert_eq!(keys.len(), 7, "every dimension has rows");
+    let terms: BTreeSet<&str> = before.2.iter().map(|r| r.2.as_str()).collect();
+    assert!(
+        terms.contains("refund") && terms.contains("rückerstattung") && !terms.contains("the"),
+        "subject terms are counted: {terms:?}"
+    );
 
     // Re-measuring in the same calendar rebuilds the rows from the facts.
     let hours: Vec<u8> = sqlx::query_scalar("SELECT business_hours FROM tenants")

@@ -16,6 +16,16 @@ use crate::helpers::*;
 /// A tag that needs quoting wherever it goes.
 pub const ODD_TAG: &str = "say \"hi\", {x}\\";
 
+/// Ticket subjects, picked per ticket: their terms repeat across the week.
+const SUBJECTS: [&str; 6] = [
+    "Refund not received",
+    "Cannot log in to my account",
+    "Invoice shows the wrong VAT",
+    "Login fails after the update",
+    "Rückerstattung für Bestellung 1234",
+    "The app crashes on login",
+];
+
 /// Monday 2026-11-16, UTC.
 pub fn monday() -> DateTime<Utc> {
     day(2026, 11, 16)
@@ -86,7 +96,9 @@ pub fn batches() -> [Vec<Envelope>; 3] {
             _ => vec![format!("t{}", r(4) % 3), "vip".into(), "vip".into()],
         };
         let by_agent = (i % 13 == 6).then_some("ann");
+        let subject = SUBJECTS[(r(12) % SUBJECTS.len() as u64) as usize];
         let mut s = Script::created(created, channel, by_agent, |t| {
+            t.subject = subject.into();
             t.tags = tags;
             if urgent {
                 t.priority = P::Urgent as i32;
@@ -179,4 +191,20 @@ pub fn batches() -> [Vec<Envelope>; 3] {
         previous = Some(s);
     }
     out
+}
+
+/// Each ticket's creation instant and subject terms, from the week's
+/// `ticket.created` events.
+pub fn subjects() -> Vec<(DateTime<Utc>, Vec<String>)> {
+    batches()
+        .concat()
+        .iter()
+        .filter_map(|e| match &e.payload {
+            Some(Payload::TicketCreated(c)) => Some((
+                switchboard_analytics::convert::timestamp(e.occurred_at.as_ref())?,
+                switchboard_kpi::terms::subject_terms(&c.ticket.as_ref()?.subject),
+            )),
+            _ => None,
+        })
+        .collect()
 }
