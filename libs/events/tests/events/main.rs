@@ -187,6 +187,47 @@ async fn only_one_relay_publishes_at_a_time() -> anyhow::Result<()> {
     db.drop_db().await
 }
 
+#[tokio::test]
+async fn one_aggregates_backlog_does_not_hold_back_the_others() -> anyhow::Result<()> {
+    let (db, pool, stream, js) = setup().await?;
+    // a has three events in a row; b, c and d one each after them.
+    let order = [("a", 1), ("a", 2), ("a", 3), ("b", 1), ("c", 1), ("d", 1)];
+    for (aggregate, version) in order {
+        let mut tx = pool.begin().await?;
+        outbox::append(&mut tx, &created("acme", aggregate, version)).await?;
+        tx.commit().await?;
+    }
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: stream.prefix.clone(),
+            batch_size: 10,
+            poll_interval: Duration::from_millis(20),
+            lock_key: lock_key(&stream.prefix),
+        },
+    );
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));
+    let got: Vec<(String, i64)> = read_all(&js, &stream, order.len())
+        .await?
+        .into_iter()
+        .map(|(_, _, e)| (e.aggregate_id, e.aggregate_version))
+        .collect();
+    stop.cancel();
+    task.await?;
+    let position = |a: &str, v: i64| got.iter().position(|e| *e == (a.to_owned(), v)).unwrap();
+    assert!(position("a", 1) < position("a", 2) && position("a", 2) < position("a", 3));
+    for other in ["b", "c", "d"] {
+        assert!(
+            position(other, 1) < position("a", 2),
+            "{other} went out in the first round, beside a's first event: {got:?}"
+        );
+    }
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}
+
 /// Counts how many times each ticket was handled, in the consumer's own table.
 struct CountingHandler;
 
