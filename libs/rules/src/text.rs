@@ -3,7 +3,8 @@
 //! Lower-casing into a new `String` per comparison would allocate on every
 //! condition of every rule for every routed ticket; instead ASCII text (the
 //! common case) is compared byte by byte, and anything else by folding each
-//! character with `char::to_lowercase` as it is read.
+//! character with `char::to_lowercase` as it is read. Searches in ASCII text
+//! scan bytes directly: routing runs them for every keyword of every rule.
 
 /// `a == b`, ignoring case.
 pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
@@ -16,6 +17,11 @@ pub(crate) fn eq_ci(a: &str, b: &str) -> bool {
 
 /// Whether `needle` occurs in `hay`, ignoring case.
 pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
+    if hay.is_ascii() && needle.is_ascii() {
+        return ascii_starts(hay.as_bytes(), needle.as_bytes())
+            .next()
+            .is_some();
+    }
     occurrences(hay, needle).next().is_some()
 }
 
@@ -25,6 +31,14 @@ pub(crate) fn contains_ci(hay: &str, needle: &str) -> bool {
 pub(crate) fn has_word(hay: &str, word: &str) -> bool {
     if word.is_empty() {
         return false;
+    }
+    if hay.is_ascii() && word.is_ascii() {
+        let (h, n) = (hay.as_bytes(), word.len());
+        return ascii_starts(h, word.as_bytes()).any(|i| {
+            let before = i > 0 && h[i - 1].is_ascii_alphanumeric();
+            let after = h.get(i + n).is_some_and(u8::is_ascii_alphanumeric);
+            !before && !after
+        });
     }
     occurrences(hay, word).any(|(start, end)| {
         let before = hay[..start].chars().next_back();
@@ -45,23 +59,24 @@ fn fold(s: &str) -> impl Iterator<Item = char> + '_ {
     s.chars().flat_map(char::to_lowercase)
 }
 
-/// Byte ranges in `hay` that equal `needle` ignoring case, by start.
+/// Where `needle` starts in `hay`, both ASCII, ignoring case.
+fn ascii_starts<'a>(hay: &'a [u8], needle: &'a [u8]) -> impl Iterator<Item = usize> + 'a {
+    let n = needle.len();
+    let first = needle.first().map(u8::to_ascii_lowercase);
+    (0..hay.len())
+        .take_while(move |i| i + n <= hay.len())
+        // Checking the first byte before the slice keeps the scan cheap.
+        .filter(move |&i| {
+            first.is_none_or(|f| hay[i].to_ascii_lowercase() == f)
+                && hay[i..i + n].eq_ignore_ascii_case(needle)
+        })
+}
+
+/// Byte ranges in `hay` that equal `needle` ignoring case, by start,
+/// folding each character (for text beyond ASCII).
 fn occurrences<'a>(hay: &'a str, needle: &'a str) -> impl Iterator<Item = (usize, usize)> + 'a {
-    let ascii = hay.is_ascii() && needle.is_ascii();
-    let first = needle.as_bytes().first().copied();
     hay.char_indices().filter_map(move |(start, _)| {
-        let rest = &hay[start..];
-        let len = if ascii {
-            let n = needle.len();
-            // Checking the first byte before the slice keeps the scan cheap.
-            let head_matches = first.is_none_or(|b| rest.as_bytes()[0].eq_ignore_ascii_case(&b));
-            (head_matches
-                && rest.len() >= n
-                && rest.as_bytes()[..n].eq_ignore_ascii_case(needle.as_bytes()))
-            .then_some(n)
-        } else {
-            folded_prefix_len(rest, needle)
-        }?;
+        let len = folded_prefix_len(&hay[start..], needle)?;
         Some((start, start + len))
     })
 }
@@ -129,6 +144,47 @@ mod tests {
         assert!(!has_word("reembolsó", "reembolso"));
         assert!(has_word("my e-mail bounced", "e-mail"));
         assert!(!has_word("refund", ""));
+    }
+
+    /// The byte scan for ASCII text must agree with the folding scan, which
+    /// is correct for any text, on every kind of case and boundary.
+    #[test]
+    fn ascii_scans_agree_with_folding_scans() {
+        let hays = [
+            "",
+            "a",
+            "Refund please!",
+            "I was refunded",
+            "prerefund",
+            "(REFUND)",
+            "refunded, then refund again",
+            "my e-mail bounced",
+            "e-mail",
+            "aaa",
+            "a-a a",
+            "order 42: 42nd",
+            "Tab\there",
+            "x refund",
+            "refund x",
+        ];
+        let needles = [
+            "", "a", "refund", "REFUND", "e-mail", "aa", "42", "a a", "refunded", "x", "-",
+            "tab\t", "please!",
+        ];
+        for hay in hays {
+            for needle in needles {
+                let folded_any = occurrences(hay, needle).next().is_some();
+                assert_eq!(contains_ci(hay, needle), folded_any, "{hay:?} {needle:?}");
+                let folded_word = !needle.is_empty()
+                    && occurrences(hay, needle).any(|(start, end)| {
+                        let before = hay[..start].chars().next_back();
+                        let after = hay[end..].chars().next();
+                        !before.is_some_and(char::is_alphanumeric)
+                            && !after.is_some_and(char::is_alphanumeric)
+                    });
+                assert_eq!(has_word(hay, needle), folded_word, "{hay:?} {needle:?}");
+            }
+        }
     }
 
     #[test]

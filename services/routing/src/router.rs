@@ -12,7 +12,7 @@ use switchboard_runtime::{DomainError, ErrorKind, TenantId};
 use uuid::Uuid;
 
 use crate::{
-    domain::{Agent, Group, Job, RoutingRule, TicketView, decide},
+    domain::{Agent, Group, Job, Roster, RoutingRule, TicketView, decide},
     events,
     live::{Live, LiveError},
     seat::{Ask, Seat, seat},
@@ -59,6 +59,8 @@ pub struct Directory {
     pub groups: HashMap<String, Group>,
     /// The rule set.
     pub rules: Vec<RoutingRule>,
+    /// Qualified agents per kind of job, worked out once (see `seat`).
+    pub roster: Roster,
 }
 
 impl Directory {
@@ -89,6 +91,7 @@ impl Directory {
             members,
             groups,
             rules,
+            roster: Roster::default(),
         }
     }
 

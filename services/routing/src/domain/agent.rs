@@ -90,11 +90,16 @@ impl Agent {
     /// Whether the agent speaks `language`: the same tag, or the same primary
     /// language when either side has no region (`de` serves `de-CH`).
     pub fn speaks(&self, language: &str) -> bool {
-        let primary = |t: &str| t.split('-').next().unwrap_or("").to_owned();
+        // Borrowed slices, not copies: this runs for every member of a group
+        // on every decision for a ticket with a language.
+        fn primary(t: &str) -> &str {
+            t.split('-').next().unwrap_or("")
+        }
+        let regional = language.contains('-');
         self.languages.iter().any(|l| {
             l.eq_ignore_ascii_case(language)
-                || ((!l.contains('-') || !language.contains('-'))
-                    && primary(l).eq_ignore_ascii_case(&primary(language)))
+                || ((!l.contains('-') || !regional)
+                    && primary(l).eq_ignore_ascii_case(primary(language)))
         })
     }
 

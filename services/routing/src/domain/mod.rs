@@ -4,6 +4,8 @@
 pub mod agent;
 pub mod escalation;
 pub mod group;
+pub mod rank;
+pub mod roster;
 pub mod rules;
 pub mod select;
 pub mod ticket;
@@ -11,8 +13,10 @@ pub mod ticket;
 pub use agent::{Agent, Capacity};
 pub use escalation::{EscalationPlan, plan_escalation};
 pub use group::{EscalationAction, Group, OfflinePolicy, Strategy};
+pub use rank::{Scored, pick_scored};
+pub use roster::{Fit, Roster};
 pub use rules::{Decision, RoutingRule, decide};
-pub use select::{Candidate, Job, eligible, pick, qualified, queue_order};
+pub use select::{Candidate, Job, eligible, pick, qualified, queue_order, skill_score};
 pub use ticket::TicketView;
 
 use switchboard_proto::common::v1::Channel;

@@ -10,7 +10,10 @@ use switchboard_proto::{
 };
 use uuid::Uuid;
 
-use super::{Agent, Strategy};
+use super::{
+    Agent, Strategy,
+    rank::{Scored, choose},
+};
 
 /// A ticket to place: what routing decided about it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -100,40 +103,16 @@ pub fn pick(
     job: &Job,
     last: Option<&str>,
 ) -> Option<usize> {
-    let channel = job.channel();
-    let ok = candidates
+    let open = candidates
         .iter()
         .enumerate()
-        .filter(|(_, c)| eligible(c, job));
-    match strategy {
-        Strategy::LeastLoaded => ok
-            .min_by(|(_, a), (_, b)| {
-                let (ca, cb) = (
-                    u64::from(a.agent.capacity.limit(channel)),
-                    u64::from(b.agent.capacity.limit(channel)),
-                );
-                (u64::from(a.load) * cb)
-                    .cmp(&(u64::from(b.load) * ca))
-                    .then_with(|| skill_score(b.agent, job).cmp(&skill_score(a.agent, job)))
-                    .then_with(|| a.load.cmp(&b.load))
-                    .then_with(|| a.agent.user.cmp(&b.agent.user))
-            })
-            .map(|(i, _)| i),
-        Strategy::RoundRobin => {
-            let mut first: Option<(usize, &str)> = None;
-            let mut next: Option<(usize, &str)> = None;
-            for (i, c) in ok {
-                let user = c.agent.user.as_str();
-                if first.is_none_or(|(_, f)| user < f) {
-                    first = Some((i, user));
-                }
-                if last.is_none_or(|l| user > l) && next.is_none_or(|(_, n)| user < n) {
-                    next = Some((i, user));
-                }
-            }
-            next.or(first).map(|(i, _)| i)
-        }
-    }
+        .filter(|(_, c)| eligible(c, job))
+        .map(|(i, c)| {
+            let mut s = Scored::new(c.agent, job);
+            (s.presence, s.load) = (c.presence, c.load);
+            (i, s)
+        });
+    choose(strategy, open, last)
 }
 
 /// The queue's order: higher priority first, then the earlier SLA due time

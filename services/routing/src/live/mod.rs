@@ -4,8 +4,10 @@
 //! across replicas: no agent exceeds capacity and no ticket is held twice.
 
 mod presence;
+mod room;
 mod scripts;
 mod sheet;
+mod view;
 
 use std::sync::Arc;
 
@@ -16,9 +18,9 @@ use uuid::Uuid;
 
 use crate::domain::{CHANNELS, channel_name, parse_channel};
 pub use presence::Expired;
-use scripts::{EXPIRE, HEARTBEAT, RELEASE, RESERVE, SET_PRESENCE};
+use scripts::{EXPIRE, HEARTBEAT, RELEASE, RESERVE, ROOM, SET_PRESENCE};
 use sheet::Sheets;
-pub use sheet::View;
+pub use sheet::{Among, View};
 
 /// A Redis failure.
 #[derive(Debug, thiserror::Error)]
@@ -91,6 +93,7 @@ pub struct Live {
     set_presence: Script,
     heartbeat: Script,
     expire: Script,
+    room: Script,
     sheets: Arc<Sheets>,
 }
 
@@ -116,6 +119,7 @@ impl Live {
             set_presence: Script::new(SET_PRESENCE),
             heartbeat: Script::new(HEARTBEAT),
             expire: Script::new(EXPIRE),
+            room: Script::new(ROOM),
             sheets: Arc::default(),
         })
     }
@@ -137,6 +141,9 @@ impl Live {
     }
     fn rr_key(&self, t: &TenantId) -> String {
         format!("{}:rr:{}", self.prefix, t.as_str())
+    }
+    fn epoch_key(&self, t: &TenantId) -> String {
+        format!("{}:epoch:{}", self.prefix, t.as_str())
     }
     fn hb_key(&self) -> String {
         format!("{}:hb", self.prefix)
@@ -255,6 +262,7 @@ impl Live {
         round_robin: Option<&str>,
     ) -> Result<Reserve> {
         let mut conn = self.conn.clone();
+        let since = self.sheets.now();
         let out: String = self
             .reserve
             .key(self.load_key(t, channel))
@@ -278,21 +286,21 @@ impl Live {
         let tenant = t.as_str();
         Ok(match what {
             "ok" => {
-                self.sheets
-                    .load(tenant, user, channel, detail.parse().unwrap_or(capacity));
+                let load = detail.parse().unwrap_or(capacity);
+                self.sheets.load(since, tenant, user, channel, load);
                 if let Some(group) = round_robin {
-                    self.sheets.last(tenant, group, user);
+                    self.sheets.last(since, tenant, group, user);
                 }
                 Reserve::Reserved
             }
             "full" => {
-                self.sheets
-                    .load(tenant, user, channel, detail.parse().unwrap_or(capacity));
+                let load = detail.parse().unwrap_or(capacity);
+                self.sheets.load(since, tenant, user, channel, load);
                 Reserve::Full
             }
             "offline" => {
-                self.sheets
-                    .presence(tenant, user, parse_presence(Some(detail)));
+                let presence = parse_presence(Some(detail));
+                self.sheets.presence(since, tenant, user, presence);
                 Reserve::NotOnline
             }
             _ => Reserve::HeldBy(detail.to_owned()),
@@ -308,9 +316,11 @@ impl Live {
         only: Option<&str>,
     ) -> Result<Option<(String, Channel)>> {
         let mut conn = self.conn.clone();
+        let since = self.sheets.now();
         let out: Option<String> = self
             .release
             .key(self.hold_key(t))
+            .key(self.epoch_key(t))
             .arg(ticket.to_string())
             .arg(self.load_prefix(t))
             .arg(self.held_prefix(t))
@@ -321,7 +331,7 @@ impl Live {
             let mut parts = h.splitn(3, '|');
             let (user, channel) = (parts.next()?, parse_channel(parts.next()?)?);
             if let Some(load) = parts.next().and_then(|n| n.parse().ok()) {
-                self.sheets.load(t.as_str(), user, channel, load);
+                self.sheets.load(since, t.as_str(), user, channel, load);
             }
             Some((user.to_owned(), channel))
         }))

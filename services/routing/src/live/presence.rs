@@ -29,17 +29,19 @@ impl Live {
         deadline: DateTime<Utc>,
     ) -> Result<Presence> {
         let mut conn = self.conn.clone();
+        let since = self.sheets.now();
         let old: String = self
             .set_presence
             .key(self.presence_key(t))
             .key(self.hb_key())
+            .key(self.epoch_key(t))
             .arg(user)
             .arg(presence_str(p))
             .arg(Self::member(t, user))
             .arg(deadline.timestamp_millis())
             .invoke_async(&mut conn)
             .await?;
-        self.sheets.presence(t.as_str(), user, p);
+        self.sheets.presence(since, t.as_str(), user, p);
         Ok(parse_presence(Some(&old)))
     }
 
@@ -51,6 +53,7 @@ impl Live {
         deadline: DateTime<Utc>,
     ) -> Result<Presence> {
         let mut conn = self.conn.clone();
+        let since = self.sheets.now();
         let p: String = self
             .heartbeat
             .key(self.presence_key(t))
@@ -61,7 +64,7 @@ impl Live {
             .invoke_async(&mut conn)
             .await?;
         let p = parse_presence(Some(&p));
-        self.sheets.presence(t.as_str(), user, p);
+        self.sheets.presence(since, t.as_str(), user, p);
         Ok(p)
     }
 
@@ -69,6 +72,7 @@ impl Live {
     /// offline; each is reported by exactly one caller.
     pub async fn expire(&self, now: DateTime<Utc>, limit: usize) -> Result<Vec<Expired>> {
         let mut conn = self.conn.clone();
+        let since = self.sheets.now();
         let raw: Vec<String> = self
             .expire
             .key(self.hb_key())
@@ -82,7 +86,7 @@ impl Live {
             .filter_map(|m| {
                 let (member, was) = m.rsplit_once('|')?;
                 let (tenant, user) = member.split_once('/')?;
-                self.sheets.presence(tenant, user, Presence::Offline);
+                self.sheets.presence(since, tenant, user, Presence::Offline);
                 Some(Expired {
                     tenant: tenant.into(),
                     user: user.into(),

@@ -28,8 +28,9 @@ if ARGV[6] ~= '' then redis.call('HSET', KEYS[5], ARGV[6], ARGV[1]) end
 return 'ok:' .. n
 ";
 
-// KEYS: hold hash. ARGV: ticket, load key prefix, held key prefix, and the
-// only holder to release ('' for any). Answers `user|channel|load after`.
+// KEYS: hold hash, the tenant's epoch. ARGV: ticket, load key prefix, held
+// key prefix, and the only holder to release ('' for any). Answers
+// `user|channel|load after`. Freeing capacity moves the epoch (see `live::room`).
 pub(super) const RELEASE: &str = r"
 local holder = redis.call('HGET', KEYS[1], ARGV[1])
 if not holder then return false end
@@ -41,13 +42,17 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 local n = redis.call('HINCRBY', ARGV[2] .. channel, user, -1)
 if n <= 0 then redis.call('HDEL', ARGV[2] .. channel, user) end
 redis.call('SREM', ARGV[3] .. user, ARGV[1])
+redis.call('INCR', KEYS[2])
 return holder .. '|' .. math.max(n, 0)
 ";
 
-// KEYS: presence hash, heartbeat zset. ARGV: user, presence, member, deadline ms.
-// Returns the previous presence.
+// KEYS: presence hash, heartbeat zset, the tenant's epoch. ARGV: user,
+// presence, member, deadline ms. Returns the previous presence. Any change
+// moves the epoch (see `live::room`): an agent coming online or back from away
+// may have room.
 pub(super) const SET_PRESENCE: &str = r"
 local old = redis.call('HGET', KEYS[1], ARGV[1]) or 'offline'
+if old ~= ARGV[2] then redis.call('INCR', KEYS[3]) end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 if ARGV[2] == 'offline' then
   redis.call('ZREM', KEYS[2], ARGV[3])
@@ -81,6 +86,37 @@ for _, member in ipairs(due) do
     redis.call('HSET', key, user, 'offline')
     table.insert(out, member .. '|' .. old)
   end
+end
+return out
+";
+
+// KEYS: presence hash, load hash of the channel. ARGV: '1' when away agents
+// count (an agent pulling work), then n users, then their n capacities.
+// Answers `index, presence (1 online, 2 away), load` flattened, for each
+// user who is online (or away, with '1') and under capacity: usually
+// nobody, so the answer stays small however large the group. Read in
+// chunks, since Lua's `unpack` is bounded by its stack.
+pub(super) const ROOM: &str = r"
+local n = (#ARGV - 1) / 2
+local out = {}
+local i = 1
+while i <= n do
+  local j = math.min(i + 999, n)
+  local pres = redis.call('HMGET', KEYS[1], unpack(ARGV, i + 1, j + 1))
+  local load = redis.call('HMGET', KEYS[2], unpack(ARGV, i + 1, j + 1))
+  for k = i, j do
+    local p = pres[k - i + 1]
+    local code = (p == 'online' and 1) or (ARGV[1] == '1' and p == 'away' and 2) or 0
+    if code > 0 then
+      local l = tonumber(load[k - i + 1] or '0')
+      if l < tonumber(ARGV[n + 1 + k]) then
+        table.insert(out, k - 1)
+        table.insert(out, code)
+        table.insert(out, l)
+      end
+    end
+  end
+  i = j + 1
 end
 return out
 ";

@@ -4,18 +4,25 @@
 //! what other replicas did by up to its age; the reservation script still
 //! checks the truth, so a stale copy can make a choice less than ideal but
 //! never wrong, and every answer the scripts give corrects it.
+//!
+//! Each copy also remembers the tenant's epoch (see `live::room`) as it was
+//! just before the copy was read: while the epoch has not moved, nothing
+//! freed capacity or changed presence since, so every agent the copy shows
+//! without room (offline, away or full) still has none.
+//!
+//! Agents sit in numbered slots that outlive each copy, and the copy keeps
+//! where a directory's agents sit, so a decision reads its candidates by
+//! index instead of looking each user id up.
 
 use std::{
     collections::HashMap,
-    sync::Mutex,
+    sync::{Arc, Mutex, PoisonError},
     time::{Duration, Instant},
 };
 
 use switchboard_proto::{common::v1::Channel, routing::v1::Presence};
-use switchboard_runtime::TenantId;
 
-use super::{Live, Result, parse_presence};
-use crate::domain::CHANNELS;
+use crate::domain::{Agent, CHANNELS, Fit};
 
 /// One agent as last seen: presence and load per channel (in [`CHANNELS`] order).
 #[derive(Debug, Clone, Copy, Default)]
@@ -24,23 +31,59 @@ pub(super) struct Seen {
     pub load: [u32; CHANNELS.len()],
 }
 
-/// One tenant's copy.
-#[derive(Debug)]
+/// One tenant's state as read from Redis, after reading its `epoch`.
+#[derive(Debug, Default)]
 pub(super) struct Sheet {
+    pub epoch: i64,
+    pub agents: HashMap<String, Seen>,
+    pub last: HashMap<String, String>,
+}
+
+/// A sheet in use, by slot.
+#[derive(Debug)]
+struct Copy {
     read: Instant,
-    agents: HashMap<String, Seen>,
+    epoch: i64,
+    /// When it was put, in [`Sheets::now`]'s count.
+    put: u64,
+    seen: Vec<Seen>,
     last: HashMap<String, String>,
 }
 
-impl Sheet {
-    /// A copy read from Redis just now.
-    pub fn new(agents: HashMap<String, Seen>, last: HashMap<String, String>) -> Self {
-        Self {
-            read: Instant::now(),
-            agents,
-            last,
-        }
+/// Where each agent of one directory sits.
+#[derive(Debug)]
+struct Layout {
+    dir: u64,
+    /// The slot numbering it was worked out for: its round and size.
+    round: u64,
+    known: usize,
+    slots: Vec<Option<usize>>,
+}
+
+#[derive(Debug, Default)]
+struct Tenant {
+    /// User id to slot; only grows, until a read finds it mostly departed
+    /// agents and numbering starts a new round.
+    slots: HashMap<String, usize>,
+    round: u64,
+    copy: Option<Copy>,
+    layout: Option<Layout>,
+}
+
+fn slot_of(slots: &mut HashMap<String, usize>, user: &str) -> usize {
+    if let Some(s) = slots.get(user) {
+        return *s;
     }
+    let s = slots.len();
+    slots.insert(user.to_owned(), s);
+    s
+}
+
+#[derive(Debug, Default)]
+struct Tenants {
+    /// Copies put so far.
+    puts: u64,
+    by_id: HashMap<String, Tenant>,
 }
 
 /// The index of `channel` in [`CHANNELS`]; `None` for an unspecified one.
@@ -51,244 +94,187 @@ pub(super) fn slot(channel: Channel) -> Option<usize> {
 /// Every tenant's copy, shared by the clones of one `Live`.
 #[derive(Debug, Default)]
 pub(super) struct Sheets {
-    tenants: Mutex<HashMap<String, Sheet>>,
+    tenants: Mutex<Tenants>,
+    /// One reader of each tenant's copy at a time: deciders finding it old
+    /// together wait for one read instead of each reading the whole tenant.
+    reading: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// The agents a decision asks about: some of a directory's agents.
+#[derive(Debug, Clone, Copy)]
+pub struct Among<'a> {
+    /// Tells directories apart (their roster's id), so the copy can keep
+    /// where one directory's agents sit.
+    pub dir: u64,
+    /// The directory's agents.
+    pub agents: &'a [Agent],
+    /// The ones asked about.
+    pub picks: &'a [Fit],
 }
 
 /// What a decision reads from a copy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct View {
-    /// Presence and the channel's load of each user asked about, in order.
+    /// Presence and the channel's load of each agent asked about, in order.
     pub agents: Vec<(Presence, u32)>,
     /// The group's last round-robin pick.
     pub last: Option<String>,
     /// Whether this was read from Redis for this call.
     pub fresh: bool,
+    /// The tenant's epoch from just before the copy was read.
+    pub epoch: i64,
 }
 
 impl Sheets {
-    fn with<R>(&self, f: impl FnOnce(&mut HashMap<String, Sheet>) -> R) -> R {
+    fn with<R>(&self, f: impl FnOnce(&mut Tenants) -> R) -> R {
         // A panic while holding the lock leaves a copy that is at worst
         // stale, which the reservation script tolerates by design.
-        let mut tenants = self
-            .tenants
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut tenants = self.tenants.lock().unwrap_or_else(PoisonError::into_inner);
         f(&mut tenants)
     }
 
-    /// `users`' presence and `slot` load from the tenant's copy, if it is
-    /// younger than `max_age`.
+    /// The `picks` of `among` with their presence and `slot` load, from
+    /// the tenant's copy if it is younger than `max_age`.
     pub fn view(
         &self,
         tenant: &str,
         slot: usize,
         group: &str,
-        users: &[&str],
+        among: Among<'_>,
         max_age: Duration,
     ) -> Option<View> {
         self.with(|tenants| {
-            let sheet = tenants.get(tenant)?;
-            if sheet.read.elapsed() > max_age {
-                return None;
+            let Tenant {
+                slots,
+                round,
+                copy,
+                layout,
+            } = tenants.by_id.get_mut(tenant)?;
+            let copy = copy.as_ref().filter(|c| c.read.elapsed() <= max_age)?;
+            let (dir, agents) = (among.dir, among.agents);
+            let current = layout.as_ref().is_some_and(|l| {
+                (l.dir, l.round, l.known, l.slots.len()) == (dir, *round, slots.len(), agents.len())
+            });
+            if !current {
+                let slots_of = agents.iter().map(|a| slots.get(&a.user).copied());
+                *layout = Some(Layout {
+                    dir,
+                    round: *round,
+                    known: slots.len(),
+                    slots: slots_of.collect(),
+                });
             }
+            let layout = layout.as_ref()?;
+            let agents = among.picks.iter().map(|f| {
+                layout
+                    .slots
+                    .get(f.index)
+                    .copied()
+                    .flatten()
+                    .and_then(|s| copy.seen.get(s))
+                    .map_or((Presence::Offline, 0), |s| (s.presence, s.load[slot]))
+            });
             Some(View {
-                agents: users
-                    .iter()
-                    .map(|u| {
-                        sheet
-                            .agents
-                            .get(*u)
-                            .map_or((Presence::Offline, 0), |s| (s.presence, s.load[slot]))
-                    })
-                    .collect(),
-                last: sheet.last.get(group).cloned(),
+                agents: agents.collect(),
+                last: copy.last.get(group).cloned(),
                 fresh: false,
+                epoch: copy.epoch,
             })
         })
     }
 
-    /// Replaces the tenant's copy.
+    /// Replaces the tenant's copy with one just read.
     pub fn put(&self, tenant: &str, sheet: Sheet) {
-        self.with(|tenants| tenants.insert(tenant.to_owned(), sheet));
-    }
-
-    fn update(&self, tenant: &str, user: &str, f: impl FnOnce(&mut Seen)) {
         self.with(|tenants| {
-            if let Some(sheet) = tenants.get_mut(tenant) {
-                f(sheet.agents.entry(user.to_owned()).or_default());
+            tenants.puts += 1;
+            let put = tenants.puts;
+            let t = tenants.by_id.entry(tenant.to_owned()).or_default();
+            if t.slots.len() > 2 * sheet.agents.len() + 1024 {
+                t.slots.clear();
+                t.round += 1;
             }
+            let mut seen = vec![Seen::default(); t.slots.len()];
+            for (user, s) in sheet.agents {
+                let i = slot_of(&mut t.slots, &user);
+                if seen.len() <= i {
+                    seen.resize(i + 1, Seen::default());
+                }
+                seen[i] = s;
+            }
+            t.copy = Some(Copy {
+                read: Instant::now(),
+                epoch: sheet.epoch,
+                put,
+                seen,
+                last: sheet.last,
+            });
         });
     }
 
-    /// Records a presence the scripts reported.
-    pub fn presence(&self, tenant: &str, user: &str, presence: Presence) {
-        self.update(tenant, user, |s| s.presence = presence);
+    /// A mark to take before asking Redis something whose answer will
+    /// correct the copies (see [`Sheets::presence`]).
+    pub fn now(&self) -> u64 {
+        self.with(|tenants| tenants.puts)
     }
 
-    /// Records a load the scripts reported.
-    pub fn load(&self, tenant: &str, user: &str, channel: Channel, load: u32) {
-        if let Some(i) = slot(channel) {
-            self.update(tenant, user, |s| s.load[i] = load);
+    /// The lock that lets one caller at a time read `tenant`'s copy.
+    pub fn reading(&self, tenant: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut reading = self.reading.lock().unwrap_or_else(PoisonError::into_inner);
+        match reading.get(tenant) {
+            Some(lock) => lock.clone(),
+            None => reading.entry(tenant.to_owned()).or_default().clone(),
         }
     }
 
-    /// Records the group's round-robin pick.
-    pub fn last(&self, tenant: &str, group: &str, user: &str) {
-        self.with(|tenants| {
-            if let Some(sheet) = tenants.get_mut(tenant) {
-                sheet.last.insert(group.to_owned(), user.to_owned());
-            }
-        });
-    }
-}
-
-impl Live {
-    /// Presence and `channel` load of `users`, and `group`'s last
-    /// round-robin pick, from this replica's copy when it is younger than
-    /// `max_age`, else read again from Redis (one round trip for the tenant).
-    pub async fn view(
+    /// Applies an answer asked for after `since` (a [`Sheets::now`]) to the
+    /// tenant's copy, unless the copy was put after that: the copy may
+    /// have been read after the answer was given (and after the epoch
+    /// moved past it), and the older answer must not overwrite what the
+    /// copy's epoch vouches for.
+    fn update(
         &self,
-        t: &TenantId,
-        channel: Channel,
-        group: &str,
-        users: &[&str],
-        max_age: Duration,
-    ) -> Result<View> {
-        let Some(i) = slot(channel) else {
-            let agents = self.snapshot(t, channel, users).await?;
-            return Ok(View {
-                agents,
-                last: None,
-                fresh: true,
-            });
-        };
-        if let Some(v) = self.sheets.view(t.as_str(), i, group, users, max_age) {
-            return Ok(v);
-        }
-        self.sheets.put(t.as_str(), self.read_sheet(t).await?);
-        let mut v = self
-            .sheets
-            .view(t.as_str(), i, group, users, Duration::MAX)
-            .unwrap_or_else(|| View {
-                agents: vec![(Presence::Offline, 0); users.len()],
-                last: None,
-                fresh: true,
-            });
-        v.fresh = true;
-        Ok(v)
+        since: u64,
+        tenant: &str,
+        user: Option<&str>,
+        f: impl FnOnce(&mut Copy, usize),
+    ) {
+        self.with(|tenants| {
+            let Some(Tenant { slots, copy, .. }) = tenants.by_id.get_mut(tenant) else {
+                return;
+            };
+            let Some(copy) = copy.as_mut().filter(|c| c.put <= since) else {
+                return;
+            };
+            let i = user.map_or(0, |u| slot_of(slots, u));
+            if user.is_some() && copy.seen.len() <= i {
+                copy.seen.resize(i + 1, Seen::default());
+            }
+            f(copy, i);
+        });
     }
 
-    /// The tenant's whole live state: presence, every channel's load and
-    /// the round-robin positions.
-    async fn read_sheet(&self, t: &TenantId) -> Result<Sheet> {
-        let mut pipe = redis::pipe();
-        pipe.cmd("HGETALL").arg(self.presence_key(t));
-        for c in CHANNELS {
-            pipe.cmd("HGETALL").arg(self.load_key(t, c));
+    /// Records a presence a script reported, asked for after `since`.
+    pub fn presence(&self, since: u64, tenant: &str, user: &str, presence: Presence) {
+        self.update(since, tenant, Some(user), |c, i| {
+            c.seen[i].presence = presence;
+        });
+    }
+
+    /// Records a load a script reported, asked for after `since`.
+    pub fn load(&self, since: u64, tenant: &str, user: &str, channel: Channel, load: u32) {
+        if let Some(ch) = slot(channel) {
+            self.update(since, tenant, Some(user), |c, i| c.seen[i].load[ch] = load);
         }
-        pipe.cmd("HGETALL").arg(self.rr_key(t));
-        let mut conn = self.conn.clone();
-        let mut all: Vec<redis::Value> = pipe.query_async(&mut conn).await?;
-        let last: HashMap<String, String> =
-            redis::from_redis_value(all.pop().unwrap_or(redis::Value::Nil))?;
-        let presence: HashMap<String, String> = redis::from_redis_value(all.remove(0))?;
-        let loads = all
-            .into_iter()
-            .map(redis::from_redis_value::<HashMap<String, u32>>)
-            .collect::<std::result::Result<Vec<_>, _>>()?;
-        let mut agents: HashMap<String, Seen> = presence
-            .into_iter()
-            .map(|(user, p)| {
-                let seen = Seen {
-                    presence: parse_presence(Some(&p)),
-                    ..Seen::default()
-                };
-                (user, seen)
-            })
-            .collect();
-        for (i, load) in loads.into_iter().enumerate() {
-            for (user, n) in load {
-                agents.entry(user).or_default().load[i] = n;
-            }
-        }
-        Ok(Sheet::new(agents, last))
+    }
+
+    /// Records the group's round-robin pick, made after `since`.
+    pub fn last(&self, since: u64, tenant: &str, group: &str, user: &str) {
+        self.update(since, tenant, None, |c, _| {
+            c.last.insert(group.to_owned(), user.to_owned());
+        });
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn sheets() -> Sheets {
-        let s = Sheets::default();
-        let mut load = [0; CHANNELS.len()];
-        load[slot(Channel::Chat).unwrap()] = 2;
-        s.put(
-            "t",
-            Sheet::new(
-                HashMap::from([(
-                    "ana".to_owned(),
-                    Seen {
-                        presence: Presence::Online,
-                        load,
-                    },
-                )]),
-                HashMap::from([("g".to_owned(), "ana".to_owned())]),
-            ),
-        );
-        s
-    }
-
-    #[test]
-    fn a_view_reads_the_channel_and_defaults_unknown_agents_to_offline() {
-        let s = sheets();
-        let chat = slot(Channel::Chat).unwrap();
-        let v = s
-            .view("t", chat, "g", &["ana", "bo"], Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(
-            v.agents,
-            vec![(Presence::Online, 2), (Presence::Offline, 0)]
-        );
-        assert_eq!(v.last.as_deref(), Some("ana"));
-        let email = slot(Channel::Email).unwrap();
-        let v = s
-            .view("t", email, "other", &["ana"], Duration::from_secs(5))
-            .unwrap();
-        assert_eq!((v.agents, v.last), (vec![(Presence::Online, 0)], None));
-        assert!(
-            s.view("u", chat, "g", &["ana"], Duration::from_secs(5))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn an_old_copy_is_not_read() {
-        let s = sheets();
-        std::thread::sleep(Duration::from_millis(5));
-        assert!(
-            s.view("t", 0, "g", &["ana"], Duration::from_millis(1))
-                .is_none()
-        );
-    }
-
-    #[test]
-    fn reported_truth_corrects_the_copy() {
-        let s = sheets();
-        s.presence("t", "bo", Presence::Away);
-        s.load("t", "ana", Channel::Chat, 3);
-        s.last("t", "g", "bo");
-        // Nothing is recorded for a tenant without a copy: it is read whole later.
-        s.load("u", "ana", Channel::Chat, 9);
-        let chat = slot(Channel::Chat).unwrap();
-        let v = s
-            .view("t", chat, "g", &["ana", "bo"], Duration::from_secs(5))
-            .unwrap();
-        assert_eq!(v.agents, vec![(Presence::Online, 3), (Presence::Away, 0)]);
-        assert_eq!(v.last.as_deref(), Some("bo"));
-        assert!(
-            s.view("u", chat, "g", &["ana"], Duration::from_secs(5))
-                .is_none()
-        );
-    }
-}
+#[path = "sheet_tests.rs"]
+mod tests;

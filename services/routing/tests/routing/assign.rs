@@ -193,7 +193,13 @@ async fn with_nobody_online_tickets_queue_and_go_out_as_agents_come_online_or_fi
     let mut t = desk.tickets().await;
     let first = ticket(&mut t, &token, "First", Ch::Email, None).await?;
     let second = ticket(&mut t, &token, "Second", Ch::Email, None).await?;
-    desk.wait_events("routing.queued", 2).await?;
+    // Each names the group's agents, whom notification tells.
+    for e in desk.wait_events("routing.queued", 2).await? {
+        let Some(Payload::RoutingQueued(q)) = &e.payload else {
+            panic!("not a routing.queued payload: {e:?}")
+        };
+        assert_eq!(q.members, ["ann"]);
+    }
     let queue = r
         .get_queue(authed(
             pb::GetQueueRequest {

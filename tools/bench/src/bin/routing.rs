@@ -2,11 +2,16 @@
 //! real Redis: each decision evaluates the routing rules, reads the group's
 //! presence and per-channel load from the replica's copy (read again from
 //! Redis when older than the service's default age), picks an agent by the
-//! group's strategy and reserves capacity atomically with the Lua script —
-//! everything routing does before it calls AssignTicket (`seat::seat`). Printed beside two
+//! group's strategy and reserves capacity atomically with the Lua script, or,
+//! when nobody has room, confirms that from Redis before the ticket would
+//! queue — everything routing does before it calls AssignTicket
+//! (`seat::seat`). Printed beside two
 //! baselines from the same run: the same decision with no Redis at all
 //! (rules and pick in memory), and a bare Redis round trip (PING), the floor
-//! of any decision that consults shared state. Figures, not assertions.
+//! of any decision that consults shared state. Each decider run is also split
+//! by outcome (placed; qualified agents all full, so queued after reading
+//! Redis; nobody in the group qualified, so queued without Redis), since the
+//! three cost differently. Figures, not assertions.
 //!
 //! `cargo run --release -p switchboard-bench --bin routing`
 
@@ -25,7 +30,9 @@ use switchboard_proto::{
 };
 use switchboard_routing::{
     RouterOptions,
-    domain::{Agent, Candidate, Capacity, Group, Job, Strategy, TicketView, decide, pick, rules},
+    domain::{
+        Agent, Capacity, Group, Job, Scored, Strategy, TicketView, decide, pick_scored, rules,
+    },
     live::Live,
     router::Directory,
     seat::{Ask, Seat, seat},
@@ -191,6 +198,24 @@ fn job(dir: &Directory, t: &TicketView) -> Option<Job> {
     })
 }
 
+/// How a measured call ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// An agent took the ticket (or a baseline call succeeded).
+    Placed,
+    /// Qualified agents exist, but none had room: the ticket would queue.
+    Queued,
+    /// Nobody in the group could ever take it (e.g. nobody speaks its
+    /// language): decided without Redis.
+    Unqualified,
+}
+
+impl From<bool> for Outcome {
+    fn from(ok: bool) -> Self {
+        if ok { Outcome::Placed } else { Outcome::Queued }
+    }
+}
+
 /// One decision as routing makes it: rules, then `seat` (the replica's copy
 /// of presence and load, the pick, the atomic reservation).
 async fn decide_and_reserve(
@@ -198,25 +223,34 @@ async fn decide_and_reserve(
     tenant: &TenantId,
     dir: &Directory,
     t: &TicketView,
-) -> anyhow::Result<bool> {
+) -> anyhow::Result<Outcome> {
     let Some(job) = job(dir, t) else {
-        return Ok(false);
+        return Ok(Outcome::Unqualified);
     };
     let ask = Ask {
         only: None,
         pull: false,
         max_age: RouterOptions::default().view_age,
     };
-    Ok(matches!(
-        seat(live, tenant, dir, &job, ask).await?,
-        Seat::Taken(_)
-    ))
+    Ok(match seat(live, tenant, dir, &job, ask).await? {
+        Seat::Taken(_) => Outcome::Placed,
+        // Told apart after the decision, so the measured call is the same.
+        _ if dir.roster.fits(&dir.agents, &job).is_empty() => Outcome::Unqualified,
+        _ => Outcome::Queued,
+    })
 }
 
 struct Figures {
     hist: Histogram<u64>,
+    /// Latency of the calls by outcome.
+    placed: Histogram<u64>,
+    queued: Histogram<u64>,
+    unqualified: Histogram<u64>,
     per_second: f64,
-    placed: usize,
+}
+
+fn ms(h: &Histogram<u64>, q: f64) -> f64 {
+    h.value_at_quantile(q) as f64 / 1000.0
 }
 
 impl Figures {
@@ -224,9 +258,29 @@ impl Figures {
         format!(
             "{what:<44} {:>9.0}/s   p50 {:>7.3} ms   p99 {:>7.3} ms   ({} placed)",
             self.per_second,
-            self.hist.value_at_quantile(0.5) as f64 / 1000.0,
-            self.hist.value_at_quantile(0.99) as f64 / 1000.0,
-            self.placed
+            ms(&self.hist, 0.5),
+            ms(&self.hist, 0.99),
+            self.placed.len()
+        )
+    }
+
+    /// The decisions by outcome: those that placed the ticket, those that
+    /// found every qualified agent full (read from Redis) and those that
+    /// found nobody qualified (no Redis at all) cost differently.
+    fn outcomes(&self) -> String {
+        let part = |what: &str, h: &Histogram<u64>| {
+            format!(
+                "  {what:<42} {:>9} decisions   p50 {:>7.3} ms   p99 {:>7.3} ms",
+                h.len(),
+                ms(h, 0.5),
+                ms(h, 0.99)
+            )
+        };
+        format!(
+            "{}\n{}\n{}",
+            part("of which placed", &self.placed),
+            part("of which qualified agents were full (queued)", &self.queued),
+            part("of which nobody qualified (queued)", &self.unqualified)
         )
     }
 }
@@ -234,7 +288,7 @@ impl Figures {
 async fn measure<F, Fut>(n: usize, concurrency: usize, f: F) -> anyhow::Result<Figures>
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
-    Fut: std::future::Future<Output = anyhow::Result<bool>> + Send,
+    Fut: std::future::Future<Output = anyhow::Result<Outcome>> + Send,
 {
     let f = Arc::new(f);
     let start = Instant::now();
@@ -242,29 +296,42 @@ where
     for w in 0..concurrency {
         let f = f.clone();
         tasks.push(tokio::spawn(async move {
-            let mut hist = Histogram::<u64>::new(3)?;
-            let mut placed = 0;
+            // Placed, queued, unqualified.
+            let mut by = [
+                Histogram::<u64>::new(3)?,
+                Histogram::<u64>::new(3)?,
+                Histogram::<u64>::new(3)?,
+            ];
             let mut i = w;
             while i < n {
                 let t = Instant::now();
-                placed += f(i).await? as usize;
-                hist.record(t.elapsed().as_micros().max(1) as u64)?;
+                let outcome = f(i).await?;
+                let took = t.elapsed().as_micros().max(1) as u64;
+                by[outcome as usize].record(took)?;
                 i += concurrency;
             }
-            anyhow::Ok((hist, placed))
+            anyhow::Ok(by)
         }));
     }
     let mut hist = Histogram::<u64>::new(3)?;
-    let mut placed = 0;
+    let mut all = [
+        Histogram::<u64>::new(3)?,
+        Histogram::<u64>::new(3)?,
+        Histogram::<u64>::new(3)?,
+    ];
     for t in tasks {
-        let (h, p) = t.await??;
-        hist.add(h)?;
-        placed += p;
+        for (sum, h) in all.iter_mut().zip(t.await??) {
+            hist.add(&h)?;
+            sum.add(h)?;
+        }
     }
+    let [placed, queued, unqualified] = all;
     Ok(Figures {
         hist,
-        per_second: n as f64 / start.elapsed().as_secs_f64(),
         placed,
+        queued,
+        unqualified,
+        per_second: n as f64 / start.elapsed().as_secs_f64(),
     })
 }
 
@@ -304,28 +371,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
         args.tickets
     );
 
-    // Baseline 1: the decision in memory, every agent online and empty.
+    // Baseline 1: the decision in memory as `seat` makes it (rules, the
+    // directory's qualified agents for the job, the pick), every agent
+    // online and empty.
     let mem = {
         let (dir, waiting) = (dir.clone(), waiting.clone());
         measure(args.tickets, 1, move |i| {
             let (dir, waiting) = (dir.clone(), waiting.clone());
             async move {
                 let Some(job) = job(&dir, &waiting[i]) else {
-                    return Ok(false);
+                    return Ok(Outcome::Unqualified);
                 };
                 let strategy = dir
                     .groups
                     .get(&job.group)
                     .map_or(Strategy::LeastLoaded, |g| g.strategy);
-                let c: Vec<Candidate<'_>> = dir
-                    .members(&job.group)
-                    .map(|agent| Candidate {
-                        agent,
+                let c: Vec<Scored<'_>> = dir
+                    .roster
+                    .fits(&dir.agents, &job)
+                    .iter()
+                    .map(|f| Scored {
+                        agent: &dir.agents[f.index],
+                        limit: f.limit,
+                        score: f.score,
                         presence: Presence::Online,
                         load: 0,
                     })
                     .collect();
-                Ok(pick(strategy, &c, &job, None).is_some())
+                Ok(pick_scored(strategy, &c, None).is_some().into())
             }
         })
         .await?
@@ -337,7 +410,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let live = live.clone();
             async move {
                 live.ping().await?;
-                Ok(true)
+                Ok(Outcome::Placed)
             }
         })
         .await?
@@ -348,7 +421,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let live = live.clone();
             async move {
                 live.ping().await?;
-                Ok(true)
+                Ok(Outcome::Placed)
             }
         })
         .await?
@@ -362,10 +435,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
             async move {
                 let group = format!("g{}", i % dir.groups.len());
                 let users: Vec<&str> = dir.members(&group).map(|a| a.user.as_str()).collect();
-                Ok(!live
-                    .snapshot(&tenant, Channel::Email, &users)
-                    .await?
-                    .is_empty())
+                let read = live.snapshot(&tenant, Channel::Email, &users).await?;
+                Ok((!read.is_empty()).into())
             }
         })
         .await?
@@ -395,10 +466,12 @@ async fn run(args: Args) -> anyhow::Result<()> {
     };
 
     println!("{}", one.line("decision (1 decider)"));
+    println!("{}", one.outcomes());
     println!(
         "{}",
         many.line(&format!("decision ({} deciders)", args.concurrency))
     );
+    println!("{}", many.outcomes());
     println!(
         "{}",
         mem.line("baseline: same decision in memory, no Redis")
