@@ -19,7 +19,7 @@ use switchboard_events::{
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
-use crate::{consumer::Notifier, domain};
+use crate::{consumer::Notifier, domain, handoff::Handoff};
 
 /// Most events one transaction applies.
 pub const BATCH: usize = 512;
@@ -30,6 +30,7 @@ pub async fn run(
     pool: PgPool,
     config: ConsumerConfig,
     handler: Arc<Notifier>,
+    handoff: Option<Handoff>,
     stop: CancellationToken,
 ) -> Result<(), ConsumerError> {
     let consumer = stream
@@ -69,10 +70,16 @@ pub async fn run(
             if batch.len() >= BATCH {
                 break;
             }
-            // Only what is already here: a batch never waits for more.
-            next = messages.next().now_or_never().flatten();
+            // Only what is already here: a batch never waits for more. Polled
+            // outside tokio's cooperative budget: within it, the stream turns
+            // `Pending` after ~128 polls per task wake-up (fewer after the
+            // acks of the previous batch spent some), which cut batches to
+            // ~111 and ~17 events while hundreds were waiting.
+            next = tokio::task::unconstrained(messages.next())
+                .now_or_never()
+                .flatten();
         }
-        apply(&pool, &config, handler.as_ref(), batch).await;
+        apply(&pool, &config, handler.as_ref(), handoff.as_ref(), batch).await;
     }
 }
 
@@ -80,6 +87,7 @@ async fn apply(
     pool: &PgPool,
     config: &ConsumerConfig,
     handler: &Notifier,
+    handoff: Option<&Handoff>,
     messages: Vec<jetstream::Message>,
 ) {
     let mut acks = Vec::with_capacity(messages.len());
@@ -100,7 +108,7 @@ async fn apply(
     if events.is_empty() {
         return;
     }
-    match apply_batch(pool, &config.durable_name, handler, &events).await {
+    match apply_batch_handing(pool, &config.durable_name, handler, &events, handoff).await {
         Ok(()) => {
             metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => "Batched").increment(events.len() as u64);
             for (m, event) in acks.iter().zip(&events) {
@@ -136,6 +144,19 @@ pub async fn apply_batch(
     handler: &Notifier,
     events: &[Envelope],
 ) -> Result<(), HandlerError> {
+    apply_batch_handing(pool, consumer, handler, events, None).await
+}
+
+/// As [`apply_batch`], handing the deliveries it queues claimed (those due
+/// at once that `handoff` has room for) to this replica's dispatcher once
+/// the transaction commits.
+pub async fn apply_batch_handing(
+    pool: &PgPool,
+    consumer: &str,
+    handler: &Notifier,
+    events: &[Envelope],
+    handoff: Option<&Handoff>,
+) -> Result<(), HandlerError> {
     // The service's own events notify nobody (see `domain::is_own_event`),
     // so they need no transaction and no idempotency record: acknowledging
     // them is all there is to do.
@@ -169,7 +190,10 @@ pub async fn apply_batch(
         .filter(|(_, id)| fresh.remove(id))
         .map(|(e, _)| *e)
         .collect();
-    handler.apply(&mut tx, &todo).await?;
+    let handed = handler.apply_handing(&mut tx, &todo, handoff).await?;
     tx.commit().await?;
+    if let Some(handoff) = handoff {
+        handoff.hand(handed).await;
+    }
     Ok(())
 }

@@ -22,11 +22,12 @@ use crate::{
     contacts::Contacts,
     convert,
     domain::{
-        self, Channel, Fact, Intent, TicketFact,
+        self, Channel, Fact, Intent, Rules, TicketFact,
         input::{self, Preferences},
         templates::{self, Rendered, TemplateParts},
     },
     email,
+    handoff::{Handed, Handoff},
     store::{
         self, Contact, NewDelivery, TemplateRow, WebhookRow, inbox::NewNotification,
         settings::TemplateKey,
@@ -93,6 +94,18 @@ impl Notifier {
         tx: &mut PgConnection,
         events: &[&Envelope],
     ) -> Result<(), HandlerError> {
+        self.apply_handing(tx, events, None).await.map(drop)
+    }
+
+    /// As [`Self::apply`], queueing the deliveries due at once that
+    /// `handoff` has room for claimed by this replica's dispatcher: hand
+    /// the result over once `tx` commits.
+    pub async fn apply_handing(
+        &self,
+        tx: &mut PgConnection,
+        events: &[&Envelope],
+        handoff: Option<&Handoff>,
+    ) -> Result<Handed, HandlerError> {
         let mut planned = Vec::with_capacity(events.len());
         for event in events {
             if domain::is_own_event(&event.r#type) {
@@ -101,12 +114,7 @@ impl Notifier {
             let id = Uuid::parse_str(&event.id)
                 .map_err(|e| HandlerError(format!("event id is not a UUID: {e}")))?;
             let fact = convert::fact_of(event);
-            let ticket = match fact {
-                Fact::Other => TicketFact::default(),
-                _ => convert::ticket_of(event)
-                    .map(convert::ticket_fact)
-                    .unwrap_or_default(),
-            };
+            let ticket = fact.ticket().cloned().unwrap_or_default();
             planned.push(Planned {
                 event,
                 id,
@@ -117,7 +125,7 @@ impl Notifier {
             });
         }
         if planned.is_empty() {
-            return Ok(());
+            return Ok(Handed::default());
         }
 
         // Contacts change as the events go (in order), so each event sees
@@ -130,6 +138,14 @@ impl Notifier {
             .into_iter()
             .collect();
         let mut contacts = Contacts::load(tx, &wanted).await?;
+        // The tenants' switches over the default rules, once per batch.
+        let tenants: HashSet<&str> = planned
+            .iter()
+            .filter(|p| p.fact != Fact::Other)
+            .map(|p| p.event.tenant_id.as_str())
+            .collect();
+        let rules = store::rules::rules_of(tx, &tenants.into_iter().collect::<Vec<_>>()).await?;
+        let all_on = Rules::all_on();
         for p in &mut planned {
             contacts.learn_from(p.event);
             if p.fact == Fact::Other {
@@ -138,7 +154,8 @@ impl Notifier {
             p.contact = contacts.get(&p.event.tenant_id, &p.ticket.requester);
             let actor = p.event.actor.as_ref().map_or("", |a| a.id.as_str());
             let requester_email = p.contact.as_ref().map(|c| c.email.as_str());
-            p.intents = domain::recipients(&p.fact, actor, requester_email);
+            let tenant_rules = rules.get(&p.event.tenant_id).unwrap_or(&all_on);
+            p.intents = domain::recipients(&p.fact, actor, requester_email, tenant_rules);
         }
 
         let lookups = Lookups::load(tx, &planned).await?;
@@ -153,11 +170,7 @@ impl Notifier {
         let recorded = store::inbox::insert_notifications(tx, &rows.notifications).await?;
         rows.deliveries
             .retain(|d| recorded.contains(&d.notification_id));
-        if !rows.deliveries.is_empty() {
-            store::deliveries::insert_deliveries(tx, &rows.deliveries).await?;
-            store::deliveries::wake_dispatchers(tx).await?;
-        }
-        Ok(())
+        Ok(store::deliveries::queue_deliveries(tx, rows.deliveries, handoff).await?)
     }
 
     fn notify_people(

@@ -1,22 +1,26 @@
-//! The dispatcher: claims due email and webhook deliveries, sends them,
-//! and records each outcome with its `notification.*` event in one
-//! transaction.
+//! The dispatcher: sends the email and webhook deliveries its replica's
+//! consumer hands over and those it claims as they fall due, and records
+//! each outcome with its `notification.*` event in one transaction.
 
 use std::{sync::Arc, time::Duration};
 
-use futures::StreamExt;
 use switchboard_events::{EventBuilder, Payload};
 use switchboard_proto::{
     common::v1::{Actor, ActorKind},
     events::v1::{NotificationChannel, NotificationDelivered, NotificationFailed},
 };
 use switchboard_runtime::TenantId;
-use tokio::sync::{Notify, mpsc};
+use tokio::{
+    sync::{Notify, Semaphore, mpsc},
+    task::JoinSet,
+    time::Instant,
+};
 use tokio_util::sync::CancellationToken;
 
 use crate::{
     domain::retry::RetryPolicy,
     email::{EmailSender, OutgoingEmail},
+    handoff::{HandoffQueue, Leased},
     store::{Claimed, Outcome, PgStore, deliveries},
     webhook::WebhookClient,
 };
@@ -55,62 +59,34 @@ impl std::fmt::Debug for Dispatcher {
     }
 }
 
+/// An attempt, finished.
+type Finished = (Claimed, (i32, Outcome));
+
 impl Dispatcher {
-    /// Runs until `stop`; attempts in flight finish, and are recorded, first.
+    /// Runs until `stop`: attempts in flight finish, and are recorded,
+    /// first; what was claimed but not started is released to the next
+    /// dispatcher. Deliveries come from its own claims and, when given,
+    /// from `handoff` (claimed by this replica's consumer).
     ///
-    /// Claiming, sending and recording overlap. The next batch is claimed
-    /// once the last of the previous one has started and a send slot is
-    /// free, so slots do not idle through a claim's round trip while a
-    /// claimed delivery still waits behind at most one batch plus the sends
-    /// in flight (its lease must outlast that wait). Finished attempts go
-    /// to one recorder, which writes whatever finished while its previous
-    /// transaction committed in the next one (group commit); its queue is
-    /// bounded, so sending never runs far ahead of recording, and an
-    /// unrecorded attempt stays leased, so no one claims it meanwhile.
-    pub async fn run(self, stop: CancellationToken) {
-        let batch = (self.concurrency * 4) as i64;
-        let (done, mut finished) = mpsc::channel(RECORD_BATCH);
-        // Owned handles: the futures below must be `'static` to be spawned.
+    /// Claiming, sending and recording overlap. The claimer keeps the next
+    /// batch queued while the current one is sent (it claims again as soon
+    /// as a batch's room frees up), so send slots never idle through a
+    /// claim's round trip. A claimed delivery starts only while at least
+    /// half its lease is left (the lease is at least twice a send's
+    /// timeout, see `mount`): one that waited longer, behind slow sends, is
+    /// left for its lease to run out and be claimed again, rather than risk
+    /// two dispatchers sending it. Finished attempts go to one recorder,
+    /// which writes whatever finished while its previous transaction
+    /// committed in the next one (group commit); its queue is bounded, so
+    /// sending never runs far ahead of recording, and an unrecorded attempt
+    /// stays leased, so no one claims it meanwhile.
+    pub async fn run(self, handoff: Option<HandoffQueue>, stop: CancellationToken) {
+        let batch = self.concurrency * 4;
+        let (queue, queued) = mpsc::channel(2 * batch);
+        let (done, mut finished) = mpsc::channel::<Finished>(RECORD_BATCH);
         let this = Arc::new(self);
-        let claimer = (this.clone(), stop.clone());
-        let claims = futures::stream::unfold(false, move |idle| {
-            let (this, stop) = claimer.clone();
-            async move {
-                if idle {
-                    tokio::select! {
-                        _ = stop.cancelled() => return None,
-                        _ = this.wake.notified() => {}
-                        _ = tokio::time::sleep(this.poll) => {}
-                    }
-                }
-                if stop.is_cancelled() {
-                    return None;
-                }
-                let claimed = match this.store.claim_due(batch, this.lease).await {
-                    Ok(c) => c,
-                    Err(e) => {
-                        tracing::warn!(error = %e, "claiming deliveries failed");
-                        Vec::new()
-                    }
-                };
-                let idle = (claimed.len() as i64) < batch;
-                Some((futures::stream::iter(claimed), idle))
-            }
-        })
-        .flatten();
-        let sender = this.clone();
-        let sends = async move {
-            claims
-                .for_each_concurrent(sender.concurrency, |c| {
-                    let (this, done) = (sender.clone(), done.clone());
-                    async move {
-                        let outcome = this.attempt(&c).await;
-                        let _ = done.send((c, outcome)).await;
-                    }
-                })
-                .await;
-            // The last sender goes here, which ends the recorder.
-        };
+        let claimer = this.clone().claim(queue, batch, stop.clone());
+        let sender = this.clone().send_all(queued, handoff, done, stop);
         let recorder = async move {
             let mut batch = Vec::with_capacity(RECORD_BATCH);
             while finished.recv_many(&mut batch, RECORD_BATCH).await > 0 {
@@ -118,7 +94,127 @@ impl Dispatcher {
                 batch.clear();
             }
         };
-        futures::join!(sends, recorder);
+        futures::join!(claimer, sender, recorder);
+    }
+
+    /// Claims batches into `queue` until `stop`, a batch whenever the
+    /// queue has room for one, or, once nothing is due, when woken.
+    async fn claim(
+        self: Arc<Self>,
+        queue: mpsc::Sender<Leased>,
+        batch: usize,
+        stop: CancellationToken,
+    ) {
+        let mut idle = false;
+        loop {
+            if idle {
+                tokio::select! {
+                    _ = stop.cancelled() => return,
+                    _ = self.wake.notified() => {}
+                    _ = tokio::time::sleep(self.poll) => {}
+                }
+            }
+            let room = tokio::select! {
+                _ = stop.cancelled() => return,
+                room = queue.reserve_many(batch) => room,
+            };
+            let Ok(room) = room else { return };
+            let expires = Instant::now() + self.lease;
+            let claimed = match self.store.claim_due(batch as i64, self.lease).await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "claiming deliveries failed");
+                    Vec::new()
+                }
+            };
+            idle = claimed.len() < batch;
+            for (claimed, slot) in claimed.into_iter().zip(room) {
+                slot.send(Leased {
+                    claimed,
+                    expires,
+                    room: None,
+                });
+            }
+        }
+    }
+
+    /// Sends what the claimer and the handoff bring (the claimer's first:
+    /// they are older), `concurrency` at a time, until `stop`; then waits
+    /// for the sends in flight and releases the rest.
+    async fn send_all(
+        self: Arc<Self>,
+        mut claimed: mpsc::Receiver<Leased>,
+        mut handed: Option<HandoffQueue>,
+        done: mpsc::Sender<Finished>,
+        stop: CancellationToken,
+    ) {
+        let slots = Arc::new(Semaphore::new(self.concurrency));
+        let mut sends = JoinSet::new();
+        loop {
+            let slot = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            };
+            let next = tokio::select! {
+                biased;
+                _ = stop.cancelled() => break,
+                next = claimed.recv() => match next {
+                    Some(next) => next,
+                    None => break,
+                },
+                next = HandoffQueue::next(&mut handed) => match next {
+                    Some(next) => next,
+                    None => {
+                        // Every consumer is gone; claims still come.
+                        handed = None;
+                        continue;
+                    }
+                },
+            };
+            while sends.try_join_next().is_some() {}
+            let Leased {
+                claimed: c,
+                expires,
+                room,
+            } = next;
+            drop(room);
+            if Instant::now() + self.lease / 2 > expires {
+                metrics::counter!("notification_delivery_claims_expired_total").increment(1);
+                tracing::debug!(delivery = %c.id, "claim too old to start a send; left for its lease to run out");
+                continue;
+            }
+            let (this, done) = (self.clone(), done.clone());
+            sends.spawn(async move {
+                let outcome = this.attempt(&c).await;
+                let _ = done.send((c, outcome)).await;
+                // The slot frees only once the recorder took the outcome.
+                drop(slot);
+            });
+        }
+        while sends.join_next().await.is_some() {}
+        // The recorder ends once the last sender is gone.
+        drop(done);
+        // What was claimed but not started: the claimer has stopped too, so
+        // its queue ends; the handoff's ends once closed and emptied (a
+        // consumer handing over later releases its deliveries itself).
+        let mut left = Vec::new();
+        while let Some(leased) = claimed.recv().await {
+            left.push(leased);
+        }
+        if let Some(HandoffQueue(handed)) = handed.as_mut() {
+            handed.close();
+            while let Some(leased) = handed.recv().await {
+                left.push(leased);
+            }
+        }
+        let left: Vec<_> = left
+            .iter()
+            .map(|l| (l.claimed.id, l.claimed.leased_until))
+            .collect();
+        if let Err(e) = self.store.release(&left).await {
+            tracing::warn!(error = %e, deliveries = left.len(), "releasing claimed deliveries failed; their leases will run out");
+        }
     }
 
     async fn attempt(&self, c: &Claimed) -> (i32, Outcome) {
@@ -157,7 +253,7 @@ impl Dispatcher {
 
     /// Records finished attempts in one transaction; should that fail, one
     /// by one, so a single bad row costs only its own record.
-    async fn record_all(&self, finished: &[(Claimed, (i32, Outcome))]) {
+    async fn record_all(&self, finished: &[Finished]) {
         if finished.len() > 1 && self.record(finished).await.is_ok() {
             return;
         }
@@ -169,12 +265,22 @@ impl Dispatcher {
         }
     }
 
-    async fn record(&self, finished: &[(Claimed, (i32, Outcome))]) -> Result<(), sqlx::Error> {
+    async fn record(&self, finished: &[Finished]) -> Result<(), sqlx::Error> {
         let mut tx = self.store.pool().begin().await?;
-        let outcomes: Vec<_> = finished.iter().map(|(c, (_, o))| (c.id, o)).collect();
-        PgStore::finish(&mut tx, &outcomes).await?;
+        let outcomes: Vec<_> = finished
+            .iter()
+            .map(|(c, (_, o))| (c.id, c.leased_until, o))
+            .collect();
+        let recorded = PgStore::finish(&mut tx, &outcomes).await?;
         let events: Vec<_> = finished
             .iter()
+            .filter(|(c, _)| {
+                let kept = recorded.contains(&c.id);
+                if !kept {
+                    tracing::warn!(delivery = %c.id, "claim lost before its outcome was recorded; left to the claim that replaced it");
+                }
+                kept
+            })
             .filter_map(|(c, (attempts, o))| self.event(c, *attempts, o))
             .collect();
         deliveries::announce(&mut tx, &events).await?;
@@ -188,7 +294,7 @@ impl Dispatcher {
     async fn send(&self, c: &Claimed) -> Result<i32, Failure> {
         match c.channel.as_str() {
             "email" => {
-                let email: OutgoingEmail = serde_json::from_value(c.payload.clone())
+                let email: OutgoingEmail = serde_json::from_str(&c.payload)
                     .map_err(|e| Failure::permanent(e.to_string()))?;
                 self.email
                     .send(&email)
@@ -204,10 +310,9 @@ impl Dispatcher {
                 let (Some(url), Some(secret)) = (&c.url, &c.secret) else {
                     return Err(Failure::permanent("the webhook was deleted".into()));
                 };
-                let body = serde_json::to_vec(&c.payload)
-                    .map_err(|e| Failure::permanent(e.to_string()))?;
+                let body = c.payload.as_bytes();
                 self.webhooks
-                    .post(url, secret, &c.id.to_string(), &c.event_type, &body)
+                    .post(url, secret, &c.id.to_string(), &c.event_type, body)
                     .await
                     .map(i32::from)
                     .map_err(|e| Failure {

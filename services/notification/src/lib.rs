@@ -13,6 +13,7 @@ pub mod convert;
 pub mod dispatch;
 pub mod domain;
 pub mod email;
+pub mod handoff;
 pub mod live;
 pub mod store;
 pub mod webhook;
@@ -106,12 +107,17 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         wake: signals.dispatch.clone(),
         relay_wake: relay.waker(),
     };
+    // Room for two consumer batches: the dispatcher sends one while the
+    // next commits. Beyond that, deliveries wait in the table for any
+    // replica's claim rather than in this one's memory.
+    let (handoff, handed) =
+        handoff::Handoff::new(store.clone(), dispatcher.lease, 2 * batch::BATCH);
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
     let listen_pool = pool.clone();
     let listen_signals = signals.clone();
     app.spawn_background(move |stop| listen_signals.listen(listen_pool, stop));
-    app.spawn_background(move |stop| dispatcher.run(stop));
+    app.spawn_background(move |stop| dispatcher.run(Some(handed), stop));
 
     let events = settings.events.clone();
     let consumer_pool = pool.clone();
@@ -132,7 +138,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
             ack_wait: Duration::from_secs(30),
             retry_delay: Duration::from_secs(1),
         };
-        if let Err(e) = batch::run(stream, consumer_pool, config, handler, stop).await {
+        if let Err(e) =
+            batch::run(stream, consumer_pool, config, handler, Some(handoff), stop).await
+        {
             tracing::error!(error = %e, "notification consumer stopped");
         }
     });

@@ -2,6 +2,7 @@
 
 mod convert;
 mod inbox;
+mod rules;
 mod settings;
 mod webhooks;
 
@@ -135,7 +136,7 @@ pub(crate) fn require_admin(caller: &Caller) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::Denied(
-            "only tenant admins manage webhooks and templates",
+            "only tenant admins manage webhooks, templates and notification rules",
         ))
     }
 }
@@ -232,5 +233,19 @@ impl NotificationService for NotificationApi {
         r: Request<pb::UpdatePreferencesRequest>,
     ) -> Res<pb::Preferences> {
         self.update_preferences_impl(r).await
+    }
+
+    async fn get_notification_rules(
+        &self,
+        r: Request<pb::GetNotificationRulesRequest>,
+    ) -> Res<pb::NotificationRules> {
+        self.get_notification_rules_impl(r).await
+    }
+
+    async fn update_notification_rules(
+        &self,
+        r: Request<pb::UpdateNotificationRulesRequest>,
+    ) -> Res<pb::NotificationRules> {
+        self.update_notification_rules_impl(r).await
     }
 }

@@ -4,10 +4,14 @@
 pub mod input;
 pub mod recipients;
 pub mod retry;
+pub mod rules;
 pub mod signing;
 pub mod templates;
 
-pub use recipients::{Channel, Fact, Intent, MessageFact, TicketFact, recipients};
+pub use recipients::{
+    Channel, EscalationFact, Fact, Intent, MessageFact, QueueFact, TicketFact, recipients,
+};
+pub use rules::{Rule, Rules};
 
 /// The in-app inbox every supervisor and admin of a tenant reads.
 pub const SUPERVISORS_INBOX: &str = "role:supervisor";

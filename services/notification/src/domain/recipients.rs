@@ -1,6 +1,8 @@
 //! Who hears about an event, on which channel, with which template.
 
-use switchboard_proto::common::v1::ActorKind;
+use switchboard_proto::{common::v1::ActorKind, ticket::v1::TicketStatus};
+
+use super::rules::{Rule, Rules};
 
 /// A way of reaching a recipient.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -70,6 +72,34 @@ pub struct MessageFact {
     pub mentions: Vec<String>,
 }
 
+/// A ticket waiting unassigned in its group's queue.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueFact {
+    /// The group id.
+    pub group: String,
+    /// `low`, `normal`, `high`, `urgent` or `unspecified`.
+    pub priority: String,
+    /// Tickets waiting in the group, this one included.
+    pub position: i64,
+    /// The group's agents when the ticket was queued (bounded by routing).
+    pub members: Vec<String>,
+}
+
+/// What an escalation did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct EscalationFact {
+    /// `sla.warning` or `sla.breached`.
+    pub trigger: String,
+    /// What was done, e.g. `raise_priority`, `reassign_to`.
+    pub actions: Vec<String>,
+    /// The group when the alert came.
+    pub group: String,
+    /// The group after.
+    pub new_group: String,
+    /// The assignee after; empty when none.
+    pub new_assignee: String,
+}
+
 /// What happened, reduced to what decides the recipients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Fact {
@@ -77,6 +107,17 @@ pub enum Fact {
     MessageAdded(TicketFact, MessageFact),
     /// `ticket.status_changed` to solved.
     Solved(TicketFact),
+    /// `ticket.status_changed` to anything but solved.
+    StatusChanged {
+        /// The ticket after the change.
+        ticket: TicketFact,
+        /// The status before.
+        from: TicketStatus,
+        /// The status after.
+        to: TicketStatus,
+        /// Who changed it.
+        by: ActorKind,
+    },
     /// `ticket.assigned`.
     Assigned {
         /// The ticket after the change.
@@ -91,8 +132,38 @@ pub enum Fact {
         /// `first_response` or `resolution`.
         target: String,
     },
+    /// `routing.queued`.
+    Queued {
+        /// The ticket (its name and id only: routing's events carry no more).
+        ticket: TicketFact,
+        /// The queue it waits in.
+        queue: QueueFact,
+    },
+    /// `routing.escalated`.
+    Escalated {
+        /// The ticket (its name and id only).
+        ticket: TicketFact,
+        /// What the escalation did.
+        escalation: EscalationFact,
+    },
     /// Anything that notifies no person (webhooks still get it).
     Other,
+}
+
+impl Fact {
+    /// The ticket the fact is about, if any.
+    pub fn ticket(&self) -> Option<&TicketFact> {
+        match self {
+            Fact::MessageAdded(ticket, _)
+            | Fact::Solved(ticket)
+            | Fact::StatusChanged { ticket, .. }
+            | Fact::Assigned { ticket, .. }
+            | Fact::SlaBreached { ticket, .. }
+            | Fact::Queued { ticket, .. }
+            | Fact::Escalated { ticket, .. } => Some(ticket),
+            Fact::Other => None,
+        }
+    }
 }
 
 /// One notification to make: a recipient, a channel and a template kind.
@@ -116,14 +187,30 @@ impl Intent {
     }
 }
 
+/// Staff (or the desk itself) acted, not a customer.
+fn by_staff(kind: ActorKind) -> bool {
+    matches!(
+        kind,
+        ActorKind::Agent | ActorKind::System | ActorKind::Integration
+    )
+}
+
 /// Who hears about `fact`, caused by `actor`; `requester_email` is the
-/// requester's address when known. Customers hear only public replies by
-/// staff and solves, by email; nobody hears about their own action; each
+/// requester's address when known; `rules` are the tenant's switches over
+/// the defaults. Customers hear only, by email, public replies by staff,
+/// solves, and status changes by staff that ask something of them (pending)
+/// or undo a solve (reopened); nobody hears about their own action; each
 /// recipient gets at most one notification per channel.
-pub fn recipients(fact: &Fact, actor: &str, requester_email: Option<&str>) -> Vec<Intent> {
+pub fn recipients(
+    fact: &Fact,
+    actor: &str,
+    requester_email: Option<&str>,
+    rules: &Rules,
+) -> Vec<Intent> {
     let mut out: Vec<Intent> = Vec::new();
-    let mut push = |intent: Intent| {
-        let fresh = !intent.recipient.is_empty()
+    let mut push = |rule: Rule, intent: Intent| {
+        let fresh = rules.is_on(rule)
+            && !intent.recipient.is_empty()
             && intent.recipient != actor
             && !out
                 .iter()
@@ -134,47 +221,105 @@ pub fn recipients(fact: &Fact, actor: &str, requester_email: Option<&str>) -> Ve
     };
     match fact {
         Fact::MessageAdded(ticket, message) => {
-            let by_staff = matches!(
-                message.author_kind,
-                ActorKind::Agent | ActorKind::System | ActorKind::Integration
-            );
-            if let Some(email) = requester_email.filter(|_| message.public && by_staff) {
-                push(Intent::new(email, Channel::Email, "message.added"));
+            if let Some(email) =
+                requester_email.filter(|_| message.public && by_staff(message.author_kind))
+            {
+                push(
+                    Rule::RequesterMessageAdded,
+                    Intent::new(email, Channel::Email, "message.added"),
+                );
             }
             for agent in &message.mentions {
                 if *agent != message.author {
-                    push(Intent::new(agent, Channel::InApp, "message.mentioned"));
+                    push(
+                        Rule::Mentions,
+                        Intent::new(agent, Channel::InApp, "message.mentioned"),
+                    );
                 }
             }
             for agent in ticket.followers.iter().chain(Some(&ticket.assignee)) {
                 if *agent != message.author {
-                    push(Intent::new(agent, Channel::InApp, "message.followed"));
+                    push(
+                        Rule::FollowersMessage,
+                        Intent::new(agent, Channel::InApp, "message.followed"),
+                    );
                 }
             }
         }
         Fact::Solved(ticket) => {
             if let Some(email) = requester_email {
-                push(Intent::new(email, Channel::Email, "ticket.solved"));
+                push(
+                    Rule::RequesterSolved,
+                    Intent::new(email, Channel::Email, "ticket.solved"),
+                );
             }
             for agent in &ticket.followers {
-                push(Intent::new(agent, Channel::InApp, "ticket.solved"));
+                push(
+                    Rule::FollowersSolved,
+                    Intent::new(agent, Channel::InApp, "ticket.solved"),
+                );
+            }
+        }
+        Fact::StatusChanged { from, to, by, .. } => {
+            // On-hold, and open after an agent's reply or a customer's own
+            // message, are the desk's business: the customer hears nothing.
+            let concern = match (from, to) {
+                (_, TicketStatus::Pending) if *from != TicketStatus::Pending => {
+                    Some((Rule::RequesterPending, "ticket.pending"))
+                }
+                (TicketStatus::Solved, TicketStatus::Open) => {
+                    Some((Rule::RequesterReopened, "ticket.reopened"))
+                }
+                _ => None,
+            };
+            if let (Some((rule, kind)), Some(email)) =
+                (concern.filter(|_| by_staff(*by)), requester_email)
+            {
+                push(rule, Intent::new(email, Channel::Email, kind));
             }
         }
         Fact::Assigned { ticket, previous } => {
             if ticket.assignee != *previous {
-                push(Intent::new(
-                    &ticket.assignee,
-                    Channel::InApp,
-                    "ticket.assigned",
-                ));
+                push(
+                    Rule::AssigneeAssigned,
+                    Intent::new(&ticket.assignee, Channel::InApp, "ticket.assigned"),
+                );
             }
         }
         Fact::SlaBreached { .. } => {
-            push(Intent::new(
-                super::SUPERVISORS_INBOX,
-                Channel::InApp,
-                "sla.breached",
-            ));
+            push(
+                Rule::SupervisorsSlaBreached,
+                Intent::new(super::SUPERVISORS_INBOX, Channel::InApp, "sla.breached"),
+            );
+        }
+        Fact::Queued { queue, .. } => {
+            for agent in &queue.members {
+                push(
+                    Rule::GroupQueued,
+                    Intent::new(agent, Channel::InApp, "routing.queued"),
+                );
+            }
+        }
+        Fact::Escalated { escalation, .. } => {
+            push(
+                Rule::SupervisorsEscalated,
+                Intent::new(
+                    super::SUPERVISORS_INBOX,
+                    Channel::InApp,
+                    "routing.escalated",
+                ),
+            );
+            // `reassign_to` is only ever done when it changes the assignee.
+            if escalation.actions.iter().any(|a| a == "reassign_to") {
+                push(
+                    Rule::AssigneeEscalated,
+                    Intent::new(
+                        &escalation.new_assignee,
+                        Channel::InApp,
+                        "routing.escalated",
+                    ),
+                );
+            }
         }
         Fact::Other => {}
     }
@@ -182,105 +327,4 @@ pub fn recipients(fact: &Fact, actor: &str, requester_email: Option<&str>) -> Ve
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn ticket() -> TicketFact {
-        TicketFact {
-            name: "tickets/t1".into(),
-            id: "t1".into(),
-            number: 7,
-            subject: "Printer".into(),
-            requester: "customers/c1".into(),
-            assignee: "agent-a".into(),
-            followers: vec!["agent-f".into(), "agent-a".into()],
-        }
-    }
-
-    fn message(public: bool, author: &str, kind: ActorKind) -> MessageFact {
-        MessageFact {
-            id: "m1".into(),
-            author_kind: kind,
-            author: author.into(),
-            public,
-            body: "hello".into(),
-            mentions: vec!["agent-m".into()],
-        }
-    }
-
-    #[test]
-    fn a_public_agent_reply_emails_the_requester_once() {
-        let fact = Fact::MessageAdded(ticket(), message(true, "agent-a", ActorKind::Agent));
-        let out = recipients(&fact, "agent-a", Some("ada@example.com"));
-        let emails: Vec<_> = out.iter().filter(|i| i.channel == Channel::Email).collect();
-        assert_eq!(emails.len(), 1);
-        assert_eq!(emails[0].recipient, "ada@example.com");
-        assert_eq!(emails[0].kind, "message.added");
-        // the author hears nothing; mention and follower get the in-app one
-        assert!(out.iter().all(|i| i.recipient != "agent-a"));
-        assert!(
-            out.iter()
-                .any(|i| i.recipient == "agent-m" && i.kind == "message.mentioned")
-        );
-        assert!(
-            out.iter()
-                .any(|i| i.recipient == "agent-f" && i.kind == "message.followed")
-        );
-    }
-
-    #[test]
-    fn internal_notes_never_reach_the_customer() {
-        let fact = Fact::MessageAdded(ticket(), message(false, "agent-a", ActorKind::Agent));
-        let out = recipients(&fact, "agent-a", Some("ada@example.com"));
-        assert!(out.iter().all(|i| i.channel != Channel::Email));
-        assert!(out.iter().all(|i| i.recipient != "ada@example.com"));
-        assert!(out.iter().any(|i| i.recipient == "agent-m"));
-    }
-
-    #[test]
-    fn the_customers_own_message_is_not_echoed_to_them() {
-        let fact = Fact::MessageAdded(
-            ticket(),
-            message(true, "ada@example.com", ActorKind::Customer),
-        );
-        let out = recipients(&fact, "ada@example.com", Some("ada@example.com"));
-        assert!(out.iter().all(|i| i.channel != Channel::Email));
-    }
-
-    #[test]
-    fn a_mentioned_follower_hears_once_per_channel() {
-        let mut m = message(true, "agent-x", ActorKind::Agent);
-        m.mentions = vec!["agent-f".into(), "agent-f".into()];
-        let out = recipients(&Fact::MessageAdded(ticket(), m), "agent-x", None);
-        assert_eq!(out.iter().filter(|i| i.recipient == "agent-f").count(), 1);
-    }
-
-    #[test]
-    fn assignment_solve_and_breach_reach_their_people() {
-        let assigned = Fact::Assigned {
-            ticket: ticket(),
-            previous: String::new(),
-        };
-        assert_eq!(
-            recipients(&assigned, "router", None),
-            vec![Intent::new("agent-a", Channel::InApp, "ticket.assigned")]
-        );
-        // self-assignment notifies nobody
-        assert!(recipients(&assigned, "agent-a", None).is_empty());
-        let solved = recipients(&Fact::Solved(ticket()), "agent-a", Some("ada@example.com"));
-        assert!(
-            solved
-                .iter()
-                .any(|i| i.recipient == "ada@example.com" && i.kind == "ticket.solved")
-        );
-        let breach = Fact::SlaBreached {
-            ticket: ticket(),
-            target: "resolution".into(),
-        };
-        assert_eq!(
-            recipients(&breach, "", None)[0].recipient,
-            super::super::SUPERVISORS_INBOX
-        );
-        assert!(recipients(&Fact::Other, "", Some("ada@example.com")).is_empty());
-    }
-}
+mod tests;

@@ -6,13 +6,17 @@ use serde_json::{Value, json};
 use switchboard_runtime::Violations;
 
 /// The template kinds, as in `templates/{kind}/{locale}`.
-pub const KINDS: [&str; 6] = [
+pub const KINDS: [&str; 10] = [
     "message.added",
     "ticket.solved",
+    "ticket.pending",
+    "ticket.reopened",
     "ticket.assigned",
     "message.mentioned",
     "message.followed",
     "sla.breached",
+    "routing.queued",
+    "routing.escalated",
 ];
 
 /// The locale every built-in template is written in, and the last fallback.
@@ -71,6 +75,16 @@ pub fn builtin(kind: &str) -> Option<TemplateParts> {
             "Your request #{{ ticket.number }} has been solved.\n\nHow did we do? {{ survey_url }}",
             "<p>Your request #{{ ticket.number }} has been solved.</p>\n<p><a href=\"{{ survey_url }}\">How did we do?</a></p>",
         ),
+        "ticket.pending" => (
+            "{{ ticket.subject }}",
+            "We are waiting for your answer on request #{{ ticket.number }}.\n\nReply to this email and we will pick it up again.",
+            "<p>We are waiting for your answer on request #{{ ticket.number }}.</p>\n<p>Reply to this email and we will pick it up again.</p>",
+        ),
+        "ticket.reopened" => (
+            "{{ ticket.subject }}",
+            "We have reopened your request #{{ ticket.number }} and are working on it again.\n\nReply to this email to add anything.",
+            "<p>We have reopened your request #{{ ticket.number }} and are working on it again.</p>\n<p>Reply to this email to add anything.</p>",
+        ),
         "ticket.assigned" => (
             "Ticket #{{ ticket.number }} assigned to you",
             "{{ ticket.subject }}",
@@ -90,6 +104,16 @@ pub fn builtin(kind: &str) -> Option<TemplateParts> {
             "SLA breached on #{{ ticket.number }} ({{ sla_target }})",
             "{{ ticket.subject }}",
             "<p>{{ ticket.subject }}</p>",
+        ),
+        "routing.queued" => (
+            "A ticket waits in {{ queue.group }} ({{ queue.position }} in the queue)",
+            "{{ ticket.name }} waits unassigned in {{ queue.group }}, priority {{ queue.priority }}.",
+            "<p>{{ ticket.name }} waits unassigned in {{ queue.group }}, priority {{ queue.priority }}.</p>",
+        ),
+        "routing.escalated" => (
+            "Ticket escalated on {{ escalation.trigger }}",
+            "{{ ticket.name }}: {{ escalation.actions | join(', ') }}.{% if escalation.new_assignee %} Now assigned to {{ escalation.new_assignee }}.{% endif %}",
+            "<p>{{ ticket.name }}: {{ escalation.actions | join(', ') }}.{% if escalation.new_assignee %} Now assigned to {{ escalation.new_assignee }}.{% endif %}</p>",
         ),
         _ => return None,
     };
@@ -140,6 +164,12 @@ pub fn sample_context() -> Value {
         "message": {"body": "We are on it.", "author": "agent-7"},
         "survey_url": "https://example.com/survey/0",
         "sla_target": "first_response",
+        "status_change": {"from": "open", "to": "pending"},
+        "queue": {"group": "printers", "priority": "high", "position": 3},
+        "escalation": {
+            "trigger": "sla.breached", "actions": ["raise_priority", "reassign_to"],
+            "group": "printers", "new_group": "tier-2", "new_assignee": "agent-9",
+        },
     })
 }
 
@@ -233,6 +263,29 @@ mod tests {
             assert!(!r.subject.is_empty(), "{kind}");
         }
         assert!(builtin("nope").is_none());
+    }
+
+    #[test]
+    fn the_new_kinds_say_what_happened() {
+        let ctx = sample_context();
+        let pending = render(&builtin("ticket.pending").unwrap(), &ctx).unwrap();
+        assert!(
+            pending
+                .text
+                .contains("waiting for your answer on request #42")
+        );
+        let reopened = render(&builtin("ticket.reopened").unwrap(), &ctx).unwrap();
+        assert!(reopened.html.contains("reopened your request #42"));
+        let queued = render(&builtin("routing.queued").unwrap(), &ctx).unwrap();
+        assert_eq!(
+            queued.subject,
+            "A ticket waits in printers (3 in the queue)"
+        );
+        let escalated = render(&builtin("routing.escalated").unwrap(), &ctx).unwrap();
+        assert_eq!(
+            escalated.text,
+            "tickets/0: raise_priority, reassign_to. Now assigned to agent-9."
+        );
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! Email and webhook deliveries: queued by the consumer, claimed and
 //! finished by the dispatcher, listed and redelivered through the API.
 
-use std::time::Duration;
+use std::{collections::HashSet, time::Duration};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -10,74 +10,9 @@ use uuid::Uuid;
 
 use super::{DISPATCH_CHANNEL, PgStore, StoreError};
 
-/// A delivery to queue.
-#[derive(Debug, Clone)]
-pub struct NewDelivery {
-    /// The notification it delivers.
-    pub notification_id: Uuid,
-    /// Tenant.
-    pub tenant: String,
-    /// `email` or `webhook`.
-    pub channel: &'static str,
-    /// The subscription, for webhooks.
-    pub webhook_id: Option<Uuid>,
-    /// Causing event.
-    pub event_id: Uuid,
-    /// Its type.
-    pub event_type: String,
-    /// Email address or URL.
-    pub target: String,
-    /// `tickets/{id}` or empty.
-    pub ticket: String,
-    /// The rendered email or the webhook body.
-    pub payload: serde_json::Value,
-    /// Attempts before dead-lettering.
-    pub max_attempts: i32,
-    /// First attempt (later inside quiet hours).
-    pub not_before: DateTime<Utc>,
-}
+mod queue;
 
-/// Queues `rows` in one statement; the caller wakes the dispatchers (once
-/// per transaction, see [`wake_dispatchers`]).
-pub async fn insert_deliveries(
-    conn: &mut PgConnection,
-    rows: &[NewDelivery],
-) -> Result<(), sqlx::Error> {
-    if rows.is_empty() {
-        return Ok(());
-    }
-    let column = |f: fn(&NewDelivery) -> &str| rows.iter().map(f).collect::<Vec<_>>();
-    sqlx::query(
-        "INSERT INTO deliveries (id, notification_id, tenant_id, channel, webhook_id, event_id, \
-           event_type, target, ticket, payload, max_attempts, next_attempt_at) \
-         SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], \
-           $7::text[], $8::text[], $9::text[], $10::jsonb[], $11::int4[], $12::timestamptz[])",
-    )
-    .bind(rows.iter().map(|_| Uuid::now_v7()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|d| d.notification_id).collect::<Vec<_>>())
-    .bind(column(|d| &d.tenant))
-    .bind(column(|d| d.channel))
-    .bind(rows.iter().map(|d| d.webhook_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|d| d.event_id).collect::<Vec<_>>())
-    .bind(column(|d| &d.event_type))
-    .bind(column(|d| &d.target))
-    .bind(column(|d| &d.ticket))
-    .bind(rows.iter().map(|d| &d.payload).collect::<Vec<_>>())
-    .bind(rows.iter().map(|d| d.max_attempts).collect::<Vec<_>>())
-    .bind(rows.iter().map(|d| d.not_before).collect::<Vec<_>>())
-    .execute(&mut *conn)
-    .await?;
-    Ok(())
-}
-
-/// Wakes every replica's dispatcher when `conn`'s transaction commits.
-pub async fn wake_dispatchers(conn: &mut PgConnection) -> Result<(), sqlx::Error> {
-    sqlx::query("SELECT pg_notify($1, '')")
-        .bind(DISPATCH_CHANNEL)
-        .execute(conn)
-        .await?;
-    Ok(())
-}
+pub use queue::{NewDelivery, queue_deliveries, wake_dispatchers};
 
 /// A delivery as listed.
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -128,8 +63,9 @@ pub struct Claimed {
     pub target: String,
     /// `tickets/{id}` or empty.
     pub ticket: String,
-    /// Rendered email or webhook body.
-    pub payload: serde_json::Value,
+    /// Rendered email or webhook body, as JSON text: a webhook's is sent as
+    /// it is.
+    pub payload: String,
     /// Attempts before this one.
     pub attempts: i32,
     /// Attempts allowed.
@@ -138,6 +74,10 @@ pub struct Claimed {
     pub url: Option<String>,
     /// The subscription's secret now.
     pub secret: Option<String>,
+    /// The end of this claim's lease as stored: the claim's token, which
+    /// recording the outcome (or releasing the claim) checks, so a claim
+    /// that lost its lease to another dispatcher changes nothing.
+    pub leased_until: DateTime<Utc>,
 }
 
 /// How an attempt ended.
@@ -167,12 +107,26 @@ pub enum Outcome {
 }
 
 impl PgStore {
-    /// Claims up to `limit` due deliveries for one attempt each: they are
-    /// pushed `lease` into the future, so a dispatcher that dies mid-send
-    /// leaves them to be retried, and no other dispatcher takes them meanwhile.
+    /// Claims up to `limit` due deliveries, oldest first, for one attempt
+    /// each: they are pushed `lease` into the future, so a dispatcher that
+    /// dies mid-send leaves them to be retried, and no other dispatcher
+    /// takes them meanwhile.
     pub async fn claim_due(&self, limit: i64, lease: Duration) -> Result<Vec<Claimed>, StoreError> {
         let lease_ms = lease.as_millis() as i64;
-        Ok(sqlx::query_as(
+        let mut tx = self.pool.begin().await?;
+        // The due rows must be read in `deliveries_due` order, the scan
+        // stopping at `limit`. Left to the statistics, a table that grew
+        // since its last analyze (a new one, or a backlog after an outage:
+        // when claims matter most) is estimated to hold a few due rows, and
+        // the planner reads every due row with a bitmap scan and sorts them
+        // all, on every claim: 12 ms to claim 64 of 5,000 due, against 2 ms.
+        sqlx::query(
+            "SELECT set_config('enable_bitmapscan', 'off', true), \
+               set_config('enable_seqscan', 'off', true)",
+        )
+        .execute(&mut *tx)
+        .await?;
+        let claimed = sqlx::query_as(
             "WITH due AS ( \
                SELECT id FROM deliveries WHERE status = 'pending' AND next_attempt_at <= now() \
                ORDER BY next_attempt_at LIMIT $1 FOR UPDATE SKIP LOCKED), \
@@ -181,33 +135,65 @@ impl PgStore {
                SET next_attempt_at = now() + make_interval(secs => $2::double precision / 1000) \
                FROM due WHERE d.id = due.id RETURNING d.*) \
              SELECT c.id, c.tenant_id, c.channel, c.webhook_id, c.event_id, c.event_type, c.target, \
-               c.ticket, c.payload, c.attempts, c.max_attempts, w.url, w.secret \
+               c.ticket, c.payload::text AS payload, c.attempts, c.max_attempts, w.url, w.secret, \
+               c.next_attempt_at AS leased_until \
              FROM claimed c LEFT JOIN webhooks w ON w.id = c.webhook_id",
         )
         .bind(limit)
         .bind(lease_ms)
-        .fetch_all(&self.pool)
-        .await?)
+        .fetch_all(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(claimed)
+    }
+
+    /// Makes claimed deliveries due again at once, each only while its
+    /// claim still holds (`leased_until` unchanged), and wakes the
+    /// dispatchers: what a stopping dispatcher claimed but never started
+    /// goes to another one without waiting out its lease.
+    pub async fn release(&self, claims: &[(Uuid, DateTime<Utc>)]) -> Result<(), StoreError> {
+        if claims.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "WITH released AS ( \
+               UPDATE deliveries d SET next_attempt_at = now() \
+               FROM unnest($1::uuid[], $2::timestamptz[]) AS l(id, leased_until) \
+               WHERE d.id = l.id AND d.status = 'pending' AND d.next_attempt_at = l.leased_until \
+               RETURNING 1) \
+             SELECT pg_notify($3, '') WHERE EXISTS (SELECT 1 FROM released)",
+        )
+        .bind(claims.iter().map(|(id, _)| *id).collect::<Vec<_>>())
+        .bind(claims.iter().map(|(_, at)| *at).collect::<Vec<_>>())
+        .bind(DISPATCH_CHANNEL)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     /// Records attempts' outcomes on their deliveries in one statement,
-    /// through `conn` (the transaction that also writes the resulting events).
+    /// through `conn` (the transaction that also writes the resulting
+    /// events); each is keyed by its claim's `leased_until` and recorded
+    /// only while that claim holds. Returns the deliveries it recorded: an
+    /// outcome whose delivery was claimed again since (its lease ran out)
+    /// or redelivered is left out, and must not be announced.
     pub async fn finish(
         conn: &mut PgConnection,
-        outcomes: &[(Uuid, &Outcome)],
-    ) -> Result<(), sqlx::Error> {
+        outcomes: &[(Uuid, DateTime<Utc>, &Outcome)],
+    ) -> Result<HashSet<Uuid>, sqlx::Error> {
         if outcomes.is_empty() {
-            return Ok(());
+            return Ok(HashSet::new());
         }
         let n = outcomes.len();
-        let (mut ids, mut statuses, mut errors, mut codes, mut nexts) = (
+        let (mut ids, mut leases, mut statuses, mut errors, mut codes, mut nexts) = (
+            Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
             Vec::with_capacity(n),
         );
-        for (id, outcome) in outcomes {
+        for (id, leased_until, outcome) in outcomes {
             let (status, error, code, next): (&str, &str, i32, Option<DateTime<Utc>>) =
                 match outcome {
                     Outcome::Delivered { status } => ("delivered", "", *status, None),
@@ -215,28 +201,31 @@ impl PgStore {
                     Outcome::Dead { error, status } => ("dead", error, *status, None),
                 };
             ids.push(*id);
+            leases.push(*leased_until);
             statuses.push(status);
             errors.push(error);
             codes.push(code);
             nexts.push(next);
         }
-        sqlx::query(
+        let recorded: Vec<Uuid> = sqlx::query_scalar(
             "UPDATE deliveries d SET status = o.status, attempts = d.attempts + 1, \
                last_error = o.error, last_status = o.code, \
                next_attempt_at = COALESCE(o.next, d.next_attempt_at), \
                delivered_at = CASE WHEN o.status = 'delivered' THEN now() ELSE d.delivered_at END \
-             FROM unnest($1::uuid[], $2::text[], $3::text[], $4::int4[], $5::timestamptz[]) \
-               AS o(id, status, error, code, next) \
-             WHERE d.id = o.id",
+             FROM unnest($1::uuid[], $2::timestamptz[], $3::text[], $4::text[], $5::int4[], \
+               $6::timestamptz[]) AS o(id, leased_until, status, error, code, next) \
+             WHERE d.id = o.id AND d.status = 'pending' AND d.next_attempt_at = o.leased_until \
+             RETURNING d.id",
         )
         .bind(ids)
+        .bind(leases)
         .bind(statuses)
         .bind(errors)
         .bind(codes)
         .bind(nexts)
-        .execute(conn)
+        .fetch_all(conn)
         .await?;
-        Ok(())
+        Ok(recorded.into_iter().collect())
     }
 
     /// A webhook's deliveries older than `before` (an id), newest first.

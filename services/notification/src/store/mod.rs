@@ -4,6 +4,7 @@
 pub mod deliveries;
 pub mod inbox;
 pub mod projection;
+pub mod rules;
 pub mod settings;
 pub mod webhooks;
 

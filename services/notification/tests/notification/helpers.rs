@@ -245,7 +245,7 @@ impl TicketSpec {
         }
     }
 
-    fn builder(&self, version: i64, actor: Actor) -> EventBuilder {
+    pub fn builder(&self, version: i64, actor: Actor) -> EventBuilder {
         EventBuilder::new(
             &TenantId::parse("acme").unwrap(),
             "ticket",
@@ -329,6 +329,25 @@ pub async fn deliveries(
         .await?
         .into_inner()
         .deliveries)
+}
+
+/// The in-app notifications `token`'s user reads (their own and, for
+/// supervisors, the supervisors' inbox), newest first.
+pub async fn inbox(
+    client: &mut NotificationServiceClient<Channel>,
+    token: &str,
+) -> anyhow::Result<Vec<pb::Notification>> {
+    Ok(client
+        .list_notifications(authed(
+            pb::ListNotificationsRequest {
+                page_size: 100,
+                ..Default::default()
+            },
+            token,
+        ))
+        .await?
+        .into_inner()
+        .notifications)
 }
 
 /// The status's field violations, as `field` names.

@@ -3,9 +3,11 @@
 
 mod api;
 mod batch;
+mod claims;
 mod email;
 mod helpers;
 mod inbox;
 mod receiver;
+mod rules;
 mod webhooks;
 use switchboard_testkit::smtp;
