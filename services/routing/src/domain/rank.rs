@@ -119,44 +119,13 @@ pub(super) fn choose<'a>(
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-
-    use chrono::Utc;
-    use switchboard_proto::common::v1::{Channel, Priority};
-    use uuid::Uuid;
+    use switchboard_proto::common::v1::Channel;
 
     use super::*;
-    use crate::domain::{Candidate, Capacity, pick};
-
-    fn agent(user: &str, skills: &[(&str, u8)], chat: u32) -> Agent {
-        Agent {
-            user: user.into(),
-            display_name: String::new(),
-            groups: vec!["support".into()],
-            skills: skills.iter().map(|(s, l)| ((*s).to_owned(), *l)).collect(),
-            languages: vec!["en".into()],
-            capacity: Capacity {
-                default: 0,
-                channels: BTreeMap::from([(Channel::Chat, chat), (Channel::Email, 10)]),
-            },
-            version: 1,
-        }
-    }
-
-    fn job(skills: &[(&str, u8)]) -> Job {
-        Job {
-            ticket: Uuid::now_v7(),
-            version: 1,
-            group: "support".into(),
-            channel: Channel::Chat as i32,
-            priority: Priority::Normal as i32,
-            skills: skills.iter().map(|(s, l)| ((*s).to_owned(), *l)).collect(),
-            language: None,
-            sla_due: None,
-            created: Utc::now(),
-            rule: None,
-        }
-    }
+    use crate::domain::{
+        Candidate, pick,
+        select::tests::{agent, job},
+    };
 
     fn live<'a>(a: &'a Agent, j: &Job, presence: Presence, load: u32) -> Scored<'a> {
         Scored {

@@ -132,13 +132,14 @@ pub fn queue_order(a: &Job, b: &Job) -> Ordering {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::collections::BTreeMap;
 
     use super::*;
     use crate::domain::Capacity;
 
-    fn agent(user: &str, skills: &[(&str, u8)], chat: u32) -> Agent {
+    /// A support agent with `skills` and room for `chat` chats.
+    pub(crate) fn agent(user: &str, skills: &[(&str, u8)], chat: u32) -> Agent {
         Agent {
             user: user.into(),
             display_name: String::new(),
@@ -153,7 +154,8 @@ mod tests {
         }
     }
 
-    fn job(skills: &[(&str, u8)]) -> Job {
+    /// A chat job for the support group needing `skills`.
+    pub(crate) fn job(skills: &[(&str, u8)]) -> Job {
         Job {
             ticket: Uuid::now_v7(),
             version: 1,
