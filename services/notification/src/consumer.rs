@@ -231,7 +231,7 @@ impl Notifier {
                 event_type: event.r#type.clone(),
                 target: intent.recipient.clone(),
                 ticket: p.ticket.name.clone(),
-                payload: serde_json::to_value(&outgoing)
+                payload: serde_json::to_string(&outgoing)
                     .map_err(|e| HandlerError(e.to_string()))?,
                 max_attempts: self.config.max_attempts,
                 not_before: prefs.quiet.and_then(|q| q.defer(now)).unwrap_or(now),
@@ -336,7 +336,8 @@ fn queue_webhooks(
     if hooks.is_empty() {
         return;
     }
-    let body = webhook::body(event);
+    // Serialized once for every subscription it goes to.
+    let body = webhook::body_text(event);
     let ticket = convert::ticket_of(event)
         .map(|t| t.name.clone())
         .unwrap_or_default();

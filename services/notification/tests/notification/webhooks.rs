@@ -206,3 +206,83 @@ async fn a_receiver_down_past_the_last_retry_is_dead_lettered_then_redelivered()
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
     desk.stop().await
 }
+
+#[tokio::test]
+async fn the_http_client_posts_signed_and_reports_failures_without_the_url() -> anyhow::Result<()> {
+    use switchboard_notification::webhook::{HttpWebhookClient, WebhookClient};
+
+    let client = HttpWebhookClient::new(Duration::from_secs(5));
+    let failing = Receiver::start(0, 1).await?;
+    let body = br#"{"id":"e1"}"#;
+    // A 5xx is a failure with its status; the next attempt gets through.
+    let err = client
+        .post(&failing.url(), SECRET, "d1", "ticket.created", body)
+        .await
+        .unwrap_err();
+    assert_eq!(err.status, 500);
+    assert!(err.message.contains("500"), "{}", err.message);
+    let status = client
+        .post(&failing.url(), SECRET, "d1", "ticket.created", body)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    assert_eq!(status, 200);
+    let hits = failing.hits().await;
+    assert_eq!(hits.len(), 2);
+    for h in &hits {
+        assert_eq!(&h.body[..], body);
+        assert_eq!(h.headers[webhook::DELIVERY_HEADER], "d1");
+        assert_eq!(h.headers[webhook::EVENT_TYPE_HEADER], "ticket.created");
+        assert_eq!(h.headers["content-type"], "application/json");
+        assert_eq!(h.headers["user-agent"], "Switchboard-Webhooks/1");
+        assert!(!h.headers.contains_key("authorization"));
+        let ts: i64 = h.headers[webhook::TIMESTAMP_HEADER].to_str()?.parse()?;
+        assert!(signing::verify(
+            SECRET,
+            ts,
+            &h.body,
+            h.headers[webhook::SIGNATURE_HEADER].to_str()?
+        ));
+    }
+
+    // Credentials in the URL become basic auth, as they did with reqwest.
+    let with_user = format!("http://ann:s%40cret@{}/hook", failing.addr);
+    client
+        .post(&with_user, SECRET, "d2", "ticket.created", body)
+        .await
+        .map_err(|e| anyhow::anyhow!(e))?;
+    let hits = failing.hits().await;
+    // base64("ann:s@cret")
+    assert_eq!(hits[2].headers["authorization"], "Basic YW5uOnNAY3JldA==");
+
+    // Nobody listening: no status, and the message names no URL.
+    let port = free_port()?;
+    let down = client
+        .post(
+            &format!("http://user:pw@127.0.0.1:{port}/hook"),
+            SECRET,
+            "d3",
+            "ticket.created",
+            body,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(down.status, 0);
+    assert!(!down.message.contains("pw@"), "{}", down.message);
+    let down = client
+        .post(
+            &format!("http://127.0.0.1:{port}/hook"),
+            SECRET,
+            "d3",
+            "ticket.created",
+            body,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(down.status, 0);
+    assert!(
+        down.message.starts_with("request failed: "),
+        "{}",
+        down.message
+    );
+    Ok(())
+}

@@ -29,8 +29,9 @@ pub struct NewDelivery {
     pub target: String,
     /// `tickets/{id}` or empty.
     pub ticket: String,
-    /// The rendered email or the webhook body.
-    pub payload: serde_json::Value,
+    /// The rendered email or the webhook body, as JSON text: stored as it
+    /// is, and sent as it is when handed over.
+    pub payload: String,
     /// Attempts before dead-lettering.
     pub max_attempts: i32,
     /// First attempt (later inside quiet hours).
@@ -43,7 +44,7 @@ pub struct NewDelivery {
 /// `conn` commits. The others wake every replica's dispatcher at commit.
 pub async fn queue_deliveries(
     conn: &mut PgConnection,
-    rows: Vec<NewDelivery>,
+    mut rows: Vec<NewDelivery>,
     handoff: Option<&Handoff>,
 ) -> Result<Handed, sqlx::Error> {
     if rows.is_empty() {
@@ -63,8 +64,10 @@ pub async fn queue_deliveries(
         .collect();
     let lease_ms = reserved.as_ref().map_or(0, |r| r.lease.as_millis() as i64);
     let ids: Vec<Uuid> = rows.iter().map(|_| Uuid::now_v7()).collect();
-    // Serialized once: stored as it is, and sent as it is when handed over.
-    let mut payloads: Vec<String> = rows.iter().map(|d| d.payload.to_string()).collect();
+    let mut payloads: Vec<String> = rows
+        .iter_mut()
+        .map(|d| std::mem::take(&mut d.payload))
+        .collect();
     let column = |f: fn(&NewDelivery) -> &str| rows.iter().map(f).collect::<Vec<_>>();
     // `clock_timestamp()`: a lease counts from when it is written, after
     // the in-memory expiry was taken (not from the transaction's start).
