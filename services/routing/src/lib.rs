@@ -116,7 +116,7 @@ pub async fn mount_with(
             lock_key: lock_key(SERVICE),
         },
     );
-    let store = store::PgStore::new(pool.clone()).with_relay_waker(relay.waker());
+    let store = Arc::new(store::PgStore::new(pool.clone()).with_relay_waker(relay.waker()));
     let live = live::Live::connect(
         settings.redis.url.expose_secret(),
         &settings.events.subject_prefix,

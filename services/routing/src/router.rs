@@ -16,7 +16,7 @@ use crate::{
     events,
     live::{Live, LiveError},
     seat::{Ask, Seat, seat},
-    store::{PgStore, StoreError},
+    store::{Store, StoreError},
     tickets::{TicketCallError, TicketClient},
 };
 
@@ -149,7 +149,7 @@ impl Default for RouterOptions {
 #[derive(Debug)]
 pub struct Router {
     /// PostgreSQL.
-    pub store: PgStore,
+    pub store: Arc<dyn Store>,
     /// Redis.
     pub live: Live,
     /// The ticket service.
@@ -161,7 +161,12 @@ pub struct Router {
 
 impl Router {
     /// An engine over its three backends.
-    pub fn new(store: PgStore, live: Live, tickets: TicketClient, options: RouterOptions) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        live: Live,
+        tickets: TicketClient,
+        options: RouterOptions,
+    ) -> Self {
         Self {
             store,
             live,
@@ -340,7 +345,7 @@ impl Router {
                     .map(|a| a.user.clone())
                     .collect();
                 let event = |position| events::queued(t, job, position, members);
-                if self.store.enqueue(t, job, event).await? {
+                if self.store.enqueue(t, job, Box::new(event)).await? {
                     tracing::info!(ticket = %job.ticket, group = %job.group, "ticket queued");
                 }
                 Ok(())
@@ -376,14 +381,18 @@ impl Router {
         reason: &'static str,
     ) -> Result<()> {
         self.store
-            .assigned(t, job.ticket, |waited| {
-                let reason = if waited.is_some() && reason == "rule" {
-                    "queue"
-                } else {
-                    reason
-                };
-                events::assigned(t, job, user, version, reason, waited)
-            })
+            .assigned(
+                t,
+                job.ticket,
+                Box::new(|waited| {
+                    let reason = if waited.is_some() && reason == "rule" {
+                        "queue"
+                    } else {
+                        reason
+                    };
+                    events::assigned(t, job, user, version, reason, waited)
+                }),
+            )
             .await?;
         tracing::info!(ticket = %job.ticket, agent = %user, group = %job.group, "ticket assigned");
         Ok(())

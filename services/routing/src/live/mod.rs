@@ -3,9 +3,11 @@
 //! ticket. Reservations are Lua scripts, so check-and-increment is atomic
 //! across replicas: no agent exceeds capacity and no ticket is held twice.
 
+pub mod conformance;
 mod presence;
 mod room;
 mod scripts;
+mod seats;
 mod sheet;
 mod view;
 
@@ -19,6 +21,7 @@ use uuid::Uuid;
 use crate::domain::{CHANNELS, channel_name, parse_channel};
 pub use presence::Expired;
 use scripts::{EXPIRE, HEARTBEAT, RELEASE, RESERVE, ROOM, SET_PRESENCE};
+pub use seats::Seats;
 use sheet::Sheets;
 pub use sheet::{Among, View};
 

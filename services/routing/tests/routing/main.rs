@@ -6,4 +6,6 @@ mod concurrency;
 mod escalation;
 mod helpers;
 mod presence;
+mod seats;
+mod store;
 mod tier;

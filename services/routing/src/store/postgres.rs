@@ -1,65 +1,21 @@
 //! PostgreSQL: agents, groups, routing rules and the waiting queue, with
 //! routing's events written to the outbox in the same transactions.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::{PgPool, Row, postgres::PgRow};
-use std::sync::Arc;
 
 use switchboard_events::{Envelope, outbox};
 use switchboard_proto::routing::v1 as pb;
-use switchboard_runtime::{DomainError, ErrorKind, TenantId};
+use switchboard_runtime::TenantId;
 use tokio::sync::Notify;
 use uuid::Uuid;
 
+use super::{AssignedEvent, Queue, QueuedEvent, Registry, Result, StoreError, Waiting};
 use crate::domain::{Agent, Capacity, Group, Job, RoutingRule, rules};
-
-/// A storage failure, by the gRPC code it maps to.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// No such agent, group or ticket.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// It exists already.
-    #[error("{0} already exists")]
-    AlreadyExists(String),
-    /// A stale `expected_version`.
-    #[error("version conflict: expected {expected}, current is {current}")]
-    Conflict {
-        /// What the caller sent.
-        expected: i64,
-        /// What is stored.
-        current: i64,
-    },
-    /// The database failed.
-    #[error("database: {0}")]
-    Db(#[from] sqlx::Error),
-}
-
-impl DomainError for StoreError {
-    fn kind(&self) -> ErrorKind {
-        match self {
-            StoreError::NotFound(_) => ErrorKind::NotFound,
-            StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
-            StoreError::Conflict { .. } => ErrorKind::Aborted,
-            StoreError::Db(sqlx::Error::PoolTimedOut) => ErrorKind::Unavailable,
-            StoreError::Db(_) => ErrorKind::Internal,
-        }
-    }
-}
-
-type Result<T, E = StoreError> = std::result::Result<T, E>;
-
-/// One waiting ticket, as a replica leased it.
-#[derive(Debug, Clone)]
-pub struct Waiting {
-    /// What routing decided.
-    pub job: Job,
-    /// When it joined the queue.
-    pub enqueued_at: DateTime<Utc>,
-}
 
 /// Routing's tables.
 #[derive(Debug, Clone)]
@@ -113,9 +69,12 @@ impl PgStore {
             w.notify_one();
         }
     }
+}
 
+#[async_trait]
+impl Registry for PgStore {
     /// Registers an agent.
-    pub async fn create_agent(&self, tenant: &TenantId, a: &Agent) -> Result<Agent> {
+    async fn create_agent(&self, tenant: &TenantId, a: &Agent) -> Result<Agent> {
         let row = sqlx::query(&format!(
             "INSERT INTO agents (tenant, user_id, display_name, groups, skills, languages, capacity) \
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING RETURNING {AGENT_COLUMNS}"
@@ -134,7 +93,7 @@ impl PgStore {
     }
 
     /// One agent.
-    pub async fn get_agent(&self, tenant: &TenantId, user: &str) -> Result<Agent> {
+    async fn get_agent(&self, tenant: &TenantId, user: &str) -> Result<Agent> {
         let row = sqlx::query(&format!(
             "SELECT {AGENT_COLUMNS} FROM agents WHERE tenant = $1 AND user_id = $2"
         ))
@@ -147,7 +106,7 @@ impl PgStore {
     }
 
     /// Agents in user-id order after `after`, of `group` when given.
-    pub async fn list_agents(
+    async fn list_agents(
         &self,
         tenant: &TenantId,
         group: Option<&str>,
@@ -167,13 +126,8 @@ impl PgStore {
         rows.iter().map(agent_from_row).collect()
     }
 
-    /// Every agent of the tenant, for the routing directory.
-    pub async fn all_agents(&self, tenant: &TenantId) -> Result<Vec<Agent>> {
-        self.list_agents(tenant, None, "", i64::MAX).await
-    }
-
     /// Stores `a` if its version is still `expected`.
-    pub async fn update_agent(&self, tenant: &TenantId, a: &Agent, expected: i64) -> Result<Agent> {
+    async fn update_agent(&self, tenant: &TenantId, a: &Agent, expected: i64) -> Result<Agent> {
         let row = sqlx::query(&format!(
             "UPDATE agents SET display_name = $3, groups = $4, skills = $5, languages = $6, capacity = $7, \
              version = version + 1 WHERE tenant = $1 AND user_id = $2 AND version = $8 RETURNING {AGENT_COLUMNS}"
@@ -198,7 +152,7 @@ impl PgStore {
     }
 
     /// Removes an agent.
-    pub async fn delete_agent(&self, tenant: &TenantId, user: &str) -> Result<()> {
+    async fn delete_agent(&self, tenant: &TenantId, user: &str) -> Result<()> {
         let done = sqlx::query("DELETE FROM agents WHERE tenant = $1 AND user_id = $2")
             .bind(tenant.as_str())
             .bind(user)
@@ -212,7 +166,7 @@ impl PgStore {
     }
 
     /// Creates a group.
-    pub async fn create_group(&self, tenant: &TenantId, g: &Group) -> Result<Group> {
+    async fn create_group(&self, tenant: &TenantId, g: &Group) -> Result<Group> {
         let row = sqlx::query(
             "INSERT INTO groups (tenant, id, body) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING body, version",
         )
@@ -226,7 +180,7 @@ impl PgStore {
     }
 
     /// One group.
-    pub async fn get_group(&self, tenant: &TenantId, id: &str) -> Result<Group> {
+    async fn get_group(&self, tenant: &TenantId, id: &str) -> Result<Group> {
         let row = sqlx::query("SELECT body, version FROM groups WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
             .bind(id)
@@ -237,7 +191,7 @@ impl PgStore {
     }
 
     /// The tenant's groups in id order (at most 500).
-    pub async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<Group>> {
+    async fn list_groups(&self, tenant: &TenantId) -> Result<Vec<Group>> {
         let rows =
             sqlx::query("SELECT body, version FROM groups WHERE tenant = $1 ORDER BY id LIMIT 500")
                 .bind(tenant.as_str())
@@ -247,7 +201,7 @@ impl PgStore {
     }
 
     /// Stores `g` if its version is still `expected`.
-    pub async fn update_group(&self, tenant: &TenantId, g: &Group, expected: i64) -> Result<Group> {
+    async fn update_group(&self, tenant: &TenantId, g: &Group, expected: i64) -> Result<Group> {
         let row = sqlx::query(
             "UPDATE groups SET body = $3, version = version + 1 WHERE tenant = $1 AND id = $2 AND version = $4 \
              RETURNING body, version",
@@ -268,7 +222,7 @@ impl PgStore {
     }
 
     /// Removes a group and its queue.
-    pub async fn delete_group(&self, tenant: &TenantId, id: &str) -> Result<()> {
+    async fn delete_group(&self, tenant: &TenantId, id: &str) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let done = sqlx::query("DELETE FROM groups WHERE tenant = $1 AND id = $2")
             .bind(tenant.as_str())
@@ -289,7 +243,7 @@ impl PgStore {
     }
 
     /// The tenant's rule set and its version (empty, 0 when never saved).
-    pub async fn rules(&self, tenant: &TenantId) -> Result<(Vec<RoutingRule>, i64)> {
+    async fn rules(&self, tenant: &TenantId) -> Result<(Vec<RoutingRule>, i64)> {
         let row = sqlx::query("SELECT rules, version FROM routing_rules WHERE tenant = $1")
             .bind(tenant.as_str())
             .fetch_optional(&self.pool)
@@ -307,7 +261,7 @@ impl PgStore {
     }
 
     /// Replaces the rule set; returns the new version.
-    pub async fn put_rules(&self, tenant: &TenantId, rules: &[RoutingRule]) -> Result<i64> {
+    async fn put_rules(&self, tenant: &TenantId, rules: &[RoutingRule]) -> Result<i64> {
         let encoded = rules::to_proto(rules, 0).encode_to_vec();
         let version: i64 = sqlx::query_scalar(
             "INSERT INTO routing_rules (tenant, rules, version) VALUES ($1, $2, 1) \
@@ -320,16 +274,14 @@ impl PgStore {
         .await?;
         Ok(version)
     }
+}
 
+#[async_trait]
+impl Queue for PgStore {
     /// Puts `job` in its group's queue (or updates its entry); the event is
     /// written only when the ticket was not waiting yet. Returns whether it
     /// was new.
-    pub async fn enqueue(
-        &self,
-        tenant: &TenantId,
-        job: &Job,
-        event: impl FnOnce(i64) -> Envelope,
-    ) -> Result<bool> {
+    async fn enqueue(&self, tenant: &TenantId, job: &Job, event: QueuedEvent<'_>) -> Result<bool> {
         let mut tx = self.pool.begin().await?;
         let inserted: bool = sqlx::query_scalar(
             "INSERT INTO waiting (tenant, ticket_id, group_id, priority, sla_due, created_at, job) \
@@ -367,11 +319,11 @@ impl PgStore {
 
     /// Records an assignment: the ticket leaves the queue and `event` is
     /// published. Returns how long it had waited.
-    pub async fn assigned(
+    async fn assigned(
         &self,
         tenant: &TenantId,
         ticket: Uuid,
-        event: impl FnOnce(Option<Duration>) -> Envelope,
+        event: AssignedEvent<'_>,
     ) -> Result<()> {
         let mut tx = self.pool.begin().await?;
         let enqueued: Option<DateTime<Utc>> = sqlx::query_scalar(
@@ -389,7 +341,7 @@ impl PgStore {
     }
 
     /// Takes a ticket out of the queue; whether it was there.
-    pub async fn remove_waiting(&self, tenant: &TenantId, ticket: Uuid) -> Result<bool> {
+    async fn remove_waiting(&self, tenant: &TenantId, ticket: Uuid) -> Result<bool> {
         Ok(
             sqlx::query("DELETE FROM waiting WHERE tenant = $1 AND ticket_id = $2")
                 .bind(tenant.as_str())
@@ -402,7 +354,7 @@ impl PgStore {
     }
 
     /// Sets a waiting ticket's priority (after an escalation).
-    pub async fn reprioritize(&self, tenant: &TenantId, ticket: Uuid, priority: i32) -> Result<()> {
+    async fn reprioritize(&self, tenant: &TenantId, ticket: Uuid, priority: i32) -> Result<()> {
         sqlx::query(
             "UPDATE waiting SET priority = $3, job = jsonb_set(job, '{priority}', to_jsonb($3)) \
              WHERE tenant = $1 AND ticket_id = $2",
@@ -418,7 +370,7 @@ impl PgStore {
     /// Leases up to `limit` waiting tickets of `groups` (all groups when
     /// `None`) in queue order, for `lease`: other replicas skip them until
     /// they are assigned, released or the lease runs out.
-    pub async fn lease(
+    async fn lease(
         &self,
         tenant: &TenantId,
         groups: Option<&[String]>,
@@ -456,7 +408,7 @@ impl PgStore {
     }
 
     /// Ends a lease early, so the ticket can be tried again at once.
-    pub async fn unlease(&self, tenant: &TenantId, ticket: Uuid) -> Result<()> {
+    async fn unlease(&self, tenant: &TenantId, ticket: Uuid) -> Result<()> {
         sqlx::query(
             "UPDATE waiting SET lease_until = '-infinity' WHERE tenant = $1 AND ticket_id = $2",
         )
@@ -468,7 +420,7 @@ impl PgStore {
     }
 
     /// Every (tenant, group) with waiting tickets.
-    pub async fn groups_waiting(&self) -> Result<Vec<(String, String)>> {
+    async fn groups_waiting(&self) -> Result<Vec<(String, String)>> {
         Ok(
             sqlx::query_as("SELECT DISTINCT tenant, group_id FROM waiting LIMIT 10000")
                 .fetch_all(&self.pool)
@@ -477,7 +429,7 @@ impl PgStore {
     }
 
     /// Waiting count and the oldest ticket's enqueue time for one group.
-    pub async fn queue_depth(
+    async fn queue_depth(
         &self,
         tenant: &TenantId,
         group: &str,
@@ -491,7 +443,7 @@ impl PgStore {
     }
 
     /// Writes one event on its own.
-    pub async fn emit(&self, event: &Envelope) -> Result<()> {
+    async fn emit(&self, event: &Envelope) -> Result<()> {
         let mut conn = self.pool.acquire().await?;
         outbox::append(&mut conn, event).await?;
         self.wake();
