@@ -289,9 +289,13 @@ async fn consume(
             }
         };
         let lane = lane_of(&event.aggregate_id, senders.len());
+        let queued = std::time::Instant::now();
         if senders[lane].send((message, event)).await.is_err() {
             break;
         }
+        // Time the dispatcher waited for a full lane: every lane waits with it.
+        metrics::histogram!("events_dispatch_wait_seconds", "consumer" => config.durable_name.clone())
+            .record(queued.elapsed().as_secs_f64());
     }
     drop(senders);
     // Events already being handled finish; queued ones are redelivered.
@@ -314,7 +318,11 @@ async fn settle(
     message: jetstream::Message,
     event: &Envelope,
 ) {
-    let ack = match apply.apply(&config.durable_name, event).await {
+    let started = std::time::Instant::now();
+    let applied = apply.apply(&config.durable_name, event).await;
+    metrics::histogram!("events_handle_seconds", "consumer" => config.durable_name.clone())
+        .record(started.elapsed().as_secs_f64());
+    let ack = match applied {
         Ok(outcome) => {
             metrics::counter!("events_consumed_total", "consumer" => config.durable_name.clone(), "outcome" => format!("{outcome:?}")).increment(1);
             AckKind::Ack

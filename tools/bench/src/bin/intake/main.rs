@@ -33,6 +33,7 @@ use tonic::{Request, transport::Channel};
 use crate::desk::{TENANT, forget_redis_keys, heartbeat, setup, token};
 
 mod desk;
+mod scrape;
 
 /// Measures intake → assigned latency at a fixed offered rate.
 #[derive(Debug, Parser)]
@@ -82,11 +83,14 @@ async fn run(args: &Args, world: &World) -> anyhow::Result<()> {
         "migrate failed: {}",
         String::from_utf8_lossy(&migrated.stderr)
     );
+    let metrics = scrape::free_addr()?;
+    let metrics_listen = metrics.to_string();
     let server = world.serve(
         &["--services", "ticket,routing"],
         &[
             ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", POOL),
             ("SWITCHBOARD__LOG__LEVEL", "warn"),
+            ("SWITCHBOARD__METRICS__LISTEN", &metrics_listen),
         ],
     )?;
     let channel = server.channel().await?;
@@ -219,6 +223,22 @@ async fn run(args: &Args, world: &World) -> anyhow::Result<()> {
         waited,
         cpu / waited
     );
+    match scrape::fetch(metrics).await {
+        Ok(text) => {
+            println!(
+                "\nwhere the server spent it (its histograms, warm-up included) | {:>7} {:>8} {:>8} {:>8}",
+                "count", "mean ms", "p50", "p99"
+            );
+            for name in [
+                "grpc_server_handling_seconds",
+                "events_handle_seconds",
+                "events_dispatch_wait_seconds",
+            ] {
+                scrape::print(&text, name);
+            }
+        }
+        Err(e) => println!("server metrics not read: {e:#}"),
+    }
     anyhow::ensure!(
         assigned > 0,
         "no measured ticket was assigned: the setup is wrong"
