@@ -53,18 +53,37 @@ impl OutboxRow {
 /// Appends `envelope` to the outbox through `conn`, which must be the
 /// transaction that makes the change, so both commit or neither does.
 pub async fn append(conn: &mut PgConnection, envelope: &Envelope) -> Result<(), sqlx::Error> {
-    let row = OutboxRow::new(envelope)?;
+    append_all(conn, std::slice::from_ref(envelope)).await
+}
+
+/// Appends `envelopes` in order with one statement (one round trip however
+/// many events a change announces), inside the caller's transaction.
+pub async fn append_all(
+    conn: &mut PgConnection,
+    envelopes: &[Envelope],
+) -> Result<(), sqlx::Error> {
+    if envelopes.is_empty() {
+        return Ok(());
+    }
+    let rows = envelopes
+        .iter()
+        .map(OutboxRow::new)
+        .collect::<Result<Vec<_>, _>>()?;
+    // ORDER BY the array position: `seq` is drawn as rows are inserted, and
+    // the relay publishes in `seq` order.
     sqlx::query(&format!(
-        "INSERT INTO outbox ({}) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        "INSERT INTO outbox ({}) \
+         SELECT e, s, a, v, p, tp, ts FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], \
+         $5::bytea[], $6::text[], $7::text[]) WITH ORDINALITY AS r(e, s, a, v, p, tp, ts, n) ORDER BY n",
         OutboxRow::COLUMNS
     ))
-    .bind(row.event_id)
-    .bind(row.subject)
-    .bind(row.aggregate_id)
-    .bind(row.aggregate_version)
-    .bind(row.payload)
-    .bind(row.traceparent)
-    .bind(row.tracestate)
+    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.aggregate_id.as_str()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.aggregate_version).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
+    .bind(rows.iter().map(|r| r.tracestate.as_deref()).collect::<Vec<_>>())
     .execute(conn)
     .await?;
     Ok(())

@@ -67,8 +67,8 @@ pub struct Waiting {
 pub type QueuedEvent<'a> = Box<dyn FnOnce(i64) -> Envelope + Send + 'a>;
 
 /// Builds the event of an assignment from how long the ticket had waited
-/// (`None` when it was not waiting).
-pub type AssignedEvent<'a> = Box<dyn FnOnce(Option<Duration>) -> Envelope + Send + 'a>;
+/// (`None` when it was not waiting); a store may build it more than once.
+pub type AssignedEvent<'a> = Box<dyn Fn(Option<Duration>) -> Envelope + Send + Sync + 'a>;
 
 /// Agents, groups and the routing rule set, scoped by tenant in every call.
 #[async_trait]

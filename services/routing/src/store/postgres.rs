@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::{PgPool, Row, postgres::PgRow};
 
-use switchboard_events::{Envelope, outbox};
+use switchboard_events::{Envelope, outbox, outbox::OutboxRow};
 use switchboard_proto::routing::v1 as pb;
 use switchboard_runtime::TenantId;
 use tokio::sync::Notify;
@@ -325,6 +325,32 @@ impl Queue for PgStore {
         ticket: Uuid,
         event: AssignedEvent<'_>,
     ) -> Result<()> {
+        // Most tickets are assigned without ever waiting: one statement
+        // publishes their event unless a queue row exists, and only then
+        // does a transaction delete the row and tell how long it waited.
+        let row = OutboxRow::new(&event(None))?;
+        let queued: Option<DateTime<Utc>> = sqlx::query_scalar(&format!(
+            "WITH w AS (SELECT enqueued_at FROM waiting WHERE tenant = $1 AND ticket_id = $2), \
+             o AS (INSERT INTO outbox ({}) SELECT $3, $4, $5, $6, $7, $8, $9 \
+                   WHERE NOT EXISTS (SELECT 1 FROM w)) \
+             SELECT enqueued_at FROM w",
+            OutboxRow::COLUMNS
+        ))
+        .bind(tenant.as_str())
+        .bind(ticket)
+        .bind(row.event_id)
+        .bind(row.subject)
+        .bind(row.aggregate_id)
+        .bind(row.aggregate_version)
+        .bind(row.payload)
+        .bind(row.traceparent)
+        .bind(row.tracestate)
+        .fetch_optional(&self.pool)
+        .await?;
+        if queued.is_none() {
+            self.wake();
+            return Ok(());
+        }
         let mut tx = self.pool.begin().await?;
         let enqueued: Option<DateTime<Utc>> = sqlx::query_scalar(
             "DELETE FROM waiting WHERE tenant = $1 AND ticket_id = $2 RETURNING enqueued_at",

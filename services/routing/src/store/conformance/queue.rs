@@ -346,21 +346,23 @@ pub async fn assigned_leaves_the_queue(q: &dyn Queue) {
     let other = job("billing", Priority::Normal, None, 1);
     put(q, &acme, &waiting).await;
     put(q, &acme, &other).await;
-    let seen = Mutex::new(Vec::new());
+    // A store may build the event more than once; the last build is the
+    // one it published.
+    let mut seen = Vec::new();
     for j in [&waiting, &job("billing", Priority::Normal, None, 2)] {
+        let last = Mutex::new(None);
         q.assigned(
             &acme,
             j.ticket,
             Box::new(|waited| {
-                seen.lock().unwrap().push(waited);
+                *last.lock().unwrap() = Some(waited);
                 events::assigned(&acme, j, "ann", 4, "rule", waited)
             }),
         )
         .await
         .expect("assigned");
+        seen.push(last.into_inner().unwrap().expect("the event was built"));
     }
-    let seen = seen.into_inner().unwrap();
-    assert_eq!(seen.len(), 2, "the event is built for every assignment");
     let waited = seen[0].expect("it had waited");
     assert!(waited < Duration::from_secs(60), "waited {waited:?}");
     assert_eq!(seen[1], None, "the second ticket never waited");

@@ -165,10 +165,12 @@ pub(super) async fn write(
     if let Some(message) = &change.message {
         insert_message(tx, &change.subject().tenant, message, request_id).await?;
     }
-    for entry in &change.audit {
+    if !change.audit.is_empty() {
+        // One statement for every changed field: a round trip per field
+        // was most of an assignment's time in the database.
         sqlx::query(
             "INSERT INTO ticket_changes (tenant_id, ticket_id, version, actor_kind, actor_id, actor_role, field, old_value, new_value, changed_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             SELECT $1, $2, $3, $4, $5, $6, f, o, n, $10 FROM UNNEST($7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS a(f, o, n, i) ORDER BY i",
         )
         .bind(change.ticket.tenant.as_str())
         .bind(change.ticket.id)
@@ -176,16 +178,14 @@ pub(super) async fn write(
         .bind(kind_str(&change.actor))
         .bind(&change.actor.id)
         .bind(role_str(&change.actor))
-        .bind(entry.field)
-        .bind(&entry.old)
-        .bind(&entry.new)
+        .bind(change.audit.iter().map(|e| e.field).collect::<Vec<_>>())
+        .bind(change.audit.iter().map(|e| e.old.as_str()).collect::<Vec<_>>())
+        .bind(change.audit.iter().map(|e| e.new.as_str()).collect::<Vec<_>>())
         .bind(change.at)
         .execute(&mut *tx)
         .await?;
     }
-    for envelope in change.envelopes() {
-        outbox::append(tx, &envelope).await?;
-    }
+    outbox::append_all(tx, &change.envelopes()).await?;
     Ok(())
 }
 
