@@ -65,28 +65,86 @@ pub async fn append_all(
     if envelopes.is_empty() {
         return Ok(());
     }
-    let rows = envelopes
-        .iter()
-        .map(OutboxRow::new)
-        .collect::<Result<Vec<_>, _>>()?;
-    // ORDER BY the array position: `seq` is drawn as rows are inserted, and
-    // the relay publishes in `seq` order.
-    sqlx::query(&format!(
-        "INSERT INTO outbox ({}) \
-         SELECT e, s, a, v, p, tp, ts FROM UNNEST($1::uuid[], $2::text[], $3::text[], $4::int8[], \
-         $5::bytea[], $6::text[], $7::text[]) WITH ORDINALITY AS r(e, s, a, v, p, tp, ts, n) ORDER BY n",
-        OutboxRow::COLUMNS
-    ))
-    .bind(rows.iter().map(|r| r.event_id).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.subject.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.aggregate_id.as_str()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.aggregate_version).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.payload.as_slice()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.traceparent.as_deref()).collect::<Vec<_>>())
-    .bind(rows.iter().map(|r| r.tracestate.as_deref()).collect::<Vec<_>>())
-    .execute(conn)
-    .await?;
+    OutboxBatch::new(envelopes)?
+        .bind(sqlx::query(&OutboxBatch::insert_sql(1, "")))
+        .execute(conn)
+        .await?;
     Ok(())
+}
+
+/// Outbox rows as column arrays, for writers that insert several events in
+/// one statement, possibly folded into a larger one.
+#[derive(Debug, Default)]
+pub struct OutboxBatch {
+    event_id: Vec<Uuid>,
+    subject: Vec<String>,
+    aggregate_id: Vec<String>,
+    aggregate_version: Vec<i64>,
+    payload: Vec<Vec<u8>>,
+    traceparent: Vec<Option<String>>,
+    tracestate: Vec<Option<String>>,
+}
+
+impl OutboxBatch {
+    /// How many parameters [`OutboxBatch::bind`] adds.
+    pub const PARAMS: usize = 7;
+
+    /// The rows of `envelopes`, in order.
+    pub fn new(envelopes: &[Envelope]) -> Result<Self, sqlx::Error> {
+        let mut batch = Self::default();
+        for envelope in envelopes {
+            let row = OutboxRow::new(envelope)?;
+            batch.event_id.push(row.event_id);
+            batch.subject.push(row.subject);
+            batch.aggregate_id.push(row.aggregate_id);
+            batch.aggregate_version.push(row.aggregate_version);
+            batch.payload.push(row.payload);
+            batch.traceparent.push(row.traceparent);
+            batch.tracestate.push(row.tracestate);
+        }
+        Ok(batch)
+    }
+
+    /// An `INSERT INTO outbox` of the batch bound from parameter `$first`
+    /// on; `from` (e.g. `"u, "`) joins a row source, so the events are
+    /// written only when that source has a row.
+    pub fn insert_sql(first: usize, from: &str) -> String {
+        let p = |i: usize| first + i;
+        // ORDER BY the array position: `seq` is drawn as rows are inserted,
+        // and the relay publishes in `seq` order.
+        format!(
+            "INSERT INTO outbox ({}) \
+             SELECT ob.event_id, ob.subject, ob.aggregate_id, ob.aggregate_version, ob.payload, \
+             ob.traceparent, ob.tracestate FROM {from}UNNEST(${}::uuid[], ${}::text[], ${}::text[], \
+             ${}::int8[], ${}::bytea[], ${}::text[], ${}::text[]) WITH ORDINALITY \
+             AS ob(event_id, subject, aggregate_id, aggregate_version, payload, traceparent, tracestate, ord) \
+             ORDER BY ob.ord",
+            OutboxRow::COLUMNS,
+            p(0),
+            p(1),
+            p(2),
+            p(3),
+            p(4),
+            p(5),
+            p(6)
+        )
+    }
+
+    /// Binds the batch's [`OutboxBatch::PARAMS`] arrays, in
+    /// [`OutboxBatch::insert_sql`]'s order.
+    pub fn bind<'q>(
+        self,
+        query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,
+    ) -> sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments> {
+        query
+            .bind(self.event_id)
+            .bind(self.subject)
+            .bind(self.aggregate_id)
+            .bind(self.aggregate_version)
+            .bind(self.payload)
+            .bind(self.traceparent)
+            .bind(self.tracestate)
+    }
 }
 
 /// Rows still waiting for the relay.

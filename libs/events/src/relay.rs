@@ -137,6 +137,13 @@ impl Relay {
             .fetch_one(&mut *conn)
             .await?;
         if got {
+            // The rounds' DELETEs need not wait for the WAL flush: one lost
+            // in a crash only republishes rows, which JetStream's Nats-Msg-Id
+            // window and idempotent consumers make harmless. The writers'
+            // commits stay synchronous, so no event is ever lost.
+            sqlx::query("SET synchronous_commit = off")
+                .execute(&mut *conn)
+                .await?;
             tracing::info!("outbox relay is the leader");
             // The lock lives as long as this session, so the session leaves
             // the pool; rounds read through it, so a lost session (and lock)

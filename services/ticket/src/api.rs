@@ -215,7 +215,7 @@ impl TicketApi {
 /// Runs a change rule, then moves the SLA clocks for what it changed.
 fn with_sla<F>(policy: Option<Policy>, rule: F) -> Apply
 where
-    F: FnOnce(&Ticket, DateTime<Utc>) -> Result<change::Change, RuleError> + Send + 'static,
+    F: Fn(&Ticket, DateTime<Utc>) -> Result<change::Change, RuleError> + Send + Sync + 'static,
 {
     Box::new(move |before| {
         let now = Utc::now();
@@ -414,7 +414,7 @@ impl TicketService for TicketApi {
         let expected = req.expected_version;
         let policy = self.policy(&caller.tenant).await?;
         let apply = with_sla(policy, move |t, now| {
-            change::assign(t, &who, assignee, group, expected, now)
+            change::assign(t, &who, assignee.clone(), group.clone(), expected, now)
         });
         let updated = self.change(&caller, &req.name, None, apply).await?;
         Ok(Response::new(updated.ticket.to_proto()))
@@ -641,7 +641,7 @@ impl TicketService for TicketApi {
         let (ticket, scope) = self.visible(&caller, &req.name).await?;
         let is_requester = scope.sees(&ticket) && matches!(scope, Scope::Customer(_));
         let who = caller.clone();
-        let apply: Apply = Box::new(move |t| change::rate(t, &who, is_requester, rating));
+        let apply: Apply = Box::new(move |t| change::rate(t, &who, is_requester, rating.clone()));
         let updated = self
             .store
             .update(&caller.tenant, ticket.id, None, apply)

@@ -164,3 +164,95 @@ pub async fn identities_link_tickets_to_one_customer(store: Arc<dyn TicketStore>
             .is_empty()
     );
 }
+
+/// Concurrent changes each apply once on top of the one before: a change
+/// written over a version it did not see would leave fewer version bumps.
+/// Racing changes that all expect one version let exactly one through.
+pub async fn concurrent_changes_apply_once_each(store: Arc<dyn TicketStore>) {
+    use crate::domain::change::{self, TicketUpdate};
+    let acme = caller("acme");
+    let created = store
+        .create(
+            &acme.tenant,
+            &new_ticket(&acme, "dan@example.com", ""),
+            actor(),
+        )
+        .await
+        .expect("create")
+        .ticket;
+    let run = |rule: super::Apply| {
+        let store = store.clone();
+        let tenant = acme.tenant.clone();
+        tokio::spawn(async move { store.update(&tenant, created.id, None, rule).await })
+    };
+
+    // Each writer expects whatever version it is shown, as a change without
+    // a version check does.
+    let blind: Vec<_> = (0..8)
+        .map(|i| {
+            let who = acme.clone();
+            run(Box::new(move |t| {
+                let update = TicketUpdate {
+                    id: t.id,
+                    expected_version: t.version,
+                    subject: Some(format!("subject {i}")),
+                    ..Default::default()
+                };
+                change::update(t, &who, &update, chrono::Utc::now())
+            }))
+        })
+        .collect();
+    for task in blind {
+        task.await.expect("task").expect("update");
+    }
+    let after = store
+        .get(&acme.tenant, created.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(after.version, created.version + 8, "every change applied");
+    assert!(after.subject.starts_with("subject "), "{}", after.subject);
+
+    // Everyone expects the version they all read: one wins.
+    let seen = after.version;
+    let racing: Vec<_> = (0..6)
+        .map(|i| {
+            let who = acme.clone();
+            run(Box::new(move |t| {
+                change::assign(
+                    t,
+                    &who,
+                    Some(format!("agent-{i}")),
+                    None,
+                    seen,
+                    chrono::Utc::now(),
+                )
+            }))
+        })
+        .collect();
+    let mut won = 0;
+    for task in racing {
+        match task.await.expect("task") {
+            Ok(_) => won += 1,
+            Err(crate::store::UpdateError::Rule(crate::domain::error::RuleError::Stale {
+                expected,
+                actual,
+            })) => assert_eq!((expected, actual), (seen, seen + 1)),
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(won, 1, "exactly one assignment at version {seen}");
+    let last = store
+        .get(&acme.tenant, created.id)
+        .await
+        .expect("get")
+        .expect("exists");
+    assert_eq!(last.version, seen + 1);
+    assert!(
+        last.assignee
+            .as_deref()
+            .is_some_and(|a| a.starts_with("agent-")),
+        "{:?}",
+        last.assignee
+    );
+}

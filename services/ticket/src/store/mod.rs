@@ -58,9 +58,11 @@ impl From<StoreError> for tonic::Status {
     }
 }
 
-/// The rule that turns the ticket as stored into a change; the store calls it
-/// with the ticket row locked, so no other change interleaves.
-pub type Apply = Box<dyn FnOnce(&Ticket) -> Result<Change, RuleError> + Send>;
+/// The rule that turns the ticket as stored into a change. The store may
+/// call it more than once (on the ticket as last committed, then again under
+/// the row lock if that one moved meanwhile) and writes only a change made
+/// from the version still stored, so no other change interleaves.
+pub type Apply = Box<dyn Fn(&Ticket) -> Result<Change, RuleError> + Send + Sync>;
 
 /// The rule for merging two tickets, called with both rows locked: (source, target).
 pub type MergeApply =

@@ -56,3 +56,10 @@ async fn migrations_are_idempotent() -> anyhow::Result<()> {
     pool.close().await;
     db.drop_db().await
 }
+
+#[tokio::test]
+async fn pg_concurrent_changes_apply_once_each() -> anyhow::Result<()> {
+    let (db, s) = store().await?;
+    conformance::concurrent_changes_apply_once_each(s).await;
+    db.drop_db().await
+}
