@@ -73,6 +73,8 @@ impl Relay {
     pub async fn run(self, stop: CancellationToken, flush_deadline: Duration) {
         let mut backoff = Backoff::default();
         let mut leader: Option<PgConnection> = None;
+        // Rows published but not yet deleted: the next round deletes them.
+        let mut done = Vec::new();
         while !stop.is_cancelled() {
             if leader.is_none() {
                 match self.try_lead().await {
@@ -81,7 +83,7 @@ impl Relay {
                 }
             }
             let result = match leader.as_mut() {
-                Some(conn) => self.publish_round(conn).await,
+                Some(conn) => self.publish_round(conn, &mut done).await,
                 None => Ok(0),
             };
             let wait = match result {
@@ -110,7 +112,8 @@ impl Relay {
             }
         }
         if let Some(mut conn) = leader {
-            let flushed = tokio::time::timeout(flush_deadline, self.flush(&mut conn)).await;
+            let flushed =
+                tokio::time::timeout(flush_deadline, self.flush(&mut conn, &mut done)).await;
             match flushed {
                 Ok(Ok(())) => tracing::info!("outbox flushed"),
                 Ok(Err(e)) => {
@@ -125,8 +128,10 @@ impl Relay {
     }
 
     /// Publishes rounds until the outbox is empty.
-    async fn flush(&self, conn: &mut PgConnection) -> Result<(), RelayError> {
-        while self.publish_round(conn).await? > 0 {}
+    /// Publishes rounds until the outbox is empty; the last round deletes
+    /// what the one before it published.
+    async fn flush(&self, conn: &mut PgConnection, done: &mut Vec<i64>) -> Result<(), RelayError> {
+        while self.publish_round(conn, done).await? > 0 {}
         Ok(())
     }
 
@@ -155,15 +160,27 @@ impl Relay {
     }
 
     /// Publishes one batch through the leader's session; returns how many
-    /// rows were published.
-    async fn publish_round(&self, conn: &mut PgConnection) -> Result<usize, RelayError> {
+    /// rows were published. The same statement deletes the rows `done` holds
+    /// (the previous round's), and `done` then holds this round's: one round
+    /// trip per round instead of two. A row published and not yet deleted
+    /// when the leader dies is published again, which the stream's
+    /// Nats-Msg-Id window and idempotent consumers make harmless.
+    async fn publish_round(
+        &self,
+        conn: &mut PgConnection,
+        done: &mut Vec<i64>,
+    ) -> Result<usize, RelayError> {
+        // The SELECT sees the rows as before the DELETE, hence the filter.
         let mut rows = sqlx::query(
-            "SELECT seq, event_id, subject, aggregate_id, payload, traceparent, tracestate \
-             FROM outbox ORDER BY seq LIMIT $1",
+            "WITH gone AS (DELETE FROM outbox WHERE seq = ANY($2)) \
+             SELECT seq, event_id, subject, aggregate_id, payload, traceparent, tracestate \
+             FROM outbox WHERE seq <> ALL($2) ORDER BY seq LIMIT $1",
         )
         .bind(i64::from(self.config.batch_size))
+        .bind(&*done)
         .fetch_all(&mut *conn)
         .await?;
+        done.clear();
         if rows.is_empty() {
             return Ok(0);
         }
@@ -219,15 +236,9 @@ impl Relay {
             }
         }
 
-        let mut published = 0;
-        if !acked.is_empty() {
-            let done = sqlx::query("DELETE FROM outbox WHERE seq = ANY($1)")
-                .bind(&acked)
-                .execute(&mut *conn)
-                .await?;
-            published = done.rows_affected() as usize;
-            metrics::counter!("outbox_published_total").increment(published as u64);
-        }
+        let published = acked.len();
+        metrics::counter!("outbox_published_total").increment(published as u64);
+        *done = acked;
         match ack_error.or(send_error) {
             Some(e) => Err(RelayError::Publish(e)),
             None => Ok(published),
