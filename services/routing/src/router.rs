@@ -16,7 +16,7 @@ use crate::{
     events,
     live::{Live, LiveError},
     seat::{Ask, Seat, seat},
-    store::{Store, StoreError},
+    store::{Store, StoreError, Waiting},
     tickets::{TicketCallError, TicketClient},
 };
 
@@ -413,18 +413,39 @@ impl Router {
             if leased.is_empty() {
                 break;
             }
-            let mut took = 0;
-            for mut w in leased {
-                took += self
-                    .settle(t, &dir, &mut w.job, Some(user), "queue")
-                    .await? as usize;
-            }
+            let took = self.settle_all(t, &dir, leased, Some(user)).await?;
             taken += took;
             if took == 0 {
                 break;
             }
         }
         Ok(taken)
+    }
+
+    /// Tries leased waiting tickets in queue order; how many were assigned.
+    /// A failure hands the untried ones back at once: left leased, they
+    /// would wait out the lease although an agent may have room.
+    async fn settle_all(
+        &self,
+        t: &TenantId,
+        dir: &Directory,
+        leased: Vec<Waiting>,
+        only: Option<&str>,
+    ) -> Result<usize> {
+        let mut assigned = 0;
+        let mut rest = leased.into_iter();
+        while let Some(mut w) = rest.next() {
+            match self.settle(t, dir, &mut w.job, only, "queue").await {
+                Ok(took) => assigned += usize::from(took),
+                Err(e) => {
+                    for w in rest {
+                        self.store.unlease(t, w.job.ticket).await?;
+                    }
+                    return Err(e);
+                }
+            }
+        }
+        Ok(assigned)
     }
 
     /// Tries one leased waiting ticket; whether it was assigned.
@@ -466,13 +487,11 @@ impl Router {
             };
             let dir = self.directory(&t).await?;
             let groups = [group];
-            for mut w in self
+            let leased = self
                 .store
                 .lease(&t, Some(&groups), per_group, self.options.lease)
-                .await?
-            {
-                assigned += self.settle(&t, &dir, &mut w.job, None, "queue").await? as usize;
-            }
+                .await?;
+            assigned += self.settle_all(&t, &dir, leased, None).await?;
         }
         Ok(assigned)
     }
@@ -494,16 +513,23 @@ impl Router {
             .lease(t, Some(&agent.groups), 20, self.options.lease)
             .await?;
         let mut claimed = None;
-        for mut w in leased {
+        let mut rest = leased.into_iter();
+        while let Some(mut w) = rest.next() {
             let wanted = channels.is_empty() || channels.contains(&w.job.channel);
-            if claimed.is_none()
-                && wanted
-                && self
-                    .settle(t, &dir, &mut w.job, Some(user), "claim")
-                    .await?
-            {
-                claimed = Some(w.job.ticket);
-            } else if claimed.is_some() || !wanted {
+            if claimed.is_none() && wanted {
+                // A ticket not taken was already handed back (or dropped) by
+                // `settle`; on a failure the untried ones go back too.
+                match self.settle(t, &dir, &mut w.job, Some(user), "claim").await {
+                    Ok(true) => claimed = Some(w.job.ticket),
+                    Ok(false) => {}
+                    Err(e) => {
+                        for w in rest {
+                            self.store.unlease(t, w.job.ticket).await?;
+                        }
+                        return Err(e);
+                    }
+                }
+            } else {
                 self.store.unlease(t, w.job.ticket).await?;
             }
         }

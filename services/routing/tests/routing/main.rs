@@ -3,6 +3,7 @@
 
 mod assign;
 mod concurrency;
+mod drain;
 mod escalation;
 mod helpers;
 mod presence;

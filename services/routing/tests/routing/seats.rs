@@ -15,7 +15,7 @@ async fn live() -> anyhow::Result<(String, Live)> {
 }
 
 /// Forgets the test's keys.
-async fn forget(prefix: &str) -> anyhow::Result<()> {
+pub(crate) async fn forget(prefix: &str) -> anyhow::Result<()> {
     let mut conn = redis::Client::open(REDIS)?
         .get_multiplexed_async_connection()
         .await?;
