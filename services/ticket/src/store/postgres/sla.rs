@@ -66,6 +66,7 @@ pub async fn scan(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<usize
     .bind(limit)
     .fetch_all(&mut *tx)
     .await?;
+    let mut events = Vec::new();
     for row in &rows {
         let mut ticket = ticket_from_row(row)?;
         let alerts = sla::scan(&mut ticket, now);
@@ -75,10 +76,9 @@ pub async fn scan(pool: &PgPool, now: DateTime<Utc>, limit: i64) -> Result<usize
             .bind(ticket.sla.next_check())
             .execute(&mut *tx)
             .await?;
-        for alert in alerts {
-            outbox::append(&mut tx, &alert_event(&ticket, alert)).await?;
-        }
+        events.extend(alerts.into_iter().map(|alert| alert_event(&ticket, alert)));
     }
+    outbox::append_all(&mut tx, &events).await?;
     tx.commit().await?;
     Ok(rows.len())
 }
