@@ -50,6 +50,10 @@ struct Args {
     /// Online agents in the one group every ticket is routed to.
     #[arg(long, default_value_t = 200)]
     agents: usize,
+    /// Connections each service's database pool may open (the default is
+    /// `database.max_connections`' own).
+    #[arg(long, default_value_t = 8)]
+    pool: u32,
     /// Seconds after the last CreateTicket response to wait for assignments.
     #[arg(long, default_value_t = 5)]
     grace: u64,
@@ -57,8 +61,6 @@ struct Args {
 
 /// Tickets routed before measuring, to warm connections and prove the setup.
 const WARMUP: usize = 20;
-/// Connections each service's pool may open.
-const POOL: &str = "16";
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
@@ -85,10 +87,11 @@ async fn run(args: &Args, world: &World) -> anyhow::Result<()> {
     );
     let metrics = scrape::free_addr()?;
     let metrics_listen = metrics.to_string();
+    let pool = args.pool.to_string();
     let server = world.serve(
         &["--services", "ticket,routing"],
         &[
-            ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", POOL),
+            ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", &pool),
             ("SWITCHBOARD__LOG__LEVEL", "warn"),
             ("SWITCHBOARD__METRICS__LISTEN", &metrics_listen),
         ],
@@ -130,8 +133,8 @@ async fn run(args: &Args, world: &World) -> anyhow::Result<()> {
     println!("intake → assigned (ticket.created → routing → AssignTicket → ticket.assigned)");
     println!("target: p99 < 50 ms at 500 tickets/s");
     println!(
-        "one process serving ticket,routing; {} agents online in one group, {per_agent} email seats each; catch-all rule; pools {POOL} per service",
-        args.agents
+        "one process serving ticket,routing; {} agents online in one group, {per_agent} email seats each; catch-all rule; pools {} per service",
+        args.agents, args.pool
     );
     println!(
         "outbox relay: woken on commit, else polls every 20 ms (testkit's SWITCHBOARD__EVENTS__RELAY_POLL_INTERVAL_MS)\n"
