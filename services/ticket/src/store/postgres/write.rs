@@ -145,37 +145,15 @@ async fn update_unlocked(
         return Ok(None);
     }
     let sql = format!(
-        "WITH u AS ({SAVE_TICKET} RETURNING id), \
-         a AS (INSERT INTO ticket_changes (tenant_id, ticket_id, version, actor_kind, actor_id, actor_role, \
-               field, old_value, new_value, changed_at) \
-               SELECT $21, $1, $9, $22, $23, $24, x.f, x.o, x.n, $25 \
-               FROM u, UNNEST($26::text[], $27::text[], $28::text[]) WITH ORDINALITY AS x(f, o, n, i) ORDER BY x.i), \
-         o AS ({}) \
-         SELECT count(*) FROM u",
-        OutboxBatch::insert_sql(29, "u, ")
+        "WITH u AS ({SAVE_TICKET} RETURNING id), a AS ({}), o AS ({}) SELECT count(*) FROM u",
+        audit_sql(21, "u, "),
+        OutboxBatch::insert_sql(31, "u, ")
     );
     let events = OutboxBatch::new(&change.envelopes()).map_err(db)?;
-    let query = bind_ticket(sqlx::query(&sql), &change.ticket, change.before_version)
-        .bind(change.ticket.tenant.as_str())
-        .bind(kind_str(&change.actor))
-        .bind(&change.actor.id)
-        .bind(role_str(&change.actor))
-        .bind(change.at)
-        .bind(change.audit.iter().map(|e| e.field).collect::<Vec<_>>())
-        .bind(
-            change
-                .audit
-                .iter()
-                .map(|e| e.old.as_str())
-                .collect::<Vec<_>>(),
-        )
-        .bind(
-            change
-                .audit
-                .iter()
-                .map(|e| e.new.as_str())
-                .collect::<Vec<_>>(),
-        );
+    let query = bind_audit(
+        bind_ticket(sqlx::query(&sql), &change.ticket, change.before_version),
+        &change,
+    );
     let saved: i64 = events
         .bind(query)
         .fetch_one(&mut *conn)
@@ -252,27 +230,66 @@ pub(super) async fn write(
         insert_message(tx, &change.subject().tenant, message, request_id).await?;
     }
     if !change.audit.is_empty() {
-        // One statement for every changed field: a round trip per field
-        // was most of an assignment's time in the database.
-        sqlx::query(
-            "INSERT INTO ticket_changes (tenant_id, ticket_id, version, actor_kind, actor_id, actor_role, field, old_value, new_value, changed_at) \
-             SELECT $1, $2, $3, $4, $5, $6, f, o, n, $10 FROM UNNEST($7::text[], $8::text[], $9::text[]) WITH ORDINALITY AS a(f, o, n, i) ORDER BY i",
-        )
+        bind_audit(sqlx::query(&audit_sql(1, "")), change)
+            .execute(&mut *tx)
+            .await?;
+    }
+    outbox::append_all(tx, &change.envelopes()).await?;
+    Ok(())
+}
+
+/// An `INSERT INTO ticket_changes` of a change's audit rows, one statement
+/// however many fields changed, bound from `$first` on by [`bind_audit`];
+/// `from` (e.g. `"u, "`) joins a row source, so the rows are written only
+/// when that source has a row.
+fn audit_sql(first: usize, from: &str) -> String {
+    let p = |i: usize| first + i;
+    format!(
+        "INSERT INTO ticket_changes (tenant_id, ticket_id, version, actor_kind, actor_id, actor_role, \
+         field, old_value, new_value, changed_at) \
+         SELECT ${}, ${}, ${}, ${}, ${}, ${}, x.f, x.o, x.n, ${} \
+         FROM {from}UNNEST(${}::text[], ${}::text[], ${}::text[]) WITH ORDINALITY AS x(f, o, n, i) ORDER BY x.i",
+        p(0),
+        p(1),
+        p(2),
+        p(3),
+        p(4),
+        p(5),
+        p(6),
+        p(7),
+        p(8),
+        p(9)
+    )
+}
+
+/// Binds [`audit_sql`]'s ten parameters for `change`.
+fn bind_audit<'q>(
+    query: Query<'q, Postgres, PgArguments>,
+    change: &'q Change,
+) -> Query<'q, Postgres, PgArguments> {
+    query
         .bind(change.ticket.tenant.as_str())
         .bind(change.ticket.id)
         .bind(change.ticket.version)
         .bind(kind_str(&change.actor))
         .bind(&change.actor.id)
         .bind(role_str(&change.actor))
-        .bind(change.audit.iter().map(|e| e.field).collect::<Vec<_>>())
-        .bind(change.audit.iter().map(|e| e.old.as_str()).collect::<Vec<_>>())
-        .bind(change.audit.iter().map(|e| e.new.as_str()).collect::<Vec<_>>())
         .bind(change.at)
-        .execute(&mut *tx)
-        .await?;
-    }
-    outbox::append_all(tx, &change.envelopes()).await?;
-    Ok(())
+        .bind(change.audit.iter().map(|e| e.field).collect::<Vec<_>>())
+        .bind(
+            change
+                .audit
+                .iter()
+                .map(|e| e.old.as_str())
+                .collect::<Vec<_>>(),
+        )
+        .bind(
+            change
+                .audit
+                .iter()
+                .map(|e| e.new.as_str())
+                .collect::<Vec<_>>(),
+        )
 }
 
 /// Moves the ticket row: `$1` is its id, `$2` the version it must still
