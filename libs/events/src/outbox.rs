@@ -86,9 +86,6 @@ pub struct OutboxBatch {
 }
 
 impl OutboxBatch {
-    /// How many parameters [`OutboxBatch::bind`] adds.
-    pub const PARAMS: usize = 7;
-
     /// The rows of `envelopes`, in order.
     pub fn new(envelopes: &[Envelope]) -> Result<Self, sqlx::Error> {
         let mut batch = Self::default();
@@ -130,8 +127,8 @@ impl OutboxBatch {
         )
     }
 
-    /// Binds the batch's [`OutboxBatch::PARAMS`] arrays, in
-    /// [`OutboxBatch::insert_sql`]'s order.
+    /// Binds the batch's seven arrays, in [`OutboxBatch::insert_sql`]'s
+    /// order.
     pub fn bind<'q>(
         self,
         query: sqlx::query::Query<'q, sqlx::Postgres, sqlx::postgres::PgArguments>,

@@ -127,7 +127,6 @@ impl Relay {
         }
     }
 
-    /// Publishes rounds until the outbox is empty.
     /// Publishes rounds until the outbox is empty; the last round deletes
     /// what the one before it published.
     async fn flush(&self, conn: &mut PgConnection, done: &mut Vec<i64>) -> Result<(), RelayError> {

@@ -438,14 +438,20 @@ impl Router {
             match self.settle(t, dir, &mut w.job, only, "queue").await {
                 Ok(took) => assigned += usize::from(took),
                 Err(e) => {
-                    for w in rest {
-                        self.store.unlease(t, w.job.ticket).await?;
-                    }
+                    self.unlease_all(t, rest).await?;
                     return Err(e);
                 }
             }
         }
         Ok(assigned)
+    }
+
+    /// Hands back leased tickets that were not tried.
+    async fn unlease_all(&self, t: &TenantId, rest: impl Iterator<Item = Waiting>) -> Result<()> {
+        for w in rest {
+            self.store.unlease(t, w.job.ticket).await?;
+        }
+        Ok(())
     }
 
     /// Tries one leased waiting ticket; whether it was assigned.
@@ -523,9 +529,7 @@ impl Router {
                     Ok(true) => claimed = Some(w.job.ticket),
                     Ok(false) => {}
                     Err(e) => {
-                        for w in rest {
-                            self.store.unlease(t, w.job.ticket).await?;
-                        }
+                        self.unlease_all(t, rest).await?;
                         return Err(e);
                     }
                 }
