@@ -196,8 +196,8 @@ impl TicketApi {
         request_id: Option<&str>,
         apply: Apply,
     ) -> Result<Updated, TicketError> {
-        // Staff see every ticket of the tenant: the update reads the row
-        // under its lock anyway, so a read beforehand would only repeat it.
+        // Staff see every ticket of the tenant, and the update reads the
+        // row itself (NOT_FOUND included): a read beforehand would repeat it.
         let id = if caller.role != Role::Customer {
             let id = parse_ticket_name(name)?;
             tracing::Span::current().record("ticket", id.to_string());
