@@ -148,6 +148,58 @@ async fn relay_publishes_every_outbox_row_in_order_with_its_id() -> anyhow::Resu
     db.drop_db().await
 }
 
+/// Rows a round published stay until the next round, which deletes them in
+/// the statement that reads on; stopping runs that round, so a relay that
+/// shuts down leaves nothing to publish again. One `append_all` keeps the
+/// order of its events.
+#[tokio::test]
+async fn published_rows_go_with_the_next_round_or_at_shutdown() -> anyhow::Result<()> {
+    let (db, pool, stream, js) = setup().await?;
+    let written: Vec<Envelope> = ["c", "a", "b"]
+        .into_iter()
+        .map(|aggregate| created("acme", aggregate, 1))
+        .collect();
+    let mut tx = pool.begin().await?;
+    outbox::append_all(&mut tx, &written).await?;
+    tx.commit().await?;
+
+    let relay = Relay::new(
+        pool.clone(),
+        js.clone(),
+        RelayConfig {
+            subject_prefix: stream.prefix.clone(),
+            batch_size: 7,
+            // No idle round during the test: only stopping runs one.
+            poll_interval: Duration::from_secs(3600),
+            lock_key: lock_key(&stream.prefix),
+        },
+    );
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));
+
+    let got = read_all(&js, &stream, written.len()).await?;
+    let ids: Vec<&str> = got.iter().map(|(_, id, _)| id.as_str()).collect();
+    let sent: Vec<&str> = written.iter().map(|e| e.id.as_str()).collect();
+    assert_eq!(ids, sent, "published in the order appended");
+    let mut conn = pool.acquire().await?;
+    assert_eq!(
+        outbox::pending(&mut conn).await?,
+        3,
+        "published rows wait for the next round"
+    );
+
+    stop.cancel();
+    task.await?;
+    assert_eq!(
+        outbox::pending(&mut conn).await?,
+        0,
+        "stopping deleted them"
+    );
+    drop(conn);
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}
+
 #[tokio::test]
 async fn only_one_relay_publishes_at_a_time() -> anyhow::Result<()> {
     let (db, pool, stream, js) = setup().await?;
