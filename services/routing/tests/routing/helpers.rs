@@ -90,6 +90,17 @@ impl Desk {
 
     /// Starts a routing replica with a `heartbeat` window and waits until it serves.
     pub async fn routing(&mut self, heartbeat: Duration) -> anyhow::Result<usize> {
+        self.routing_sweeping(heartbeat, Duration::from_millis(200))
+            .await
+    }
+
+    /// A routing replica whose sweep (missed heartbeats, queue retries) runs
+    /// every `sweep_every`.
+    pub async fn routing_sweeping(
+        &mut self,
+        heartbeat: Duration,
+        sweep_every: Duration,
+    ) -> anyhow::Result<usize> {
         let js = jetstream::new(connect(&self.nats_url).await?);
         let mut app = App::new(self.settings.clone(), CancellationToken::new());
         let options = MountOptions {
@@ -98,7 +109,7 @@ impl Desk {
                 lease: Duration::from_secs(10),
                 ..RouterOptions::default()
             },
-            sweep_every: Duration::from_millis(200),
+            sweep_every,
             ..MountOptions::default()
         };
         switchboard_routing::mount_with(&mut app, js, options).await?;
@@ -118,6 +129,27 @@ impl Desk {
         .await?;
         self.replicas.push(server);
         Ok(self.replicas.len() - 1)
+    }
+
+    /// Waits until routing has handled every ticket event on the stream, so
+    /// no reaction to an earlier event races what the test does next.
+    pub async fn routing_idle(&self) -> anyhow::Result<()> {
+        let js = jetstream::new(connect(&self.nats_url).await?);
+        let stream = js.get_stream(&self.settings.events.stream).await?;
+        wait_for(
+            Duration::from_secs(30),
+            "routing to handle every ticket event",
+            || {
+                let stream = stream.clone();
+                async move {
+                    stream
+                        .consumer_info(switchboard_routing::consumer::TICKETS_CONSUMER)
+                        .await
+                        .is_ok_and(|i| i.num_pending == 0 && i.num_ack_pending == 0)
+                }
+            },
+        )
+        .await
     }
 
     pub fn token(&self, user: &str, role: Role) -> String {
