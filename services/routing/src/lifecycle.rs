@@ -47,6 +47,15 @@ impl Router {
             self.drain_for(t, old).await?;
         }
         match &ticket.assignee {
+            // Already queued in the group it shows (e.g. the event of showing
+            // that group): the queue hands it out in order; routing it again
+            // here could seat it ahead of older tickets. A ticket moved to
+            // another group is routed again, into that group.
+            None if ticket.group.is_some()
+                && self.store.waiting_group(t, ticket.id).await? == ticket.group =>
+            {
+                Ok(())
+            }
             None => self.route(t, ticket, true).await,
             Some(assignee) => {
                 self.store.remove_waiting(t, ticket.id).await?;

@@ -147,6 +147,9 @@ pub trait Queue: Send + Sync + 'static {
     /// Takes a ticket out of the queue; whether it was there.
     async fn remove_waiting(&self, tenant: &TenantId, ticket: Uuid) -> Result<bool>;
 
+    /// The group whose queue the ticket is in (leased or not), if any.
+    async fn waiting_group(&self, tenant: &TenantId, ticket: Uuid) -> Result<Option<String>>;
+
     /// Sets a waiting ticket's priority (after an escalation); a ticket not
     /// waiting is no error.
     async fn reprioritize(&self, tenant: &TenantId, ticket: Uuid, priority: i32) -> Result<()>;

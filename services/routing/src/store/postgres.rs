@@ -379,6 +379,17 @@ impl Queue for PgStore {
         )
     }
 
+    /// The group whose queue the ticket is in.
+    async fn waiting_group(&self, tenant: &TenantId, ticket: Uuid) -> Result<Option<String>> {
+        Ok(
+            sqlx::query_scalar("SELECT group_id FROM waiting WHERE tenant = $1 AND ticket_id = $2")
+                .bind(tenant.as_str())
+                .bind(ticket)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
+    }
+
     /// Sets a waiting ticket's priority (after an escalation).
     async fn reprioritize(&self, tenant: &TenantId, ticket: Uuid, priority: i32) -> Result<()> {
         sqlx::query(

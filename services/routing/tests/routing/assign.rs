@@ -514,3 +514,65 @@ async fn admin_apis_validate_authorize_and_version() -> anyhow::Result<()> {
     assert_eq!(err.code(), Code::InvalidArgument);
     desk.stop().await
 }
+
+#[tokio::test]
+async fn a_waiting_ticket_a_person_moves_to_another_group_is_routed_there() -> anyhow::Result<()> {
+    let mut desk = Desk::new().await?;
+    desk.routing(Duration::from_secs(60)).await?;
+    let admin = desk.admin.clone();
+    let mut r = desk.routing_client(0).await;
+    group(&mut r, &admin, plain_group("support")).await?;
+    group(&mut r, &admin, plain_group("billing")).await?;
+    add_agent(
+        &mut r,
+        &admin,
+        agent("ann", &["support"], &[], &["en"], 1, 1),
+    )
+    .await?;
+    add_agent(
+        &mut r,
+        &admin,
+        agent("bob", &["billing"], &[], &["en"], 1, 1),
+    )
+    .await?;
+    let rules = pb::RoutingRules {
+        rules: vec![rule("all", vec![], "support", &[])],
+        version: 0,
+    };
+    r.update_routing_rules(authed(
+        pb::UpdateRoutingRulesRequest { rules: Some(rules) },
+        &admin,
+    ))
+    .await?;
+    presence(&mut r, &admin, "bob", Presence::Online).await?;
+
+    // Nobody in support is online: it waits there.
+    let token = desk.token("bob", Role::Agent);
+    let mut t = desk.tickets().await;
+    let waiting = ticket(&mut t, &token, "Invoice twice", Ch::Email, None).await?;
+    desk.wait_events("routing.queued", 1).await?;
+    desk.routing_idle().await?;
+    let shown = get(&mut t, &token, &waiting.name).await?;
+    assert_eq!(
+        (shown.group.as_str(), shown.assignee.as_str()),
+        ("support", "")
+    );
+
+    // A person moves it, still unassigned, to billing: billing's agent gets it.
+    t.assign_ticket(authed(
+        tpb::AssignTicketRequest {
+            name: waiting.name.clone(),
+            assignee: String::new(),
+            group: "billing".into(),
+            expected_version: shown.version,
+        },
+        &admin,
+    ))
+    .await?;
+    let moved = assigned(&t, &token, &waiting.name).await?;
+    assert_eq!(
+        (moved.group.as_str(), moved.assignee.as_str()),
+        ("billing", "bob")
+    );
+    desk.stop().await
+}

@@ -73,6 +73,7 @@ mod queue {
         leases_run_out,
         lease_by_group_and_tenant,
         remove_waiting_takes_it_out,
+        waiting_group_follows_the_queue,
         reprioritize_reorders,
         assigned_leaves_the_queue,
         queue_depth_counts_and_finds_the_oldest,

@@ -277,6 +277,57 @@ pub async fn lease_by_group_and_tenant(q: &dyn Queue) {
     );
 }
 
+async fn group_of(q: &dyn Queue, t: &TenantId, ticket: Uuid) -> Option<String> {
+    q.waiting_group(t, ticket).await.expect("waiting_group")
+}
+
+/// A ticket waits in its group from its enqueue until it is removed or
+/// assigned, leased or not, in its own tenant only.
+pub async fn waiting_group_follows_the_queue(q: &dyn Queue) {
+    let acme = tenant("acme");
+    let one = job("billing", Priority::Normal, None, 0);
+    let two = job("sales", Priority::Normal, None, 1);
+    assert_eq!(group_of(q, &acme, one.ticket).await, None);
+    put(q, &acme, &one).await;
+    put(q, &acme, &two).await;
+    assert_eq!(
+        group_of(q, &acme, one.ticket).await.as_deref(),
+        Some("billing")
+    );
+    assert_eq!(
+        group_of(q, &acme, two.ticket).await.as_deref(),
+        Some("sales")
+    );
+    assert_eq!(
+        group_of(q, &tenant("globex"), one.ticket).await,
+        None,
+        "another tenant's ticket of that id is not waiting"
+    );
+    // Enqueued again in another group, it waits there.
+    let moved = Job {
+        group: "vip".into(),
+        ..one.clone()
+    };
+    put(q, &acme, &moved).await;
+    assert_eq!(group_of(q, &acme, one.ticket).await.as_deref(), Some("vip"));
+    q.lease(&acme, None, 10, LEASE).await.expect("lease");
+    assert_eq!(
+        group_of(q, &acme, one.ticket).await.as_deref(),
+        Some("vip"),
+        "leased, it still waits"
+    );
+    q.remove_waiting(&acme, one.ticket).await.expect("remove");
+    assert_eq!(group_of(q, &acme, one.ticket).await, None);
+    q.assigned(
+        &acme,
+        two.ticket,
+        Box::new(|waited| events::assigned(&acme, &two, "ann", 4, "rule", waited)),
+    )
+    .await
+    .expect("assigned");
+    assert_eq!(group_of(q, &acme, two.ticket).await, None);
+}
+
 /// Removing takes a ticket out of the queue, once; other tenants' tickets
 /// stay.
 pub async fn remove_waiting_takes_it_out(q: &dyn Queue) {
