@@ -54,6 +54,16 @@ fn created(tenant: &str, aggregate: &str, version: i64) -> Envelope {
     .build("created", Payload::TicketCreated(TicketCreated::default()))
 }
 
+/// The test stream's relay settings.
+fn relay_config(stream: &TestStream, batch_size: u32, poll_interval: Duration) -> RelayConfig {
+    RelayConfig {
+        subject_prefix: stream.prefix.clone(),
+        batch_size,
+        poll_interval,
+        lock_key: lock_key(&stream.prefix),
+    }
+}
+
 async fn read_all(
     js: &jetstream::Context,
     stream: &TestStream,
@@ -113,12 +123,7 @@ async fn relay_publishes_every_outbox_row_in_order_with_its_id() -> anyhow::Resu
     let relay = Relay::new(
         pool.clone(),
         js.clone(),
-        RelayConfig {
-            subject_prefix: stream.prefix.clone(),
-            batch_size: 7,
-            poll_interval: Duration::from_millis(20),
-            lock_key: lock_key(&stream.prefix),
-        },
+        relay_config(&stream, 7, Duration::from_millis(20)),
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));
@@ -163,16 +168,11 @@ async fn published_rows_go_with_the_next_round_or_at_shutdown() -> anyhow::Resul
     outbox::append_all(&mut tx, &written).await?;
     tx.commit().await?;
 
+    // No idle round during the test: only stopping runs one.
     let relay = Relay::new(
         pool.clone(),
         js.clone(),
-        RelayConfig {
-            subject_prefix: stream.prefix.clone(),
-            batch_size: 7,
-            // No idle round during the test: only stopping runs one.
-            poll_interval: Duration::from_secs(3600),
-            lock_key: lock_key(&stream.prefix),
-        },
+        relay_config(&stream, 7, Duration::from_secs(3600)),
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));
@@ -252,12 +252,7 @@ async fn one_aggregates_backlog_does_not_hold_back_the_others() -> anyhow::Resul
     let relay = Relay::new(
         pool.clone(),
         js.clone(),
-        RelayConfig {
-            subject_prefix: stream.prefix.clone(),
-            batch_size: 10,
-            poll_interval: Duration::from_millis(20),
-            lock_key: lock_key(&stream.prefix),
-        },
+        relay_config(&stream, 10, Duration::from_millis(20)),
     );
     let stop = CancellationToken::new();
     let task = tokio::spawn(relay.run(stop.clone(), Duration::from_secs(5)));

@@ -12,7 +12,7 @@ use switchboard_proto::{
     ticket::v1 as tpb,
 };
 use switchboard_runtime::Role;
-use tonic::Code;
+use tonic::{Code, transport::Channel};
 use tonic_types::StatusExt;
 
 use crate::helpers::*;
@@ -44,6 +44,24 @@ fn rule(name: &str, all: Vec<Condition>, group: &str, skills: &[(&str, i32)]) ->
             ..Default::default()
         }),
     }
+}
+
+/// One catch-all rule that sends every ticket to `group`.
+async fn route_everything_to(
+    r: &mut RoutingServiceClient<Channel>,
+    admin: &str,
+    group: &str,
+) -> anyhow::Result<()> {
+    let rules = pb::RoutingRules {
+        rules: vec![rule("all", vec![], group, &[])],
+        version: 0,
+    };
+    r.update_routing_rules(authed(
+        pb::UpdateRoutingRulesRequest { rules: Some(rules) },
+        admin,
+    ))
+    .await?;
+    Ok(())
 }
 
 #[tokio::test]
@@ -183,15 +201,7 @@ async fn with_nobody_online_tickets_queue_and_go_out_as_agents_come_online_or_fi
         agent("ann", &["support"], &[], &["en"], 1, 1),
     )
     .await?;
-    let rules = pb::RoutingRules {
-        rules: vec![rule("all", vec![], "support", &[])],
-        version: 0,
-    };
-    r.update_routing_rules(authed(
-        pb::UpdateRoutingRulesRequest { rules: Some(rules) },
-        &admin,
-    ))
-    .await?;
+    route_everything_to(&mut r, &admin, "support").await?;
 
     let token = desk.token("ann", Role::Agent);
     let mut t = desk.tickets().await;
@@ -280,15 +290,7 @@ async fn away_agents_pull_work_with_claim_next() -> anyhow::Result<()> {
         agent("ann", &["support"], &[], &["en"], 5, 5),
     )
     .await?;
-    let rules = pb::RoutingRules {
-        rules: vec![rule("all", vec![], "support", &[])],
-        version: 0,
-    };
-    r.update_routing_rules(authed(
-        pb::UpdateRoutingRulesRequest { rules: Some(rules) },
-        &admin,
-    ))
-    .await?;
+    route_everything_to(&mut r, &admin, "support").await?;
     let ann = desk.token("ann", Role::Agent);
 
     let err = r
@@ -535,15 +537,7 @@ async fn a_waiting_ticket_a_person_moves_to_another_group_is_routed_there() -> a
         agent("bob", &["billing"], &[], &["en"], 1, 1),
     )
     .await?;
-    let rules = pb::RoutingRules {
-        rules: vec![rule("all", vec![], "support", &[])],
-        version: 0,
-    };
-    r.update_routing_rules(authed(
-        pb::UpdateRoutingRulesRequest { rules: Some(rules) },
-        &admin,
-    ))
-    .await?;
+    route_everything_to(&mut r, &admin, "support").await?;
     presence(&mut r, &admin, "bob", Presence::Online).await?;
 
     // Nobody in support is online: it waits there.
