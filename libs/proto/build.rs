@@ -20,10 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("switchboard_descriptor.bin"), fds.encode_to_vec())?;
 
+    // Type names let the codec find each request's descriptor.
+    let mut config = tonic_prost_build::Config::new();
+    config.enable_type_names();
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
-        .compile_fds(fds)?;
+        .codec_path("crate::guard::GuardedCodec")
+        .compile_fds_with_config(fds, config)?;
     Ok(())
 }
 

@@ -6,6 +6,8 @@
     clippy::doc_lazy_continuation
 )]
 
+pub mod guard;
+
 /// Encoded `FileDescriptorSet` of every Switchboard proto, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =
     include_bytes!(concat!(env!("OUT_DIR"), "/switchboard_descriptor.bin"));

@@ -37,7 +37,9 @@ pub struct App {
 impl App {
     /// A new process with nothing enabled yet; `shutdown` starts the drain.
     pub fn new(settings: Settings, shutdown: CancellationToken) -> Self {
-        let auth = Authenticator::hs256(&settings.auth.jwt_secret);
+        let auth = Authenticator::hs256(&settings.auth.jwt_secret)
+            .with_max_lifetime(settings.auth.max_token_lifetime());
+        switchboard_proto::guard::set_max_request_bytes(settings.grpc.max_message_bytes);
         Self {
             settings: Arc::new(settings),
             auth,

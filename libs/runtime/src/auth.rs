@@ -10,6 +10,10 @@ use tonic::{Request, Status, service::Interceptor};
 
 /// Longest tenant id; tenants appear as one NATS subject token.
 pub const MAX_TENANT_LEN: usize = 63;
+/// Longest lifetime (`exp - iat`) of a token unless configured otherwise.
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(7 * 86_400);
+/// Clock skew tolerated on `exp`, `nbf` and `iat`, in seconds.
+const LEEWAY_SECONDS: u64 = 30;
 /// Longest user id accepted in a token.
 pub const MAX_USER_LEN: usize = 256;
 
@@ -173,6 +177,7 @@ struct Keys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     validation: Validation,
+    max_lifetime: Duration,
 }
 
 impl fmt::Debug for Authenticator {
@@ -186,13 +191,28 @@ impl Authenticator {
     pub fn hs256(secret: &SecretString) -> Self {
         let key = secret.expose_secret().as_bytes();
         let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp", "sub"]);
-        validation.leeway = 30;
+        validation.set_required_spec_claims(&["exp", "sub", "iat"]);
+        validation.validate_nbf = true;
+        validation.leeway = LEEWAY_SECONDS;
         Self {
             inner: Arc::new(Keys {
                 encoding: EncodingKey::from_secret(key),
                 decoding: DecodingKey::from_secret(key),
                 validation,
+                max_lifetime: DEFAULT_MAX_LIFETIME,
+            }),
+        }
+    }
+
+    /// The same keys, refusing tokens whose `exp - iat` exceeds `max`.
+    pub fn with_max_lifetime(self, max: Duration) -> Self {
+        let keys = &*self.inner;
+        Self {
+            inner: Arc::new(Keys {
+                encoding: keys.encoding.clone(),
+                decoding: keys.decoding.clone(),
+                validation: keys.validation.clone(),
+                max_lifetime: max,
             }),
         }
     }
@@ -221,6 +241,18 @@ impl Authenticator {
             jsonwebtoken::decode::<Claims>(token, &self.inner.decoding, &self.inner.validation)
                 .map_err(|e| AuthError::Invalid(e.to_string()))?;
         let claims = data.claims;
+        // jsonwebtoken checks `exp` and `nbf` but not `iat`: a token minted
+        // for the future, or for longer than allowed, is refused here.
+        let now = jsonwebtoken::get_current_timestamp();
+        if claims.iat > now + LEEWAY_SECONDS {
+            return Err(AuthError::Invalid("`iat` is in the future".into()));
+        }
+        if claims.exp.saturating_sub(claims.iat) > self.inner.max_lifetime.as_secs() {
+            return Err(AuthError::Invalid(format!(
+                "token lifetime exceeds the maximum of {} s",
+                self.inner.max_lifetime.as_secs()
+            )));
+        }
         let tenant = TenantId::parse(&claims.tenant).map_err(AuthError::Invalid)?;
         if claims.sub.is_empty() || claims.sub.len() > MAX_USER_LEN {
             return Err(AuthError::Invalid(format!(
@@ -321,6 +353,45 @@ mod tests {
         let token = jsonwebtoken::encode(&Header::default(), &claims, &a.inner.encoding).unwrap();
         let err = a.verify(&token).unwrap_err().to_string();
         assert!(err.contains("Expired"), "{err}");
+    }
+
+    fn signed(a: &Authenticator, claims: serde_json::Value) -> String {
+        jsonwebtoken::encode(&Header::default(), &claims, &a.inner.encoding).unwrap()
+    }
+
+    fn claims(iat: u64, exp: u64) -> serde_json::Value {
+        serde_json::json!({"sub": "u", "tenant": "acme", "role": "admin", "iat": iat, "exp": exp})
+    }
+
+    #[test]
+    fn tokens_not_yet_valid_are_refused() {
+        let a = auth("0123456789abcdef0123456789abcdef");
+        let now = jsonwebtoken::get_current_timestamp();
+        let mut future_nbf = claims(now, now + 600);
+        future_nbf["nbf"] = (now + 300).into();
+        assert!(a.verify(&signed(&a, future_nbf)).is_err());
+        let future_iat = claims(now + 300, now + 600);
+        assert!(a.verify(&signed(&a, future_iat)).is_err());
+        // Clock skew within the leeway is tolerated.
+        let mut skewed = claims(now + 10, now + 600);
+        skewed["nbf"] = (now + 10).into();
+        assert!(a.verify(&signed(&a, skewed)).is_ok());
+    }
+
+    #[test]
+    fn tokens_living_longer_than_the_maximum_are_refused() {
+        let a =
+            auth("0123456789abcdef0123456789abcdef").with_max_lifetime(Duration::from_secs(3600));
+        let now = jsonwebtoken::get_current_timestamp();
+        let err = a
+            .verify(&signed(&a, claims(now, now + 3601 + 60)))
+            .unwrap_err();
+        assert!(err.to_string().contains("lifetime"), "{err}");
+        assert!(a.verify(&signed(&a, claims(now, now + 3600))).is_ok());
+        // Without `iat` the lifetime cannot be known.
+        let no_iat =
+            serde_json::json!({"sub": "u", "tenant": "acme", "role": "admin", "exp": now + 60});
+        assert!(a.verify(&signed(&a, no_iat)).is_err());
     }
 
     #[test]

@@ -266,12 +266,21 @@ pub struct AuthSettings {
     pub jwt_secret: SecretString,
     /// Lifetime of issued tokens in seconds.
     pub token_ttl_seconds: u64,
+    /// Longest lifetime (`exp - iat`) of a token accepted, in seconds.
+    pub max_token_lifetime_seconds: u64,
+    /// Lets a server with the built-in development key listen beyond loopback.
+    pub allow_development_secret: bool,
 }
 
 impl AuthSettings {
     /// Whether the key is still the development one from the defaults.
     pub fn uses_development_secret(&self) -> bool {
         self.jwt_secret.expose_secret() == DEV_JWT_SECRET
+    }
+
+    /// Longest lifetime of a token accepted.
+    pub fn max_token_lifetime(&self) -> Duration {
+        Duration::from_secs(self.max_token_lifetime_seconds)
     }
 }
 
@@ -328,12 +337,7 @@ impl Settings {
                 reason: reason.to_owned(),
             })
         };
-        if self.auth.jwt_secret.expose_secret().len() < 32 {
-            return invalid("auth.jwt_secret", "must be at least 32 bytes");
-        }
-        if self.auth.token_ttl_seconds == 0 {
-            return invalid("auth.token_ttl_seconds", "must be greater than 0");
-        }
+        self.validate_auth()?;
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be greater than 0");
         }
@@ -398,6 +402,43 @@ impl Settings {
         let ticket_url = self.clients.ticket_url.trim();
         if !(ticket_url.starts_with("http://") || ticket_url.starts_with("https://")) {
             return invalid("clients.ticket_url", "must be an http:// or https:// URL");
+        }
+        Ok(())
+    }
+
+    fn validate_auth(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let auth = &self.auth;
+        if auth.jwt_secret.expose_secret().len() < 32 {
+            return invalid("auth.jwt_secret", "must be at least 32 bytes");
+        }
+        if auth.max_token_lifetime_seconds == 0 {
+            return invalid("auth.max_token_lifetime_seconds", "must be greater than 0");
+        }
+        if auth.token_ttl_seconds == 0 || auth.token_ttl_seconds > auth.max_token_lifetime_seconds {
+            return invalid(
+                "auth.token_ttl_seconds",
+                "must be greater than 0 and at most auth.max_token_lifetime_seconds",
+            );
+        }
+        // Anyone who read the README can mint an admin token with the
+        // built-in key: a server using it stays on loopback.
+        let exposed = [Some(self.grpc.listen), self.http.listen]
+            .into_iter()
+            .flatten()
+            .any(|addr| !addr.ip().is_loopback());
+        if auth.uses_development_secret() && exposed && !auth.allow_development_secret {
+            return invalid(
+                "auth.jwt_secret",
+                "is the built-in development key, which anyone can read, and grpc.listen or \
+                 http.listen is not a loopback address: set your own key (at least 32 bytes), \
+                 listen on 127.0.0.1, or set auth.allow_development_secret = true",
+            );
         }
         Ok(())
     }
@@ -484,6 +525,41 @@ mod tests {
         assert_eq!(s.log.format, LogFormat::Pretty);
         assert!(s.auth.uses_development_secret());
         assert_eq!(s.events.stream, "SWITCHBOARD");
+        assert!(s.grpc.listen.ip().is_loopback());
+        assert!(s.metrics.listen.unwrap().ip().is_loopback());
+    }
+
+    #[test]
+    fn the_development_key_stays_on_loopback_unless_allowed() {
+        for key in ["SWITCHBOARD__GRPC__LISTEN", "SWITCHBOARD__HTTP__LISTEN"] {
+            let err = load(&[(key, "0.0.0.0:50051")]).unwrap_err().to_string();
+            assert!(err.contains("auth.jwt_secret"), "{err}");
+        }
+        assert!(
+            load(&[
+                ("SWITCHBOARD__GRPC__LISTEN", "0.0.0.0:50051"),
+                ("SWITCHBOARD__AUTH__ALLOW_DEVELOPMENT_SECRET", "true"),
+            ])
+            .is_ok()
+        );
+        assert!(
+            load(&[
+                ("SWITCHBOARD__GRPC__LISTEN", "0.0.0.0:50051"),
+                (
+                    "SWITCHBOARD__AUTH__JWT_SECRET",
+                    "a-real-key-of-at-least-32-bytes-long"
+                ),
+            ])
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn token_lifetimes_are_bounded() {
+        let err = load(&[("SWITCHBOARD__AUTH__TOKEN_TTL_SECONDS", "999999999")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("auth.token_ttl_seconds"), "{err}");
     }
 
     #[test]

@@ -140,13 +140,53 @@ pub fn to_status<E: DomainError + ?Sized>(err: &E) -> Status {
             Status::unavailable(err.to_string())
         }
         ErrorKind::InvalidArgument if !err.violations().is_empty() => {
+            let all = err.violations();
+            let shown = &all[..all.len().min(MAX_VIOLATIONS)];
             let mut details = ErrorDetails::new();
-            for v in err.violations() {
-                details.add_bad_request_violation(v.field.clone(), v.description.clone());
+            for v in shown {
+                details.add_bad_request_violation(
+                    clip(&v.field, MAX_FIELD_CHARS),
+                    clip(&v.description, MAX_DESCRIPTION_CHARS),
+                );
             }
-            Status::with_error_details(Code::InvalidArgument, err.to_string(), details)
+            let mut message = Violations(
+                shown
+                    .iter()
+                    .map(|v| {
+                        FieldViolation::new(
+                            clip(&v.field, MAX_FIELD_CHARS),
+                            clip(&v.description, MAX_DESCRIPTION_CHARS),
+                        )
+                    })
+                    .collect(),
+            )
+            .to_string();
+            message = clip(&message, MAX_MESSAGE_CHARS);
+            if all.len() > shown.len() {
+                message.push_str(&format!(" (and {} more)", all.len() - shown.len()));
+            }
+            Status::with_error_details(Code::InvalidArgument, message, details)
         }
-        _ => Status::new(kind.code(), err.to_string()),
+        _ => Status::new(kind.code(), clip(&err.to_string(), MAX_MESSAGE_CHARS)),
+    }
+}
+
+/// Violations an answer carries: a client fixes these first and learns the
+/// rest on its next try, and the trailers stay well below the 8 KiB of
+/// metadata that gRPC clients accept by default.
+pub const MAX_VIOLATIONS: usize = 10;
+/// Longest field path an answer repeats.
+const MAX_FIELD_CHARS: usize = 100;
+/// Longest reason an answer gives; reasons that quote input stop here.
+const MAX_DESCRIPTION_CHARS: usize = 160;
+/// Longest `grpc-message` of any other error.
+const MAX_MESSAGE_CHARS: usize = 1024;
+
+/// `text` cut to `max` characters, marked with `…` when cut.
+fn clip(text: &str, max: usize) -> String {
+    match text.char_indices().nth(max) {
+        None => text.to_owned(),
+        Some((end, _)) => format!("{}…", &text[..end]),
     }
 }
 
@@ -170,6 +210,41 @@ mod tests {
             .map(|f| f.field.as_str())
             .collect();
         assert_eq!(fields, ["subject", "requester.email"]);
+    }
+
+    #[test]
+    fn answers_stay_small_whatever_the_input() {
+        let mut v = Violations::default();
+        for i in 0..10_000 {
+            v.add(
+                format!("tags[{i}]"),
+                format!("`{}` is not a tag", "x".repeat(1 << 20 >> 10)),
+            );
+        }
+        v.add("subject".repeat(1000), "y".repeat(1 << 20));
+        let status = to_status(&v);
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(status.message().len() < 1200, "{}", status.message().len());
+        assert!(
+            status.message().ends_with("(and 9991 more)"),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.details().len() < 4 * 1024,
+            "{}",
+            status.details().len()
+        );
+        let details = status.get_error_details();
+        let bad = details.bad_request().expect("bad request details");
+        assert_eq!(bad.field_violations.len(), MAX_VIOLATIONS);
+        assert_eq!(bad.field_violations[0].field, "tags[0]");
+    }
+
+    #[test]
+    fn clipping_respects_characters() {
+        assert_eq!(clip("héllo", 2), "hé…");
+        assert_eq!(clip("hé", 2), "hé");
     }
 
     #[derive(Debug, thiserror::Error)]

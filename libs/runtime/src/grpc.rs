@@ -196,7 +196,10 @@ where
         };
         Box::pin(
             async move {
-                let result = fut.await;
+                let mut result = fut.await;
+                if let Ok(resp) = &mut result {
+                    cap_error_headers(resp.headers_mut());
+                }
                 let code = match &result {
                     Ok(resp) => resp
                         .headers()
@@ -221,5 +224,120 @@ where
             }
             .instrument(span),
         )
+    }
+}
+
+/// Longest `grpc-message` that leaves a process, in bytes (percent-encoded).
+const MAX_GRPC_MESSAGE_BYTES: usize = 1024;
+/// Largest `grpc-status-details-bin` that leaves a process, in bytes.
+const MAX_GRPC_DETAILS_BYTES: usize = 4096;
+
+/// Keeps an error's metadata small whatever built it: a handler that quotes
+/// its input must not send a megabyte of trailers back, which gRPC clients
+/// refuse (they report RESOURCE_EXHAUSTED instead of the real error).
+/// [`crate::error::to_status`] already keeps its own errors far smaller.
+fn cap_error_headers(headers: &mut http::HeaderMap) {
+    // tonic answers a request over the transport's size limit with
+    // OUT_OF_RANGE; gRPC's status code table says RESOURCE_EXHAUSTED, which
+    // is also what the codec's per-request limits answer.
+    if headers.get("grpc-status").is_some_and(|c| c == "11")
+        && headers.get("grpc-message").is_some_and(|m| {
+            m.as_bytes()
+                .starts_with(b"Error,%20decoded%20message%20length%20too%20large")
+        })
+    {
+        headers.insert("grpc-status", http::HeaderValue::from_static("8"));
+    }
+    if let Some(message) = headers.get("grpc-message")
+        && message.len() > MAX_GRPC_MESSAGE_BYTES
+    {
+        let cut = percent_boundary(message.as_bytes(), MAX_GRPC_MESSAGE_BYTES);
+        let mut clipped = message.as_bytes()[..cut].to_vec();
+        clipped.extend_from_slice(b"%E2%80%A6");
+        if let Ok(value) = http::HeaderValue::from_bytes(&clipped) {
+            headers.insert("grpc-message", value);
+        }
+    }
+    if headers
+        .get("grpc-status-details-bin")
+        .is_some_and(|d| d.len() > MAX_GRPC_DETAILS_BYTES)
+    {
+        headers.remove("grpc-status-details-bin");
+    }
+}
+
+/// The largest cut at or before `max` that splits neither a `%XX` escape nor
+/// a UTF-8 sequence written as escapes.
+fn percent_boundary(text: &[u8], max: usize) -> usize {
+    let mut cut = max.min(text.len());
+    loop {
+        // Inside an escape: step back to its `%`.
+        if let Some(pos) = text[cut.saturating_sub(2)..cut]
+            .iter()
+            .rposition(|&b| b == b'%')
+        {
+            cut = cut.saturating_sub(2) + pos;
+        }
+        // At a UTF-8 continuation byte (`%80`-`%BF`): step back one escape.
+        let continuation = text.get(cut..cut + 3).is_some_and(|e| {
+            e[0] == b'%' && matches!(e[1], b'8' | b'9' | b'A' | b'B' | b'a' | b'b')
+        });
+        if !continuation || cut == 0 {
+            return cut;
+        }
+        cut -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_error_metadata_is_cut_at_a_character_boundary() {
+        let mut headers = http::HeaderMap::new();
+        let long = format!("bad: {}", "%C3%A9".repeat(1000));
+        headers.insert("grpc-message", long.parse().unwrap());
+        headers.insert(
+            "grpc-status-details-bin",
+            "A".repeat(10_000).parse().unwrap(),
+        );
+        cap_error_headers(&mut headers);
+        let message = headers["grpc-message"].to_str().unwrap();
+        assert!(
+            message.len() <= MAX_GRPC_MESSAGE_BYTES + 9,
+            "{}",
+            message.len()
+        );
+        assert!(message.ends_with("%C3%A9%E2%80%A6"), "{message}");
+        assert!(!headers.contains_key("grpc-status-details-bin"));
+    }
+
+    #[test]
+    fn oversize_requests_are_resource_exhausted() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("grpc-status", "11".parse().unwrap());
+        let message = "Error, decoded message length too large: found 2000000 bytes, the limit is: 1048576 bytes";
+        headers.insert("grpc-message", message.replace(' ', "%20").parse().unwrap());
+        cap_error_headers(&mut headers);
+        assert_eq!(headers["grpc-status"], "8");
+        let mut other = http::HeaderMap::new();
+        other.insert("grpc-status", "11".parse().unwrap());
+        other.insert("grpc-message", "page%20past%20the%20end".parse().unwrap());
+        cap_error_headers(&mut other);
+        assert_eq!(other["grpc-status"], "11");
+    }
+
+    #[test]
+    fn short_error_metadata_is_left_alone() {
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            "grpc-message",
+            "subject: must not be empty".parse().unwrap(),
+        );
+        headers.insert("grpc-status-details-bin", "CAMSAA".parse().unwrap());
+        let before = headers.clone();
+        cap_error_headers(&mut headers);
+        assert_eq!(headers, before);
     }
 }

@@ -47,6 +47,7 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
+use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::{
     analytics::v1::analytics_service_server::{self, AnalyticsServiceServer},
     ticket::v1 as tpb,
@@ -103,7 +104,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
     let changes = Arc::new(Changes::default());
     let server = AnalyticsServiceServer::new(AnalyticsApi::new(changes.clone(), pool.clone()))
-        .max_decoding_message_size(settings.grpc.max_message_bytes);
+        .max_decoding_message_size(service_max_request_bytes(
+            analytics_service_server::SERVICE_NAME,
+        ));
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();

@@ -18,6 +18,7 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
+use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::knowledge::v1::knowledge_service_server::{self, KnowledgeServiceServer};
 use switchboard_runtime::{App, Settings};
 
@@ -37,12 +38,6 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 /// Durable consumer that suggests articles for new tickets, shared by all
 /// replicas.
 pub const SUGGEST_CONSUMER: &str = "knowledge-suggest";
-
-/// Largest request the service decodes. Article bodies have their own,
-/// smaller limit (256 KiB), checked per field so an oversized body is an
-/// INVALID_ARGUMENT naming `body_markdown`; this bound only keeps a single
-/// request's memory in check.
-pub const MAX_REQUEST_BYTES: usize = 16 << 20;
 
 /// Applies the knowledge schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
@@ -75,7 +70,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay.waker()));
     let index = SearchIndex::in_ram().map_err(|e| MountError::Index(e.to_string()))?;
     let server = KnowledgeServiceServer::new(KnowledgeApi::new(store.clone(), index.clone()))
-        .max_decoding_message_size(MAX_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
+        .max_decoding_message_size(service_max_request_bytes(
+            knowledge_service_server::SERVICE_NAME,
+        ));
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();

@@ -27,6 +27,7 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
+use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::notification::v1::notification_service_server::{
     self, NotificationServiceServer,
 };
@@ -75,8 +76,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         app.shutdown_token(),
     );
     app.add_authenticated(
-        NotificationServiceServer::new(api)
-            .max_decoding_message_size(settings.grpc.max_message_bytes),
+        NotificationServiceServer::new(api).max_decoding_message_size(service_max_request_bytes(
+            notification_service_server::SERVICE_NAME,
+        )),
     );
 
     let relay = Relay::new(

@@ -26,6 +26,7 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
+use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
 use switchboard_runtime::{App, Settings};
 use tokio_util::sync::CancellationToken;
@@ -133,7 +134,9 @@ pub async fn mount_with(
     ));
 
     let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.shutdown_token()))
-        .max_decoding_message_size(settings.grpc.max_message_bytes);
+        .max_decoding_message_size(service_max_request_bytes(
+            routing_service_server::SERVICE_NAME,
+        ));
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();

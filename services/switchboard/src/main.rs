@@ -105,6 +105,11 @@ fn token(
         "--user must be 1-256 bytes"
     );
     let ttl = Duration::from_secs(ttl.unwrap_or(settings.auth.token_ttl_seconds));
+    anyhow::ensure!(
+        ttl <= settings.auth.max_token_lifetime(),
+        "--ttl must be at most auth.max_token_lifetime_seconds ({} s): a longer token would be refused",
+        settings.auth.max_token_lifetime_seconds
+    );
     let token =
         Authenticator::hs256(&settings.auth.jwt_secret).issue(&Caller { tenant, user, role }, ttl);
     println!("{token}");

@@ -18,6 +18,7 @@ use switchboard_events::{
     db::{self, DbError},
     relay::{Relay, RelayConfig, lock_key},
 };
+use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::ticket::v1::{
     customer_service_server::{self, CustomerServiceServer},
     intake_service_server::{self, IntakeServiceServer},
@@ -39,9 +40,6 @@ pub const CUSTOMER_GRPC_NAME: &str = customer_service_server::SERVICE_NAME;
 
 /// The intake API's gRPC name, served beside [`GRPC_NAME`].
 pub const INTAKE_GRPC_NAME: &str = intake_service_server::SERVICE_NAME;
-
-/// Largest intake request: a raw email of up to 25 MiB and its framing.
-pub const MAX_INTAKE_REQUEST_BYTES: usize = 26 << 20;
 
 /// The ticket schema's migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -109,12 +107,16 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     );
     let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
     let intake_api = intake::IntakeApi::new(tickets.clone(), store.clone(), objects);
-    let intake = IntakeServiceServer::new(intake_api.clone())
-        .max_decoding_message_size(MAX_INTAKE_REQUEST_BYTES.max(settings.grpc.max_message_bytes));
-    let server = TicketServiceServer::new(tickets)
-        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let intake = IntakeServiceServer::new(intake_api.clone()).max_decoding_message_size(
+        service_max_request_bytes(intake_service_server::SERVICE_NAME),
+    );
+    let server = TicketServiceServer::new(tickets).max_decoding_message_size(
+        service_max_request_bytes(ticket_service_server::SERVICE_NAME),
+    );
     let customers = CustomerServiceServer::new(customer_api::CustomerApi::new(store.clone()))
-        .max_decoding_message_size(settings.grpc.max_message_bytes);
+        .max_decoding_message_size(service_max_request_bytes(
+            customer_service_server::SERVICE_NAME,
+        ));
     app.add_authenticated(server);
     app.add_authenticated(customers);
     app.add_authenticated(intake);
