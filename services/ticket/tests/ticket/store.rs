@@ -63,3 +63,24 @@ async fn pg_concurrent_changes_apply_once_each() -> anyhow::Result<()> {
     conformance::concurrent_changes_apply_once_each(s).await;
     db.drop_db().await
 }
+
+#[tokio::test]
+async fn pg_idempotency_keys_belong_to_their_caller() -> anyhow::Result<()> {
+    let (db, s) = store().await?;
+    conformance::idempotency_keys_belong_to_their_caller(s.as_ref()).await;
+    db.drop_db().await
+}
+
+#[tokio::test]
+async fn pg_keyed_messages_replay_for_their_principal_only() -> anyhow::Result<()> {
+    let (db, s) = store().await?;
+    conformance::keyed_messages_replay_for_their_principal_only(s.as_ref()).await;
+    db.drop_db().await
+}
+
+#[tokio::test]
+async fn pg_ticket_numbers_count_per_tenant() -> anyhow::Result<()> {
+    let (db, s) = store().await?;
+    conformance::ticket_numbers_count_per_tenant(s).await;
+    db.drop_db().await
+}
