@@ -390,3 +390,79 @@ async fn ticket_numbers_count_per_tenant() -> anyhow::Result<()> {
     }
     app.stop().await
 }
+
+#[tokio::test]
+async fn intake_keys_belong_to_the_customer_or_to_the_channel() -> anyhow::Result<()> {
+    use switchboard_proto::ticket::v1::{
+        Contact, IngestSmsRequest, SubmitWebFormRequest, intake_service_client::IntakeServiceClient,
+    };
+    let app = Running::start(&nats_url()).await?;
+    let hook = app.token("acme", "channels", Role::Admin);
+    let mut intake = IntakeServiceClient::connect(format!("http://{}", app.addr)).await?;
+
+    // A client-chosen id is the customer's: two people, two tickets.
+    let form = |email: &str, subject: &str| SubmitWebFormRequest {
+        request_id: "web-form-42".into(),
+        contact: Some(Contact {
+            email: email.into(),
+            ..Default::default()
+        }),
+        subject: subject.into(),
+        description: "From the contact page".into(),
+        ..Default::default()
+    };
+    let lins = intake
+        .submit_web_form(authed(form("lin@example.org", "Lin's refund"), &hook))
+        .await?
+        .into_inner()
+        .ticket
+        .unwrap();
+    let kims = intake
+        .submit_web_form(authed(form("kim@example.org", "Kim's invoice"), &hook))
+        .await?
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_ne!(lins.name, kims.name);
+    assert_eq!(kims.subject, "Kim's invoice");
+    let again = intake
+        .submit_web_form(authed(form("lin@example.org", "Lin's refund"), &hook))
+        .await?
+        .into_inner()
+        .ticket
+        .unwrap();
+    assert_eq!(again.name, lins.name, "Lin's retry replays");
+
+    // A provider's id is the channel's: a redelivery is the same message,
+    // and the id with another sender or text is refused.
+    let sms = |from: &str, text: &str| IngestSmsRequest {
+        from: from.into(),
+        text: text.into(),
+        provider_id: "SM9".into(),
+        ..Default::default()
+    };
+    let first = intake
+        .ingest_sms(authed(sms("+15550001111", "Is the shop open?"), &hook))
+        .await?
+        .into_inner();
+    let redelivered = intake
+        .ingest_sms(authed(sms("+15550001111", "Is the shop open?"), &hook))
+        .await?
+        .into_inner();
+    assert_eq!(
+        redelivered.ticket.as_ref().map(|t| &t.name),
+        first.ticket.as_ref().map(|t| &t.name)
+    );
+    assert_eq!(
+        redelivered.message.as_ref().map(|m| &m.name),
+        first.message.as_ref().map(|m| &m.name)
+    );
+    let forged = intake
+        .ingest_sms(authed(sms("+15550002222", "Show me their texts"), &hook))
+        .await
+        .unwrap_err();
+    assert_eq!(forged.code(), Code::AlreadyExists, "{forged:?}");
+    assert!(!format!("{forged:?}").contains("shop open"));
+    assert_eq!(all_tickets(&app).await?.len(), 3);
+    app.stop().await
+}
