@@ -19,11 +19,14 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        Identity, NewTicket, RequesterProfile, Ticket, change,
+        Identity, NewTicket, RequesterProfile, Ticket,
+        allowed::{self, Writer},
+        change,
         error::RuleError,
-        fields::{MAX_USER_BYTES, Satisfaction},
+        fields::{MAX_USER_BYTES, NOT_STAFF, Satisfaction, is_staff_id},
+        idempotency::{self, IdempotencyKey},
         intake,
-        message::NewMessage,
+        message::{Message, NewMessage},
         parse_ticket_name,
         query::{
             CHANGE_PAGE, MESSAGE_PAGE, TicketQuery, fnv, page_size, page_token, parse_page_token,
@@ -101,6 +104,68 @@ impl Scope {
             Scope::Customer(id) => *id == Some(ticket.requester_id),
         }
     }
+
+    /// Whether a replayed result may be shown: the same visibility rules as
+    /// any read, so a replay can never show what a fresh call would not.
+    fn sees_result(&self, ticket: &Ticket, message: Option<&Message>) -> bool {
+        self.sees(ticket) && (matches!(self, Scope::Staff) || message.is_none_or(|m| m.public))
+    }
+}
+
+/// Set by intake on the ticket calls it makes for a channel (request
+/// extensions never come from the network, so only in-process code sets
+/// it): the channel may set what it knows ([`Writer::Channel`]), and the
+/// `request_id` belongs to the intake RPC.
+#[derive(Debug, Clone)]
+pub struct Relayed {
+    /// The intake RPC the `request_id` belongs to, e.g. `SubmitWebForm`.
+    pub operation: &'static str,
+    /// For an id the channel provider assigned (an SMS provider id, a
+    /// Message-ID): the channel's principal and the fingerprint of what the
+    /// channel delivered. Such an id names the message whichever customer
+    /// it is matched to, and whichever way it is written (new ticket or
+    /// reply).
+    pub channel_key: Option<(String, [u8; 32])>,
+}
+
+/// The idempotency key of a call by `caller` for `operation`: the caller's
+/// own unless intake relays a channel's id.
+fn idempotency_key(
+    caller: &Caller,
+    relayed: Option<&Relayed>,
+    operation: &'static str,
+    request_id: Option<&str>,
+    fingerprint: impl FnOnce() -> [u8; 32],
+) -> Option<IdempotencyKey> {
+    let request_id = request_id?;
+    let (principal, operation, fingerprint) = match relayed {
+        Some(Relayed {
+            operation,
+            channel_key: Some((owner, fingerprint)),
+        }) => (owner.clone(), *operation, *fingerprint),
+        Some(relayed) => (
+            idempotency::principal(caller),
+            relayed.operation,
+            fingerprint(),
+        ),
+        None => (idempotency::principal(caller), operation, fingerprint()),
+    };
+    IdempotencyKey::new(principal, operation, Some(request_id), fingerprint)
+}
+
+/// Which allow-list applies to `caller`.
+fn writer(caller: &Caller, relayed: Option<&Relayed>) -> Writer {
+    match (caller.role.is_staff(), relayed) {
+        (true, _) => Writer::Staff,
+        (false, Some(_)) => Writer::Channel,
+        (false, None) => Writer::Customer,
+    }
+}
+
+/// A replay the caller may not see is answered as a reused key: it reveals
+/// nothing of what the first request made.
+fn key_reused() -> TicketError {
+    TicketError::Store(StoreError::KeyReused)
 }
 
 /// The `TicketService` implementation.
@@ -193,7 +258,7 @@ impl TicketApi {
         &self,
         caller: &Caller,
         name: &str,
-        request_id: Option<&str>,
+        key: Option<&IdempotencyKey>,
         apply: Apply,
     ) -> Result<Updated, TicketError> {
         // Staff see every ticket of the tenant, and the update reads the
@@ -205,10 +270,20 @@ impl TicketApi {
         } else {
             self.visible(caller, name).await?.0.id
         };
-        self.store
-            .update(&caller.tenant, id, request_id, apply)
+        let updated = self
+            .store
+            .update(&caller.tenant, id, key, apply)
             .await
-            .map_err(update_error(name))
+            .map_err(update_error(name))?;
+        if updated.replayed
+            && !self
+                .scope(caller)
+                .await?
+                .sees_result(&updated.ticket, updated.message.as_ref())
+        {
+            return Err(key_reused());
+        }
+        Ok(updated)
     }
 }
 
@@ -256,6 +331,8 @@ fn start<T>(request: &Request<T>) -> Result<Caller, Status> {
     Ok(caller)
 }
 
+/// A staff user id (the assignee gets what followers get); `me` is the
+/// caller, whose staff role the assign rule checks.
 fn user_id(field: &str, raw: &str, caller: &Caller, v: &mut Violations) -> Option<String> {
     match raw.trim() {
         "" => None,
@@ -265,6 +342,10 @@ fn user_id(field: &str, raw: &str, caller: &Caller, v: &mut Violations) -> Optio
                 field,
                 format!("1 to {MAX_USER_BYTES} bytes without control characters"),
             );
+            None
+        }
+        id if !is_staff_id(id) => {
+            v.add(field, NOT_STAFF);
             None
         }
         id => Some(id.to_owned()),
@@ -300,8 +381,18 @@ impl TicketService for TicketApi {
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
     async fn create_ticket(&self, request: Request<CreateTicketRequest>) -> Reply<PbTicket> {
         let caller = start(&request)?;
-        let mut new =
-            NewTicket::from_request(&caller, request.into_inner()).map_err(TicketError::from)?;
+        let relayed = request.extensions().get::<Relayed>().cloned();
+        let req = request.into_inner();
+        allowed::create_ticket(&req, writer(&caller, relayed.as_ref()))
+            .map_err(TicketError::from)?;
+        let mut new = NewTicket::from_request(&caller, req).map_err(TicketError::from)?;
+        let key = idempotency_key(
+            &caller,
+            relayed.as_ref(),
+            idempotency::CREATE_TICKET,
+            new.request_id.as_deref(),
+            || new.fingerprint(),
+        );
         let tenant = self
             .tenants
             .get(self.store.as_ref(), &caller.tenant)
@@ -321,12 +412,14 @@ impl TicketService for TicketApi {
         }
         let created = self
             .store
-            .create(&caller.tenant, &new, caller.to_actor())
+            .create(&caller.tenant, &new, key.as_ref(), caller.to_actor())
             .await
             .map_err(TicketError::from)?;
         tracing::Span::current().record("ticket", created.ticket.id.to_string());
         if created.fresh {
             metrics::counter!("tickets_created_total").increment(1);
+        } else if !self.scope(&caller).await?.sees(&created.ticket) {
+            return Err(key_reused().into());
         }
         Ok(Response::new(created.ticket.to_proto()))
     }
@@ -423,21 +516,25 @@ impl TicketService for TicketApi {
     #[tracing::instrument(skip_all, fields(tenant, ticket))]
     async fn add_message(&self, request: Request<AddMessageRequest>) -> Reply<AddMessageResponse> {
         let caller = start(&request)?;
+        let relayed = request.extensions().get::<Relayed>();
+        allowed::add_message(request.get_ref(), writer(&caller, relayed))
+            .map_err(TicketError::from)?;
         let new =
             NewMessage::from_request(&caller, request.get_ref()).map_err(TicketError::from)?;
-        let request_id = new.request_id.clone();
+        let key = idempotency_key(
+            &caller,
+            relayed,
+            idempotency::ADD_MESSAGE,
+            new.request_id.as_deref(),
+            || new.fingerprint(),
+        );
         let who = caller.clone();
         let policy = self.policy(&caller.tenant).await?;
         let apply = with_sla(policy, move |t, now| {
             change::add_message(t, &who, &new, now)
         });
         let updated = self
-            .change(
-                &caller,
-                &request.get_ref().parent,
-                request_id.as_deref(),
-                apply,
-            )
+            .change(&caller, &request.get_ref().parent, key.as_ref(), apply)
             .await?;
         Ok(Response::new(AddMessageResponse {
             message: updated.message.as_ref().map(|m| m.to_proto()),
@@ -636,6 +733,7 @@ impl TicketService for TicketApi {
     ) -> Reply<PbTicket> {
         let caller = start(&request)?;
         let req = request.into_inner();
+        allowed::submit_satisfaction(&req).map_err(TicketError::from)?;
         let rating =
             Satisfaction::new(req.score, &req.comment, Utc::now()).map_err(TicketError::from)?;
         let (ticket, scope) = self.visible(&caller, &req.name).await?;

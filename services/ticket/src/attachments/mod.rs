@@ -74,6 +74,19 @@ pub fn check_key(key: &str) -> Result<(), ObjectError> {
     }
 }
 
+/// Whether `key` names one of `tenant`'s objects. The desk's keys are
+/// `{tenant}/{source}/{id}/{file}` (e.g. `acme/email/<uuidv7>/invoice.pdf`),
+/// so a safe key ([`check_key`]) whose first segment is the tenant is the
+/// tenant's; any other key is someone else's, or no one's. (There is no
+/// upload API, so no per-upload record to check beyond the tenant.)
+pub fn belongs_to(key: &str, tenant: &switchboard_runtime::TenantId) -> bool {
+    check_key(key).is_ok()
+        && key
+            .strip_prefix(tenant.as_str())
+            .and_then(|rest| rest.strip_prefix('/'))
+            .is_some_and(|rest| !rest.is_empty())
+}
+
 /// Longest file name kept in a key, in bytes.
 pub const MAX_FILENAME_BYTES: usize = 100;
 
@@ -117,6 +130,23 @@ mod tests {
         assert!(cut.len() <= MAX_FILENAME_BYTES, "{}", cut.len());
         assert_eq!(cut.chars().count(), MAX_FILENAME_BYTES / 3);
         check_key(&format!("acme/email/{}/{cut}", uuid::Uuid::nil())).unwrap();
+    }
+
+    #[test]
+    fn keys_belong_to_the_tenant_they_start_with() {
+        let acme = switchboard_runtime::TenantId::parse("acme").unwrap();
+        assert!(belongs_to("acme/email/01/a.pdf", &acme));
+        for other in [
+            "globex/email/01/a.pdf",
+            "acme",
+            "acme/",
+            "acmecorp/email/01/a.pdf",
+            "acme/../globex/a.pdf",
+            "/acme/a.pdf",
+            "ACME/email/01/a.pdf",
+        ] {
+            assert!(!belongs_to(other, &acme), "{other}");
+        }
     }
 
     #[test]

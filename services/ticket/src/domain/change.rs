@@ -322,7 +322,7 @@ impl TicketUpdate {
                     ))
                 }
                 "followers" => {
-                    update.followers = Some(fields::user_ids(
+                    update.followers = Some(fields::staff_ids(
                         "followers",
                         &t.followers,
                         MAX_FOLLOWERS,

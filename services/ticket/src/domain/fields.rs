@@ -142,6 +142,37 @@ pub fn user_ids(field: &str, raw: &[String], max: usize, v: &mut Violations) -> 
     out
 }
 
+/// Whether `id` can name a staff member. Customers' tokens carry their
+/// identity as `sub` (an email address, `phone:…`, `social:…` or `chat:…`)
+/// and tickets name them `customers/{id}`; an id of either form is a
+/// customer's, or cannot be told from one, so it is refused wherever an id
+/// receives what staff see (followers, mentions, the assignee): internal
+/// notes must never reach a customer's inbox.
+pub fn is_staff_id(id: &str) -> bool {
+    let resource = id
+        .get(..CUSTOMER_PREFIX.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(CUSTOMER_PREFIX));
+    !resource && super::Identity::from_principal(id).is_none()
+}
+
+const CUSTOMER_PREFIX: &str = "customers/";
+
+/// What a refused non-staff id is told.
+pub const NOT_STAFF: &str = "must be a staff user id; customers (`customers/{id}`, an email \
+     address, or a `phone:`, `social:` or `chat:` identity) cannot be followers, mentioned or assigned";
+
+/// [`user_ids`] that must all be staff ids ([`is_staff_id`]), for lists
+/// that receive internal notes (followers, mentions).
+pub fn staff_ids(field: &str, raw: &[String], max: usize, v: &mut Violations) -> Vec<String> {
+    for (i, id) in raw.iter().enumerate() {
+        let id = id.trim();
+        if !id.is_empty() && !is_staff_id(id) {
+            v.add(format!("{field}[{i}]"), NOT_STAFF);
+        }
+    }
+    user_ids(field, raw, max, v)
+}
+
 /// A requester's rating.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Satisfaction {
@@ -235,6 +266,33 @@ mod tests {
         let mut v = Violations::default();
         user_ids("mentions", &vec!["x".to_owned(); 6], 5, &mut v);
         assert!(v.has("mentions"));
+    }
+
+    #[test]
+    fn only_staff_ids_may_follow_or_be_mentioned() {
+        for staff in ["agent-1", "lead", "auth0|5f1c", "u-42", "Ops Team"] {
+            assert!(is_staff_id(staff), "{staff}");
+        }
+        for customer in [
+            "customers/0190a1b2-0000-7000-8000-000000000000",
+            "Customers/anything",
+            "ann@example.com",
+            "Ann@Example.COM",
+            "phone:+15551234567",
+            "social:x:@ada",
+            "chat:visitor-7",
+        ] {
+            assert!(!is_staff_id(customer), "{customer}");
+        }
+        let mut v = Violations::default();
+        let ids = staff_ids(
+            "mentions",
+            &["agent-2".into(), "ann@example.com".into()],
+            5,
+            &mut v,
+        );
+        assert!(v.has("mentions[1]") && !v.has("mentions[0]"), "{v}");
+        assert_eq!(ids.len(), 2, "validation continues; the caller refuses");
     }
 
     #[test]

@@ -6,7 +6,7 @@ use switchboard_proto::{
     common::v1::{Actor, Channel},
     ticket::v1 as pb,
 };
-use switchboard_runtime::{Caller, Role, Violations};
+use switchboard_runtime::{Caller, Role, TenantId, Violations};
 use uuid::Uuid;
 
 use super::{MAX_DESCRIPTION_BYTES, Status, fields, parse_ticket_name, request_id, timestamp};
@@ -163,23 +163,16 @@ impl NewMessage {
                 None
             }
         };
-        let attachments = attachments(&req.attachments, &mut v);
-        let mentions = if req.mentions.is_empty() || staff {
-            fields::user_ids("mentions", &req.mentions, MAX_MENTIONS, &mut v)
-        } else {
-            v.add("mentions", "customers cannot mention agents");
-            Vec::new()
-        };
-        let status = match (req.status, staff) {
-            (0, _) => None,
-            (raw, true) => Status::from_proto(raw).or_else(|| {
+        let attachments = attachments(&req.attachments, &caller.tenant, &mut v);
+        // Who may set mentions and status at all is the allow-list's call
+        // (`super::allowed`); these are the values' rules.
+        let mentions = fields::staff_ids("mentions", &req.mentions, MAX_MENTIONS, &mut v);
+        let status = match req.status {
+            0 => None,
+            raw => Status::from_proto(raw).or_else(|| {
                 v.add("status", format!("unknown status {raw}"));
                 None
             }),
-            (_, false) => {
-                v.add("status", "customers cannot set the status");
-                None
-            }
         };
         let expected_version = match req.expected_version {
             0 => None,
@@ -203,8 +196,13 @@ impl NewMessage {
     }
 }
 
-/// Validates attachment references, reporting each bad field by index.
-pub(crate) fn attachments(raw: &[pb::Attachment], v: &mut Violations) -> Vec<Attachment> {
+/// Validates attachment references, reporting each bad field by index. A
+/// key must name one of `tenant`'s objects ([`crate::attachments::belongs_to`]).
+pub(crate) fn attachments(
+    raw: &[pb::Attachment],
+    tenant: &TenantId,
+    v: &mut Violations,
+) -> Vec<Attachment> {
     if raw.len() > MAX_ATTACHMENTS {
         v.add(
             "attachments",
@@ -239,6 +237,11 @@ pub(crate) fn attachments(raw: &[pb::Attachment], v: &mut Violations) -> Vec<Att
             v.add(
                 at("storage_key"),
                 format!("1 to {MAX_STORAGE_KEY_BYTES} bytes"),
+            );
+        } else if !crate::attachments::belongs_to(&a.storage_key, tenant) {
+            v.add(
+                at("storage_key"),
+                "must be a key of your tenant's attachment store (`{tenant}/…`)",
             );
         }
         if v.0.len() == before {
@@ -284,7 +287,7 @@ mod tests {
     }
 
     #[test]
-    fn customers_cannot_post_notes_set_status_or_mention() {
+    fn customers_cannot_post_notes() {
         let req = pb::AddMessageRequest {
             visibility: pb::Visibility::Internal as i32,
             status: pb::TicketStatus::Solved as i32,
@@ -292,14 +295,47 @@ mod tests {
             ..request()
         };
         let v = NewMessage::from_request(&caller(Role::Customer), &req).unwrap_err();
-        assert!(
-            v.has("visibility") && v.has("status") && v.has("mentions"),
-            "{v:?}"
-        );
+        assert!(v.has("visibility"), "{v:?}");
         let staff = NewMessage::from_request(&caller(Role::Agent), &req).unwrap();
         assert!(!staff.public);
         assert_eq!(staff.status, Some(Status::Solved));
         assert_eq!(staff.mentions, ["agent-1"]);
+    }
+
+    #[test]
+    fn customers_are_never_mentioned() {
+        let req = pb::AddMessageRequest {
+            visibility: pb::Visibility::Internal as i32,
+            mentions: vec!["agent-1".into(), "ann@example.com".into()],
+            ..request()
+        };
+        let v = NewMessage::from_request(&caller(Role::Agent), &req).unwrap_err();
+        assert_eq!(v.0.len(), 1, "{v}");
+        assert!(v.has("mentions[1]"), "{v}");
+    }
+
+    #[test]
+    fn attachments_must_be_the_tenants_objects() {
+        let with_key = |key: &str| pb::AddMessageRequest {
+            attachments: vec![pb::Attachment {
+                filename: "a.pdf".into(),
+                content_type: "application/pdf".into(),
+                size_bytes: 1,
+                storage_key: key.into(),
+            }],
+            ..request()
+        };
+        let agent = caller(Role::Agent);
+        assert!(NewMessage::from_request(&agent, &with_key("acme/email/01/a.pdf")).is_ok());
+        for key in [
+            "globex/email/01/a.pdf",
+            "acme",
+            "acme/../globex/a.pdf",
+            "/acme/a.pdf",
+        ] {
+            let v = NewMessage::from_request(&agent, &with_key(key)).unwrap_err();
+            assert!(v.has("attachments[0].storage_key"), "{key}: {v}");
+        }
     }
 
     #[test]

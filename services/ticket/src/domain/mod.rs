@@ -1,10 +1,12 @@
 //! Ticket rules, free of I/O: what a valid new ticket is, how a ticket may
 //! change, and how tickets look on the wire and in events.
 
+pub mod allowed;
 pub mod change;
 pub mod customer;
 pub mod error;
 pub mod fields;
+pub mod idempotency;
 pub mod intake;
 pub mod lifecycle;
 pub mod message;
@@ -267,12 +269,10 @@ impl NewTicket {
             }
         };
 
+        // Whether the caller may set it at all is the allow-list's call
+        // (`allowed::create_ticket`).
         let priority = match Priority::try_from(req.priority) {
             Ok(Priority::Unspecified) => Priority::Normal,
-            Ok(_) if caller.role == Role::Customer => {
-                v.add("priority", "customers cannot set a priority");
-                Priority::Normal
-            }
             Ok(p) => p,
             Err(_) => {
                 v.add("priority", format!("unknown priority {}", req.priority));
@@ -305,7 +305,7 @@ impl NewTicket {
 
         let tags = normalize_tags(&req.tags, &mut v);
         let custom_fields = fields::from_proto("custom_fields", &req.custom_fields, &mut v);
-        let attachments = message::attachments(&req.attachments, &mut v);
+        let attachments = message::attachments(&req.attachments, &caller.tenant, &mut v);
         if !attachments.is_empty() && req.description.trim().is_empty() {
             v.add("attachments", "need a description to belong to");
         }
@@ -436,7 +436,7 @@ pub struct Ticket {
     pub id: Uuid,
     /// Owning tenant.
     pub tenant: TenantId,
-    /// Installation-wide number.
+    /// Number, counting per tenant.
     pub number: i64,
     /// Subject.
     pub subject: String,
@@ -749,17 +749,11 @@ mod tests {
     }
 
     #[test]
-    fn customers_file_for_themselves_without_priority() {
-        let mut req = request();
+    fn customers_file_for_themselves() {
+        let req = request();
         let t = NewTicket::from_request(&customer("bob@example.org"), req.clone()).unwrap();
         assert_eq!(t.identity, Identity::Email("bob@example.org".into()));
         assert_eq!(t.author.kind, "customer");
-        req.priority = Priority::Urgent as i32;
-        assert!(
-            NewTicket::from_request(&customer("bob@example.org"), req.clone())
-                .unwrap_err()
-                .has("priority")
-        );
         assert!(
             NewTicket::from_request(&customer("not-email"), request())
                 .unwrap_err()

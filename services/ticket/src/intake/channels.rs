@@ -27,6 +27,14 @@ fn external_request_id(kind: &str, id: &str) -> String {
     )
 }
 
+/// A channel message's idempotency: its intake RPC, the request id made
+/// from the provider's id, and that id's channel key.
+struct Keyed {
+    operation: &'static str,
+    request_id: String,
+    channel_key: Option<(String, [u8; 32])>,
+}
+
 fn text(field: &str, value: &str, v: &mut Violations) -> String {
     if value.trim().is_empty() || value.len() > MAX_DESCRIPTION_BYTES {
         v.add(
@@ -91,7 +99,7 @@ impl IntakeApi {
             identities[0].clone()
         };
         // The agent on the call writes; the customer is the requester.
-        let mut inbound = Inbound::new(integration.clone(), Channel::Phone, body);
+        let mut inbound = Inbound::new("LogCall", integration.clone(), Channel::Phone, body);
         inbound.thread = thread;
         inbound.reason = "the call continues the ticket";
         // A log, not a reply: nothing is sent to the customer about it.
@@ -147,12 +155,18 @@ impl IntakeApi {
             if req.direct { "Message" } else { "Post" },
             author.social.trim()
         );
+        let request_id = external_request_id("social", &format!("{network}:{post_id}"));
+        let facts = (&network, &post_id, author.social.trim(), &body);
         self.conversation(
             integration,
             Channel::Social,
             &identities,
             &key,
-            external_request_id("social", &format!("{network}:{post_id}")),
+            Keyed {
+                operation: "IngestSocial",
+                request_id,
+                channel_key: super::channel_key("social", &facts),
+            },
             subject,
             body,
             author.display_name,
@@ -172,12 +186,18 @@ impl IntakeApi {
         }
         let key = format!("sms:{}", req.from.trim());
         let subject = format!("Text message from {}", req.from.trim());
+        let request_id = external_request_id("sms", &provider_id);
+        let facts = (req.from.trim(), &provider_id, &body);
         self.conversation(
             integration,
             Channel::Sms,
             &identities,
             &key,
-            external_request_id("sms", &provider_id),
+            Keyed {
+                operation: "IngestSms",
+                request_id,
+                channel_key: super::channel_key("sms", &facts),
+            },
             subject,
             body,
             contact.display_name,
@@ -194,14 +214,15 @@ impl IntakeApi {
         channel: Channel,
         identities: &[Identity],
         key: &str,
-        request_id: String,
+        keyed: Keyed,
         subject: String,
         body: String,
         display_name: String,
     ) -> Reply {
         let principal = self.principal(integration, identities).await?;
         let sender = customer(integration, &principal);
-        let mut inbound = Inbound::new(sender, channel, body);
+        let mut inbound = Inbound::new(keyed.operation, sender, channel, body);
+        inbound.channel_key = keyed.channel_key;
         inbound.thread = self
             .store
             .find_thread(&integration.tenant, &[key.to_owned()])
@@ -209,7 +230,7 @@ impl IntakeApi {
             .map(|t| t.ticket);
         inbound.fallback = true;
         inbound.reason = "continues the conversation's ticket";
-        inbound.request_id = request_id;
+        inbound.request_id = keyed.request_id;
         inbound.subject = subject;
         inbound.requester = Requester {
             display_name,
@@ -248,6 +269,7 @@ impl IntakeApi {
         }
         let principal = self.principal(integration, &identities).await?;
         let mut inbound = Inbound::new(
+            "SubmitWebForm",
             customer(integration, &principal),
             Channel::WebForm,
             req.description,

@@ -47,6 +47,7 @@ impl IntakeApi {
         }
         let principal = self.principal(integration, &identities).await?;
         let mut inbound = Inbound::new(
+            "StartChat",
             customer(integration, &principal),
             Channel::Chat,
             req.text.trim().to_owned(),
@@ -80,6 +81,7 @@ impl IntakeApi {
             return Err(to_status(&v));
         }
         let mut inbound = Inbound::new(
+            "SendChatMessage",
             customer(integration, &visitor),
             Channel::Chat,
             req.text.trim().to_owned(),

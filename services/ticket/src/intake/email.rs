@@ -82,7 +82,7 @@ impl IntakeApi {
                 "(attachments only)".into()
             };
         }
-        let mut inbound = Inbound::new(sender.clone(), Channel::Email, body);
+        let mut inbound = Inbound::new("IngestEmail", sender.clone(), Channel::Email, body);
         if let Some((ticket, how)) = self.thread_of(&sender, &email).await? {
             inbound.thread = Some(ticket);
             inbound.reason = how;
@@ -91,6 +91,15 @@ impl IntakeApi {
             inbound.fallback = true;
         }
         inbound.request_id = usable_id(&email).unwrap_or_default().to_owned();
+        // The Message-ID names the mail; its sender and text are what a
+        // redelivery repeats (the attachments' keys are made anew each time).
+        let facts = (
+            &email.from.address,
+            &inbound.request_id,
+            &email.subject,
+            &inbound.body,
+        );
+        inbound.channel_key = super::channel_key("email", &facts);
         inbound.subject = match email.subject.trim() {
             "" => NO_SUBJECT.to_owned(),
             s => s.chars().take(250).collect(),

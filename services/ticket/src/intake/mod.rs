@@ -30,8 +30,9 @@ use uuid::Uuid;
 
 use crate::{
     TicketApi,
+    api::Relayed,
     attachments::ObjectStore,
-    domain::Identity,
+    domain::{Identity, idempotency},
     store::{
         TicketStore,
         customers::{CustomerError, CustomerStore},
@@ -124,10 +125,14 @@ impl IntakeApi {
     /// a new ticket when the sender may not write there and `fallback` is
     /// set), else as a new ticket; then leaves the self-service note.
     async fn deliver(&self, integration: &Caller, inbound: Inbound) -> Reply {
+        let relayed = Relayed {
+            operation: inbound.operation,
+            channel_key: inbound.channel_key.clone(),
+        };
         if let Some(ticket) = inbound.thread {
             let added = self
                 .tickets
-                .add_message(as_sender(
+                .add_message(as_relayed(
                     AddMessageRequest {
                         parent: format!("tickets/{ticket}"),
                         request_id: inbound.request_id.clone(),
@@ -138,6 +143,7 @@ impl IntakeApi {
                         ..Default::default()
                     },
                     &inbound.sender,
+                    &relayed,
                 ))
                 .await;
             match added {
@@ -161,7 +167,7 @@ impl IntakeApi {
         }
         let ticket = self
             .tickets
-            .create_ticket(as_sender(
+            .create_ticket(as_relayed(
                 CreateTicketRequest {
                     request_id: inbound.request_id,
                     subject: inbound.subject,
@@ -173,6 +179,7 @@ impl IntakeApi {
                     ..Default::default()
                 },
                 &inbound.sender,
+                &relayed,
             ))
             .await?
             .into_inner();
@@ -237,6 +244,11 @@ struct Inbound {
     reason: &'static str,
     /// Of a message on `thread` (a new ticket's first message is public).
     visibility: Visibility,
+    /// The intake RPC, which owns `request_id`.
+    operation: &'static str,
+    /// For a channel provider's id: its principal and the fingerprint of
+    /// what the channel delivered (see [`Relayed`]).
+    channel_key: Option<(String, [u8; 32])>,
     request_id: String,
     subject: String,
     body: String,
@@ -248,7 +260,7 @@ struct Inbound {
 }
 
 impl Inbound {
-    fn new(sender: Caller, channel: Channel, body: String) -> Self {
+    fn new(operation: &'static str, sender: Caller, channel: Channel, body: String) -> Self {
         Self {
             sender,
             channel,
@@ -256,6 +268,8 @@ impl Inbound {
             fallback: false,
             reason: "",
             visibility: Visibility::Public,
+            operation,
+            channel_key: None,
             request_id: String::new(),
             subject: String::new(),
             body,
@@ -291,6 +305,23 @@ fn as_sender<T>(message: T, sender: &Caller) -> Request<T> {
     let mut request = Request::new(message);
     request.extensions_mut().insert(sender.clone());
     request
+}
+
+/// `message` from `sender`, relayed by intake (see [`Relayed`]).
+fn as_relayed<T>(message: T, sender: &Caller, relayed: &Relayed) -> Request<T> {
+    let mut request = as_sender(message, sender);
+    request.extensions_mut().insert(relayed.clone());
+    request
+}
+
+/// The key of a channel provider's message id: the channel's principal and
+/// the fingerprint of `facts`, what identifies the delivery (never keys the
+/// desk made for it, such as attachment storage keys).
+fn channel_key(channel: &str, facts: &impl serde::Serialize) -> Option<(String, [u8; 32])> {
+    Some((
+        idempotency::channel_principal(channel),
+        idempotency::fingerprint(channel, facts),
+    ))
 }
 
 fn ticket_id(name: &str) -> Option<Uuid> {

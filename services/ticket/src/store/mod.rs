@@ -15,6 +15,7 @@ use crate::domain::{
     Identity, NewTicket, RequesterProfile, Ticket,
     change::Change,
     error::RuleError,
+    idempotency::IdempotencyKey,
     intake::IntakeRule,
     message::Message,
     query::{Cursor, TicketQuery},
@@ -38,6 +39,12 @@ pub enum StoreError {
     /// The database cannot be reached or is overloaded; retrying may work.
     #[error("ticket database unavailable: {0}")]
     Unavailable(String),
+    /// The caller used the idempotency key for a different request. The
+    /// message names only the field: nothing of the first request.
+    #[error(
+        "request_id was already used for a different request; send a new request_id for a new request"
+    )]
+    KeyReused,
     /// Anything else.
     #[error("ticket database error: {0}")]
     Internal(String),
@@ -47,6 +54,7 @@ impl DomainError for StoreError {
     fn kind(&self) -> ErrorKind {
         match self {
             StoreError::Unavailable(_) => ErrorKind::Unavailable,
+            StoreError::KeyReused => ErrorKind::AlreadyExists,
             StoreError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -75,7 +83,7 @@ pub struct Updated {
     pub ticket: Ticket,
     /// The message the change added, if any.
     pub message: Option<Message>,
-    /// True when the request id had been seen: nothing was written.
+    /// True when the idempotency key had been seen: nothing was written.
     pub replayed: bool,
 }
 
@@ -116,25 +124,31 @@ pub struct StoredChange {
 #[async_trait]
 pub trait TicketStore: Send + Sync + 'static {
     /// Creates the ticket, its requester when unknown, its first message and
-    /// its `ticket.created` event, atomically. A repeated request id returns
-    /// the first ticket and writes nothing.
+    /// its `ticket.created` event, atomically, numbered next in its tenant.
+    /// A `key` seen before with the same fingerprint returns the ticket the
+    /// first request made and writes nothing; with another fingerprint it is
+    /// [`StoreError::KeyReused`]. Keys of other principals or operations
+    /// never match.
     async fn create(
         &self,
         tenant: &TenantId,
         new: &NewTicket,
+        key: Option<&IdempotencyKey>,
         actor: Actor,
     ) -> Result<Created, StoreError>;
 
     /// One ticket of `tenant`.
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Ticket>, StoreError>;
 
-    /// Locks the ticket, replays a seen `request_id`, else applies `apply` and
-    /// writes the change, its audit entries and its events atomically.
+    /// Locks the ticket, replays a seen `key` (as [`TicketStore::create`]
+    /// does: the message the first request added, with its ticket now), else
+    /// applies `apply` and writes the change, its audit entries, its events
+    /// and the key atomically.
     async fn update(
         &self,
         tenant: &TenantId,
         id: Uuid,
-        request_id: Option<&str>,
+        key: Option<&IdempotencyKey>,
         apply: Apply,
     ) -> Result<Updated, UpdateError>;
 

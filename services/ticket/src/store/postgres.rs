@@ -1,6 +1,7 @@
 //! The PostgreSQL ticket store; events go to the outbox in the same transaction.
 
 mod customers;
+mod keys;
 mod read;
 mod rows;
 mod sla;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::Utc;
-use sqlx::{PgConnection, PgPool};
+use sqlx::{PgPool, Row};
 use switchboard_events::outbox::OutboxRow;
 use switchboard_proto::common::v1::Actor;
 use switchboard_runtime::TenantId;
@@ -22,6 +23,7 @@ use super::{
 };
 use crate::domain::{
     Identity, NewTicket, RequesterProfile, Ticket, channel_str,
+    idempotency::IdempotencyKey,
     intake::IntakeRule,
     message::Message,
     priority_str,
@@ -64,22 +66,6 @@ impl PgTicketStore {
         }
     }
 
-    async fn find_by_request_id(
-        conn: &mut PgConnection,
-        tenant: &TenantId,
-        request_id: &str,
-    ) -> Result<Option<Ticket>, sqlx::Error> {
-        sqlx::query(&format!(
-            "SELECT {TICKET_COLUMNS} FROM tickets WHERE tenant_id = $1 AND request_id = $2"
-        ))
-        .bind(tenant.as_str())
-        .bind(request_id)
-        .fetch_optional(conn)
-        .await?
-        .map(|row| ticket_from_row(&row))
-        .transpose()
-    }
-
     /// Finds or creates the customer behind `new`'s identity. DO UPDATE (not
     /// DO NOTHING) returns the row even when a concurrent call just created
     /// it; data-modifying CTEs always run to completion.
@@ -111,48 +97,89 @@ impl PgTicketStore {
     }
 
     /// Creates a ticket in two round trips for a known requester (three for
-    /// a new one): find the requester and draw the number, then write.
+    /// a new one): find the requester, a seen key and the number, then write.
     ///
-    /// The second statement writes ticket, first message and outbox row at
-    /// once (one statement is one transaction), so the event can never be
+    /// The second statement writes key, ticket, first message and outbox row
+    /// at once (one statement is one transaction), so the event can never be
     /// lost or published without its ticket. A customer profile whose ticket
-    /// then fails is harmless: it is simply a customer without tickets.
+    /// then fails is harmless: it is simply a customer without tickets. The
+    /// number is taken in the first statement (the event carries it), so a
+    /// create that then fails, or loses a race with its own retry, leaves a
+    /// gap; the tenant's counter row is locked only for that one statement.
     async fn create_fast(
         &self,
         tenant: &TenantId,
         new: &NewTicket,
+        key: Option<&IdempotencyKey>,
         actor: Actor,
-    ) -> Result<Created, sqlx::Error> {
+    ) -> Result<Created, StoreError> {
         let now = Utc::now();
-        // Most requesters are known: a read finds them without a write (and
-        // so without a commit to flush); nextval needs no commit either.
-        // The tier comes along in the same read: routing rules test it.
-        let (known, tier, number): (Option<Uuid>, Option<String>, i64) = sqlx::query_as(
-            "SELECT i.customer_id, c.tier, nextval('ticket_number_seq') FROM (SELECT 1) AS one \
+        // Most requesters are known: a read finds them without a write. The
+        // tier comes along in the same read: routing rules test it. A key
+        // seen before is found here too, before a number is spent on it.
+        type First = (
+            Option<Uuid>,
+            Option<String>,
+            Option<i64>,
+            Option<Vec<u8>>,
+            Option<Uuid>,
+        );
+        let (known, tier, number, seen_fingerprint, seen_ticket): First = sqlx::query_as(
+            "WITH seen AS ( \
+                 SELECT fingerprint, ticket_id FROM idempotency_keys \
+                 WHERE tenant_id = $1 AND principal = $4 AND operation = $5 AND request_id = $6), \
+             n AS ( \
+                 INSERT INTO ticket_numbers AS tn (tenant_id, last_number) \
+                 SELECT $1, 1 WHERE NOT EXISTS (SELECT 1 FROM seen) \
+                 ON CONFLICT (tenant_id) DO UPDATE SET last_number = tn.last_number + 1 \
+                 RETURNING last_number) \
+             SELECT i.customer_id, c.tier, (SELECT last_number FROM n), \
+                 (SELECT fingerprint FROM seen), (SELECT ticket_id FROM seen) \
+             FROM (SELECT 1) AS one \
              LEFT JOIN customer_identities i ON i.tenant_id = $1 AND i.kind = $2 AND i.value = $3 \
              LEFT JOIN customers c ON c.id = i.customer_id",
         )
         .bind(tenant.as_str())
         .bind(new.identity.kind())
         .bind(new.identity.value())
+        .bind(key.map(|k| k.principal.as_str()))
+        .bind(key.map(|k| k.operation.as_str()))
+        .bind(key.map(|k| k.request_id.as_str()))
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .map_err(store_error)?;
+        if let (Some(key), Some(fingerprint), Some(ticket)) = (key, seen_fingerprint, seen_ticket) {
+            return self.replay(tenant, key, &fingerprint, ticket).await;
+        }
+        let number = number.ok_or_else(|| StoreError::Internal("no ticket number drawn".into()))?;
         let customer_id = match known {
             Some(id) => id,
-            None => self.upsert_requester(tenant, new, now).await?,
+            None => self
+                .upsert_requester(tenant, new, now)
+                .await
+                .map_err(store_error)?,
         };
 
         let mut ticket = Ticket::open(tenant, new, customer_id, now);
         ticket.number = number;
         ticket.requester_tier = tier.unwrap_or_default();
-        let event = OutboxRow::new(&ticket.created_event(actor.clone(), &new.identity))?;
-        let inserted: i64 = sqlx::query_scalar(&format!(
-            "WITH t AS ( \
+        let message_id = Uuid::now_v7();
+        let event = OutboxRow::new(&ticket.created_event(actor.clone(), &new.identity))
+            .map_err(store_error)?;
+        let inserted: i64 = sqlx::query(&format!(
+            "WITH k AS ( \
+                 INSERT INTO idempotency_keys (tenant_id, principal, operation, request_id, fingerprint, \
+                 ticket_id, message_id, created_at) \
+                 SELECT $2, $31, $32, $33, $34, $1, CASE WHEN $5 <> '' THEN $17::uuid END, $13 \
+                 WHERE $33::text IS NOT NULL \
+                 ON CONFLICT DO NOTHING RETURNING 1), \
+             t AS ( \
                  INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, \
-                 requester_id, tags, request_id, version, created_at, updated_at, sla, sla_next_check_at, group_id, \
+                 requester_id, tags, version, created_at, updated_at, sla, sla_next_check_at, group_id, \
                  custom_fields, requester_tier) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $28, $30) \
-                 ON CONFLICT (tenant_id, request_id) DO NOTHING RETURNING id), \
+                 SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $12, $13, $13, $14, $15, $16, $28, $30 \
+                 WHERE $33::text IS NULL OR EXISTS (SELECT 1 FROM k) \
+                 RETURNING id), \
              m AS ( \
                  INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, \
                  channel, created_at, attachments) \
@@ -172,13 +199,14 @@ impl PgTicketStore {
         .bind(channel_str(ticket.channel))
         .bind(customer_id)
         .bind(&ticket.tags)
-        .bind(new.request_id.as_deref())
+        // $11 is unused since keys moved to their own table.
+        .bind(Option::<String>::None)
         .bind(ticket.version)
         .bind(ticket.created_at)
         .bind(sqlx::types::Json(&ticket.sla))
         .bind(ticket.sla.next_check())
         .bind(&ticket.group)
-        .bind(Uuid::now_v7())
+        .bind(message_id)
         .bind(new.author.kind)
         .bind(&new.author.id)
         .bind(rows::role_str(&actor))
@@ -192,15 +220,29 @@ impl PgTicketStore {
         .bind(sqlx::types::Json(&ticket.custom_fields))
         .bind(sqlx::types::Json(&new.attachments))
         .bind(&ticket.requester_tier)
+        .bind(key.map(|k| k.principal.as_str()))
+        .bind(key.map(|k| k.operation.as_str()))
+        .bind(key.map(|k| k.request_id.as_str()))
+        .bind(key.map(|k| k.fingerprint.as_slice()))
         .fetch_one(&self.pool)
-        .await?;
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(store_error)?;
         if inserted == 0 {
-            // An earlier call with the same request id created it.
-            let mut conn = self.pool.acquire().await?;
-            let request_id = new.request_id.as_deref().unwrap_or_default();
-            let ticket = Self::find_by_request_id(&mut conn, tenant, request_id)
-                .await?
-                .ok_or(sqlx::Error::RowNotFound)?;
+            // A concurrent call with the same key recorded it first.
+            let key = key.ok_or_else(|| StoreError::Internal("ticket not inserted".into()))?;
+            let mut conn = self.pool.acquire().await.map_err(store_error)?;
+            let seen = keys::seen(&mut conn, tenant, key)
+                .await
+                .map_err(store_error)?
+                .ok_or(StoreError::KeyReused)?;
+            if !seen.same_request(key) {
+                return Err(StoreError::KeyReused);
+            }
+            let ticket = keys::replay(&mut conn, tenant, &seen)
+                .await
+                .map_err(store_error)?
+                .ticket;
             return Ok(Created {
                 ticket,
                 fresh: false,
@@ -212,6 +254,27 @@ impl PgTicketStore {
             fresh: true,
         })
     }
+
+    /// The ticket a seen key created, if this request is the one it saw.
+    async fn replay(
+        &self,
+        tenant: &TenantId,
+        key: &IdempotencyKey,
+        fingerprint: &[u8],
+        ticket: Uuid,
+    ) -> Result<Created, StoreError> {
+        if fingerprint != key.fingerprint.as_slice() {
+            return Err(StoreError::KeyReused);
+        }
+        let ticket = self
+            .get(tenant, ticket)
+            .await?
+            .ok_or_else(|| StoreError::Internal("a key's ticket is gone".into()))?;
+        Ok(Created {
+            ticket,
+            fresh: false,
+        })
+    }
 }
 
 #[async_trait]
@@ -220,11 +283,10 @@ impl TicketStore for PgTicketStore {
         &self,
         tenant: &TenantId,
         new: &NewTicket,
+        key: Option<&IdempotencyKey>,
         actor: Actor,
     ) -> Result<Created, StoreError> {
-        self.create_fast(tenant, new, actor)
-            .await
-            .map_err(store_error)
+        self.create_fast(tenant, new, key, actor).await
     }
 
     async fn get(&self, tenant: &TenantId, id: Uuid) -> Result<Option<Ticket>, StoreError> {
@@ -244,10 +306,10 @@ impl TicketStore for PgTicketStore {
         &self,
         tenant: &TenantId,
         id: Uuid,
-        request_id: Option<&str>,
+        key: Option<&IdempotencyKey>,
         apply: Apply,
     ) -> Result<Updated, UpdateError> {
-        let updated = write::update(&self.pool, tenant, id, request_id, apply).await?;
+        let updated = write::update(&self.pool, tenant, id, key, apply).await?;
         if !updated.replayed {
             self.committed();
         }

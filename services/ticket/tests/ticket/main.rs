@@ -12,6 +12,7 @@ mod lifecycle;
 mod objects;
 mod outage;
 mod s3_server;
+mod security;
 mod sla;
 mod store;
 mod watch;

@@ -195,7 +195,7 @@ impl CustomerStore for PgTicketStore {
         for row in &tickets {
             let ticket = ticket_from_row(row).map_err(db)?;
             let mut change = move_requester(&ticket, target, actor.clone(), now);
-            write::write(&mut tx, &mut change, None).await.map_err(db)?;
+            write::write(&mut tx, &mut change).await.map_err(db)?;
             moved.push(ticket.id);
         }
         sqlx::query("UPDATE customers SET merged_into = $2, version = version + 1 WHERE id = $1")

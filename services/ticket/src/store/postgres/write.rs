@@ -8,17 +8,24 @@ use switchboard_runtime::TenantId;
 use uuid::Uuid;
 
 use super::{
-    rows::{
-        MESSAGE_COLUMNS, TICKET_COLUMNS, kind_str, message_from_row, role_str, ticket_from_row,
-    },
+    keys,
+    rows::{TICKET_COLUMNS, kind_str, role_str, ticket_from_row},
     store_error,
 };
 use crate::{
-    domain::{Ticket, change::Change, channel_str, message::Message, priority_str},
-    store::{Apply, MergeApply, UpdateError, Updated},
+    domain::{
+        Ticket, change::Change, channel_str, idempotency::IdempotencyKey, message::Message,
+        priority_str,
+    },
+    store::{Apply, MergeApply, StoreError, UpdateError, Updated},
 };
 
-async fn ticket(
+/// Takes the next number of tenant `$2` (the ticket's tenant parameter
+/// wherever it is used): an upsert, so a tenant's first ticket is number 1.
+pub(super) const NEXT_NUMBER: &str = "INSERT INTO ticket_numbers AS tn (tenant_id, last_number) VALUES ($2, 1) \
+     ON CONFLICT (tenant_id) DO UPDATE SET last_number = tn.last_number + 1 RETURNING last_number";
+
+pub(super) async fn ticket(
     conn: &mut PgConnection,
     tenant: &TenantId,
     id: Uuid,
@@ -36,42 +43,15 @@ async fn ticket(
     .transpose()
 }
 
-/// The message an earlier call with `request_id` added, with its ticket now.
-async fn replay(
-    conn: &mut PgConnection,
-    tenant: &TenantId,
-    request_id: &str,
-) -> Result<Option<Updated>, sqlx::Error> {
-    let Some(row) = sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages WHERE tenant_id = $1 AND request_id = $2"
-    ))
-    .bind(tenant.as_str())
-    .bind(request_id)
-    .fetch_optional(&mut *conn)
-    .await?
-    else {
-        return Ok(None);
-    };
-    let message = message_from_row(&row)?;
-    let ticket = ticket(conn, tenant, message.ticket_id, false)
-        .await?
-        .ok_or(sqlx::Error::RowNotFound)?;
-    Ok(Some(Updated {
-        ticket,
-        message: Some(message),
-        replayed: true,
-    }))
-}
-
 /// Runs the update transaction.
 pub async fn update(
     pool: &PgPool,
     tenant: &TenantId,
     id: Uuid,
-    request_id: Option<&str>,
+    key: Option<&IdempotencyKey>,
     apply: Apply,
 ) -> Result<Updated, UpdateError> {
-    if request_id.is_none()
+    if key.is_none()
         && let Some(updated) = update_unlocked(pool, tenant, id, &apply).await?
     {
         return Ok(updated);
@@ -84,10 +64,10 @@ pub async fn update(
         .ok_or(UpdateError::NotFound)?;
     // Checked under the row lock, so a concurrent retry of the same request
     // waits for the first and then finds its message.
-    if let Some(request_id) = request_id
-        && let Some(replayed) = replay(&mut tx, tenant, request_id).await.map_err(db)?
+    if let Some(key) = key
+        && let Some(seen) = keys::seen(&mut tx, tenant, key).await.map_err(db)?
     {
-        return Ok(replayed);
+        return replay(&mut tx, tenant, key, &seen).await;
     }
     let mut change = apply(&current)?;
     if change.is_noop() {
@@ -97,7 +77,28 @@ pub async fn update(
             replayed: false,
         });
     }
-    write(&mut tx, &mut change, request_id).await.map_err(db)?;
+    write(&mut tx, &mut change).await.map_err(db)?;
+    if let Some(key) = key {
+        let made = change
+            .message
+            .as_ref()
+            .map_or(change.subject().id, |m| m.ticket_id);
+        let message = change.message.as_ref().map(|m| m.id);
+        if !keys::record(&mut tx, tenant, key, made, message, change.at)
+            .await
+            .map_err(db)?
+        {
+            // The same key on another ticket won the race (it holds another
+            // row lock): this request is not the one it recorded.
+            drop(tx);
+            let mut conn = pool.acquire().await.map_err(db)?;
+            let seen = keys::seen(&mut conn, tenant, key)
+                .await
+                .map_err(db)?
+                .ok_or(UpdateError::Store(StoreError::KeyReused))?;
+            return replay(&mut conn, tenant, key, &seen).await;
+        }
+    }
     tx.commit().await.map_err(db)?;
     let Change {
         ticket,
@@ -110,6 +111,22 @@ pub async fn update(
         message,
         replayed: false,
     })
+}
+
+/// The first result of `key`, or [`StoreError::KeyReused`] when it was
+/// made by a different request.
+async fn replay(
+    conn: &mut PgConnection,
+    tenant: &TenantId,
+    key: &IdempotencyKey,
+    seen: &keys::Seen,
+) -> Result<Updated, UpdateError> {
+    if !seen.same_request(key) {
+        return Err(UpdateError::Store(StoreError::KeyReused));
+    }
+    keys::replay(conn, tenant, seen)
+        .await
+        .map_err(|e| UpdateError::Store(store_error(e)))
 }
 
 /// Applies the rule to the ticket as last committed and writes the result
@@ -207,19 +224,15 @@ pub async fn merge(
         .execute(&mut *tx)
         .await
         .map_err(db)?;
-    write(&mut tx, &mut s, None).await.map_err(db)?;
-    write(&mut tx, &mut t, None).await.map_err(db)?;
+    write(&mut tx, &mut s).await.map_err(db)?;
+    write(&mut tx, &mut t).await.map_err(db)?;
     tx.commit().await.map_err(db)?;
     Ok(t.ticket)
 }
 
 /// Writes a change (ticket row, follow-up, message, audit, events) inside
 /// the caller's transaction.
-pub(super) async fn write(
-    tx: &mut PgConnection,
-    change: &mut Change,
-    request_id: Option<&str>,
-) -> Result<(), sqlx::Error> {
+pub(super) async fn write(tx: &mut PgConnection, change: &mut Change) -> Result<(), sqlx::Error> {
     if change.ticket.version != change.before_version {
         save_ticket(tx, &change.ticket, change.before_version).await?;
     }
@@ -227,7 +240,7 @@ pub(super) async fn write(
         follow.number = insert_ticket(tx, follow).await?;
     }
     if let Some(message) = &change.message {
-        insert_message(tx, &change.subject().tenant, message, request_id).await?;
+        insert_message(tx, &change.subject().tenant, message).await?;
     }
     if !change.audit.is_empty() {
         bind_audit(sqlx::query(&audit_sql(1, "")), change)
@@ -344,13 +357,18 @@ async fn save_ticket(
     Ok(())
 }
 
+/// Inserts a ticket numbered next in its tenant. The counter row stays
+/// locked until the transaction ends: follow-ups are rare, and creates lock
+/// it only for their one numbering statement.
 async fn insert_ticket(tx: &mut PgConnection, t: &Ticket) -> Result<i64, sqlx::Error> {
-    let row = sqlx::query(
-        "INSERT INTO tickets (id, tenant_id, subject, description, status, priority, channel, requester_id, \
+    let row = sqlx::query(&format!(
+        "WITH n AS ({NEXT_NUMBER}) \
+         INSERT INTO tickets (id, tenant_id, number, subject, description, status, priority, channel, requester_id, \
          assignee, group_id, tags, version, created_at, updated_at, custom_fields, followers, follow_up_of, \
          sla, sla_next_check_at, requester_tier) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19) RETURNING number",
-    )
+         SELECT $1, $2, n.last_number, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $13, $14, $15, $16, $17, $18, $19 \
+         FROM n RETURNING number",
+    ))
     .bind(t.id)
     .bind(t.tenant.as_str())
     .bind(&t.subject)
@@ -379,12 +397,11 @@ async fn insert_message(
     tx: &mut PgConnection,
     tenant: &TenantId,
     m: &Message,
-    request_id: Option<&str>,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
         "INSERT INTO messages (id, tenant_id, ticket_id, author_kind, author_id, author_role, public, body, channel, \
-         attachments, mentions, request_id, created_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+         attachments, mentions, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
     )
     .bind(m.id)
     .bind(tenant.as_str())
@@ -397,7 +414,6 @@ async fn insert_message(
     .bind(channel_str(m.channel))
     .bind(Json(&m.attachments))
     .bind(&m.mentions)
-    .bind(request_id)
     .bind(m.created_at)
     .execute(tx)
     .await?;
