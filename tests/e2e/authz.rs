@@ -67,27 +67,57 @@ const OWNER_ONLY: Allow = Allow {
 /// fails the test: a new RPC must be declared.
 const EXPECT: &[(&str, Allow)] = &[
     ("switchboard.ticket.v1.TicketService/CreateTicket", ANYONE),
-    ("switchboard.ticket.v1.TicketService/GetTicket", OWNER_OR_STAFF),
+    (
+        "switchboard.ticket.v1.TicketService/GetTicket",
+        OWNER_OR_STAFF,
+    ),
     // Each customer lists only their own tickets (checked by the markers).
     ("switchboard.ticket.v1.TicketService/ListTickets", ANYONE),
     ("switchboard.ticket.v1.TicketService/UpdateTicket", STAFF),
     ("switchboard.ticket.v1.TicketService/AssignTicket", STAFF),
-    ("switchboard.ticket.v1.TicketService/AddMessage", OWNER_OR_STAFF),
-    ("switchboard.ticket.v1.TicketService/ListMessages", OWNER_OR_STAFF),
-    ("switchboard.ticket.v1.TicketService/ListTicketChanges", STAFF),
-    ("switchboard.ticket.v1.TicketService/SubmitSatisfaction", OWNER_ONLY),
+    (
+        "switchboard.ticket.v1.TicketService/AddMessage",
+        OWNER_OR_STAFF,
+    ),
+    (
+        "switchboard.ticket.v1.TicketService/ListMessages",
+        OWNER_OR_STAFF,
+    ),
+    (
+        "switchboard.ticket.v1.TicketService/ListTicketChanges",
+        STAFF,
+    ),
+    (
+        "switchboard.ticket.v1.TicketService/SubmitSatisfaction",
+        OWNER_ONLY,
+    ),
     ("switchboard.ticket.v1.TicketService/MergeTickets", STAFF),
     ("switchboard.ticket.v1.TicketService/GetSlaPolicy", STAFF),
-    ("switchboard.ticket.v1.TicketService/UpdateSlaPolicy", MANAGER),
+    (
+        "switchboard.ticket.v1.TicketService/UpdateSlaPolicy",
+        MANAGER,
+    ),
     ("switchboard.ticket.v1.TicketService/GetIntakeRules", STAFF),
-    ("switchboard.ticket.v1.TicketService/UpdateIntakeRules", MANAGER),
+    (
+        "switchboard.ticket.v1.TicketService/UpdateIntakeRules",
+        MANAGER,
+    ),
     ("switchboard.ticket.v1.TicketService/WatchTickets", ANYONE),
     ("switchboard.ticket.v1.CustomerService/GetCustomer", STAFF),
     ("switchboard.ticket.v1.CustomerService/FindCustomer", STAFF),
     ("switchboard.ticket.v1.CustomerService/AddIdentity", STAFF),
-    ("switchboard.ticket.v1.CustomerService/UpdateCustomer", STAFF),
-    ("switchboard.ticket.v1.CustomerService/MergeCustomers", STAFF),
-    ("switchboard.ticket.v1.CustomerService/ListCustomerHistory", STAFF),
+    (
+        "switchboard.ticket.v1.CustomerService/UpdateCustomer",
+        STAFF,
+    ),
+    (
+        "switchboard.ticket.v1.CustomerService/MergeCustomers",
+        STAFF,
+    ),
+    (
+        "switchboard.ticket.v1.CustomerService/ListCustomerHistory",
+        STAFF,
+    ),
     // Channel intake takes a staff token of the tenant (an integration).
     ("switchboard.ticket.v1.IntakeService/IngestEmail", STAFF),
     ("switchboard.ticket.v1.IntakeService/LogCall", STAFF),
@@ -108,8 +138,14 @@ const EXPECT: &[(&str, Allow)] = &[
     ("switchboard.routing.v1.RoutingService/ListGroups", STAFF),
     ("switchboard.routing.v1.RoutingService/UpdateGroup", ADMIN),
     ("switchboard.routing.v1.RoutingService/DeleteGroup", ADMIN),
-    ("switchboard.routing.v1.RoutingService/GetRoutingRules", STAFF),
-    ("switchboard.routing.v1.RoutingService/UpdateRoutingRules", ADMIN),
+    (
+        "switchboard.routing.v1.RoutingService/GetRoutingRules",
+        STAFF,
+    ),
+    (
+        "switchboard.routing.v1.RoutingService/UpdateRoutingRules",
+        ADMIN,
+    ),
     // The request names agent A: the agent sets their own presence, a
     // supervisor or admin anyone's.
     ("switchboard.routing.v1.RoutingService/SetPresence", STAFF),
@@ -118,46 +154,163 @@ const EXPECT: &[(&str, Allow)] = &[
     ("switchboard.routing.v1.RoutingService/GetQueue", STAFF),
     ("switchboard.routing.v1.RoutingService/WatchQueue", STAFF),
     // The caller's own inbox and preferences.
-    ("switchboard.notification.v1.NotificationService/ListNotifications", ANYONE),
-    ("switchboard.notification.v1.NotificationService/GetUnreadCount", ANYONE),
-    ("switchboard.notification.v1.NotificationService/MarkRead", ANYONE),
-    ("switchboard.notification.v1.NotificationService/Subscribe", ANYONE),
-    ("switchboard.notification.v1.NotificationService/CreateWebhook", ADMIN),
-    ("switchboard.notification.v1.NotificationService/GetWebhook", ADMIN),
-    ("switchboard.notification.v1.NotificationService/ListWebhooks", ADMIN),
-    ("switchboard.notification.v1.NotificationService/UpdateWebhook", ADMIN),
-    ("switchboard.notification.v1.NotificationService/DeleteWebhook", ADMIN),
-    ("switchboard.notification.v1.NotificationService/ListDeliveries", ADMIN),
-    ("switchboard.notification.v1.NotificationService/RedeliverDelivery", ADMIN),
-    ("switchboard.notification.v1.NotificationService/GetTemplate", STAFF),
-    ("switchboard.notification.v1.NotificationService/UpdateTemplate", ADMIN),
-    ("switchboard.notification.v1.NotificationService/GetPreferences", ANYONE),
-    ("switchboard.notification.v1.NotificationService/UpdatePreferences", ANYONE),
-    ("switchboard.notification.v1.NotificationService/GetNotificationRules", ADMIN),
-    ("switchboard.notification.v1.NotificationService/UpdateNotificationRules", ADMIN),
-    ("switchboard.knowledge.v1.KnowledgeService/CreateArticle", STAFF),
+    (
+        "switchboard.notification.v1.NotificationService/ListNotifications",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/GetUnreadCount",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/MarkRead",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/Subscribe",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/CreateWebhook",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/GetWebhook",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/ListWebhooks",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/UpdateWebhook",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/DeleteWebhook",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/ListDeliveries",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/RedeliverDelivery",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/GetTemplate",
+        STAFF,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/UpdateTemplate",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/GetPreferences",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/UpdatePreferences",
+        ANYONE,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/GetNotificationRules",
+        ADMIN,
+    ),
+    (
+        "switchboard.notification.v1.NotificationService/UpdateNotificationRules",
+        ADMIN,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/CreateArticle",
+        STAFF,
+    ),
     // The article named is published and public: customers may read it.
-    ("switchboard.knowledge.v1.KnowledgeService/GetArticle", ANYONE),
-    ("switchboard.knowledge.v1.KnowledgeService/ListArticles", ANYONE),
-    ("switchboard.knowledge.v1.KnowledgeService/UpdateArticle", STAFF),
-    ("switchboard.knowledge.v1.KnowledgeService/PublishArticle", STAFF),
-    ("switchboard.knowledge.v1.KnowledgeService/ArchiveArticle", STAFF),
-    ("switchboard.knowledge.v1.KnowledgeService/ListArticleVersions", STAFF),
-    ("switchboard.knowledge.v1.KnowledgeService/RestoreArticleVersion", STAFF),
-    ("switchboard.knowledge.v1.KnowledgeService/CreateCategory", MANAGER),
-    ("switchboard.knowledge.v1.KnowledgeService/ListCategories", ANYONE),
-    ("switchboard.knowledge.v1.KnowledgeService/SearchArticles", ANYONE),
-    ("switchboard.knowledge.v1.KnowledgeService/SuggestArticles", ANYONE),
-    ("switchboard.knowledge.v1.KnowledgeService/VoteArticle", ANYONE),
-    ("switchboard.analytics.v1.AnalyticsService/GetOverview", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/QueryTimeSeries", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/ListAgentStats", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/GetSlaReport", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/ListTopIssues", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/WatchDashboard", STAFF),
-    ("switchboard.analytics.v1.AnalyticsService/ExportTicketFacts", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/GetBusinessCalendar", MANAGER),
-    ("switchboard.analytics.v1.AnalyticsService/UpdateBusinessCalendar", ADMIN),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/GetArticle",
+        ANYONE,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/ListArticles",
+        ANYONE,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/UpdateArticle",
+        STAFF,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/PublishArticle",
+        STAFF,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/ArchiveArticle",
+        STAFF,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/ListArticleVersions",
+        STAFF,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/RestoreArticleVersion",
+        STAFF,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/CreateCategory",
+        MANAGER,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/ListCategories",
+        ANYONE,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/SearchArticles",
+        ANYONE,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/SuggestArticles",
+        ANYONE,
+    ),
+    (
+        "switchboard.knowledge.v1.KnowledgeService/VoteArticle",
+        ANYONE,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/GetOverview",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/QueryTimeSeries",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/ListAgentStats",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/GetSlaReport",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/ListTopIssues",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/WatchDashboard",
+        STAFF,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/ExportTicketFacts",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/GetBusinessCalendar",
+        MANAGER,
+    ),
+    (
+        "switchboard.analytics.v1.AnalyticsService/UpdateBusinessCalendar",
+        ADMIN,
+    ),
 ];
 
 /// How a caller relates to tenant A's objects.
@@ -185,12 +338,6 @@ struct Caller {
 /// to the most powerful, so a refused call cannot hide behind a change an
 /// allowed one made.
 fn callers(desk: &Desk, m: &Markers) -> Vec<Caller> {
-    let never_b = vec![
-        m.internal.clone(),
-        m.tenant_a.clone(),
-        m.a1_private.clone(),
-        m.a1_email.clone(),
-    ];
     let caller = |label, tenant, kind, user: &str, forbidden: &[&String]| {
         let role = match kind {
             Kind::Staff(role) => role,
@@ -204,11 +351,23 @@ fn callers(desk: &Desk, m: &Markers) -> Vec<Caller> {
             forbidden: forbidden.iter().map(|s| (*s).clone()).collect(),
         }
     };
-    let b: Vec<&String> = never_b.iter().collect();
+    let b = [&m.internal, &m.tenant_a, &m.a1_private, &m.a1_email];
     vec![
-        caller("B customer", TENANT_B, Kind::OtherCustomer, "b1@b.example", &b),
+        caller(
+            "B customer",
+            TENANT_B,
+            Kind::OtherCustomer,
+            "b1@b.example",
+            &b,
+        ),
         caller("B agent", TENANT_B, Kind::Staff(Role::Agent), "agent-b", &b),
-        caller("B supervisor", TENANT_B, Kind::Staff(Role::Supervisor), "sup-b", &b),
+        caller(
+            "B supervisor",
+            TENANT_B,
+            Kind::Staff(Role::Supervisor),
+            "sup-b",
+            &b,
+        ),
         caller("B admin", TENANT_B, Kind::Staff(Role::Admin), "admin-b", &b),
         caller(
             "A2 (other customer)",
@@ -217,9 +376,21 @@ fn callers(desk: &Desk, m: &Markers) -> Vec<Caller> {
             &m.a2_email,
             &[&m.internal, &m.a1_private, &m.a1_email],
         ),
-        caller("A1 (owner)", TENANT_A, Kind::Owner, &m.a1_email, &[&m.internal]),
+        caller(
+            "A1 (owner)",
+            TENANT_A,
+            Kind::Owner,
+            &m.a1_email,
+            &[&m.internal],
+        ),
         caller("A agent", TENANT_A, Kind::Staff(Role::Agent), AGENT_A, &[]),
-        caller("A supervisor", TENANT_A, Kind::Staff(Role::Supervisor), SUPERVISOR_A, &[]),
+        caller(
+            "A supervisor",
+            TENANT_A,
+            Kind::Staff(Role::Supervisor),
+            SUPERVISOR_A,
+            &[],
+        ),
         caller("A admin", TENANT_A, Kind::Staff(Role::Admin), ADMIN_A, &[]),
     ]
 }
@@ -264,7 +435,15 @@ impl Findings {
 const DENIED: [Code; 2] = [Code::PermissionDenied, Code::NotFound];
 
 /// Judges one cell: the caller's answer against the table and the markers.
-fn judge(rpc: &Rpc, caller: &Caller, allow: Allow, names_object: bool, request: &[u8], reply: &Reply, out: &mut Findings) {
+fn judge(
+    rpc: &Rpc,
+    caller: &Caller,
+    allow: Allow,
+    names_object: bool,
+    request: &[u8],
+    reply: &Reply,
+    out: &mut Findings,
+) {
     let cell = format!("{} as {}", rpc.name(), caller.label);
     let foreign = caller.tenant != TENANT_A;
     let allowed = !(foreign && names_object) && allow.admits(caller.kind);
@@ -274,9 +453,10 @@ fn judge(rpc: &Rpc, caller: &Caller, allow: Allow, names_object: bool, request: 
                 "allowed caller refused",
                 format!("{cell}: {}", reply.summary()),
             ),
-            Code::Internal | Code::Unknown | Code::Unavailable | Code::DeadlineExceeded => {
-                out.add("allowed caller got a server error", format!("{cell}: {}", reply.summary()))
-            }
+            Code::Internal | Code::Unknown | Code::Unavailable | Code::DeadlineExceeded => out.add(
+                "allowed caller got a server error",
+                format!("{cell}: {}", reply.summary()),
+            ),
             Code::InvalidArgument => out.add(
                 "note: allowed caller got INVALID_ARGUMENT (request not valid for this caller)",
                 format!("{cell}: {}", reply.summary()),
@@ -294,25 +474,40 @@ fn judge(rpc: &Rpc, caller: &Caller, allow: Allow, names_object: bool, request: 
         out.add(group, format!("{cell}: {}", reply.summary()));
     }
     for marker in &caller.forbidden {
-        let echoed = request.windows(marker.len()).any(|w| w == marker.as_bytes());
+        let echoed = request
+            .windows(marker.len())
+            .any(|w| w == marker.as_bytes());
         if !echoed && reply.mentions(marker) {
             out.add(
                 "LEAK: answer shows text this caller must not see",
-                format!("{cell}: contains {marker} ({:?}, {} item(s))", reply.code, reply.items.len()),
+                format!(
+                    "{cell}: contains {marker} ({:?}, {} item(s))",
+                    reply.code,
+                    reply.items.len()
+                ),
             );
         }
     }
 }
 
 /// Every caller on one RPC, in order.
-async fn run_rpc(desk: &Desk, fixture: &Fixture, callers: &[Caller], rpc: Rpc, allow: Allow) -> Findings {
+async fn run_rpc(
+    desk: &Desk,
+    fixture: &Fixture,
+    callers: &[Caller],
+    rpc: Rpc,
+    allow: Allow,
+) -> Findings {
     let mut out = Findings::default();
     for caller in callers {
         let values = match requests::fresh(&rpc) {
             Some(kind) => match fixture.fresh(desk, kind).await {
                 Ok(fresh) => fixture.values.with(fresh),
                 Err(e) => {
-                    out.add("fixture failed", format!("{} for {}: {e:#}", rpc.name(), caller.label));
+                    out.add(
+                        "fixture failed",
+                        format!("{} for {}: {e:#}", rpc.name(), caller.label),
+                    );
                     continue;
                 }
             },
@@ -321,13 +516,30 @@ async fn run_rpc(desk: &Desk, fixture: &Fixture, callers: &[Caller], rpc: Rpc, a
         let built = match requests::build(&rpc, &values) {
             Ok(built) => built,
             Err(e) => {
-                out.add("request could not be built", format!("{}: {e:#}", rpc.name()));
+                out.add(
+                    "request could not be built",
+                    format!("{}: {e:#}", rpc.name()),
+                );
                 return out;
             }
         };
         let body = built.message.encode_to_vec();
-        let reply = dynamic::call(&desk.channel, &rpc, body.clone().into(), Some(&caller.token)).await;
-        judge(&rpc, caller, allow, built.names_object, &body, &reply, &mut out);
+        let reply = dynamic::call(
+            &desk.channel,
+            &rpc,
+            body.clone().into(),
+            Some(&caller.token),
+        )
+        .await;
+        judge(
+            &rpc,
+            caller,
+            allow,
+            built.names_object,
+            &body,
+            &reply,
+            &mut out,
+        );
     }
     let body = requests::build(&rpc, &fixture.values)
         .map(|b| b.message.encode_to_vec())

@@ -34,8 +34,7 @@ impl Desk {
         let server = world.serve(&[], env)?;
         let channel = server.channel().await?;
         server.wait_serving(&channel, "").await?;
-        let settings =
-            switchboard_testkit::settings(&world.db.url, &world.nats_url, &world.stream);
+        let settings = switchboard_testkit::settings(&world.db.url, &world.nats_url, &world.stream);
         Ok(Self {
             auth: Authenticator::hs256(&settings.auth.jwt_secret),
             world,

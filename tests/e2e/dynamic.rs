@@ -15,7 +15,8 @@ use tonic::{
 
 /// Every Switchboard message, service and method.
 pub static POOL: LazyLock<DescriptorPool> = LazyLock::new(|| {
-    DescriptorPool::decode(switchboard_proto::FILE_DESCRIPTOR_SET).expect("the descriptor set decodes")
+    DescriptorPool::decode(switchboard_proto::FILE_DESCRIPTOR_SET)
+        .expect("the descriptor set decodes")
 });
 
 /// How long a server stream is read before the call is dropped.
@@ -185,7 +186,10 @@ pub async fn call(channel: &Channel, rpc: &Rpc, body: Bytes, token: Option<&str>
 }
 
 /// The request `json` (protobuf JSON mapping) as a message of type `desc`.
-pub fn from_json(desc: MessageDescriptor, json: &serde_json::Value) -> anyhow::Result<DynamicMessage> {
+pub fn from_json(
+    desc: MessageDescriptor,
+    json: &serde_json::Value,
+) -> anyhow::Result<DynamicMessage> {
     let name = desc.full_name().to_owned();
     DynamicMessage::deserialize(desc, json)
         .map_err(|e| anyhow::anyhow!("{name} does not take {json}: {e}"))

@@ -278,7 +278,11 @@ impl Fixture {
             )
             .await?;
         let current = desk
-            .call(&s.agent, &format!("{TICKETS}GetTicket"), json!({"name": ticket_a1}))
+            .call(
+                &s.agent,
+                &format!("{TICKETS}GetTicket"),
+                json!({"name": ticket_a1}),
+            )
             .await?;
         let _ = desk
             .try_call(
@@ -304,8 +308,14 @@ impl Fixture {
 
         let now = chrono::Utc::now();
         let params = HashMap::from([
-            ("range_start".to_owned(), json!((now - chrono::Duration::days(7)).to_rfc3339())),
-            ("range_end".to_owned(), json!((now + chrono::Duration::days(1)).to_rfc3339())),
+            (
+                "range_start".to_owned(),
+                json!((now - chrono::Duration::days(7)).to_rfc3339()),
+            ),
+            (
+                "range_end".to_owned(),
+                json!((now + chrono::Duration::days(1)).to_rfc3339()),
+            ),
         ]);
         Ok(Self {
             markers: m,
@@ -331,7 +341,12 @@ impl Fixture {
                         json!({"agent": {"name": format!("agents/fresh-{n}")}}),
                     )
                     .await?;
-                pair("agent", json!(text(&a, "name")?), "agent_version", json!(int(&a, "version")?.to_string()))
+                pair(
+                    "agent",
+                    json!(text(&a, "name")?),
+                    "agent_version",
+                    json!(int(&a, "version")?.to_string()),
+                )
             }
             Fresh::Group => {
                 let g = desk
@@ -341,7 +356,12 @@ impl Fixture {
                         json!({"group": {"name": format!("groups/fresh-{n}")}}),
                     )
                     .await?;
-                pair("group", json!(text(&g, "name")?), "group_version", json!(int(&g, "version")?.to_string()))
+                pair(
+                    "group",
+                    json!(text(&g, "name")?),
+                    "group_version",
+                    json!(int(&g, "version")?.to_string()),
+                )
             }
             Fresh::Webhook => {
                 let w = desk
@@ -351,7 +371,12 @@ impl Fixture {
                         json!({"webhook": {"url": "https://hooks.example.com/fresh", "eventTypes": ["article.created"]}}),
                     )
                     .await?;
-                pair("webhook", json!(text(&w, "name")?), "webhook_version", json!(int(&w, "version")?.to_string()))
+                pair(
+                    "webhook",
+                    json!(text(&w, "name")?),
+                    "webhook_version",
+                    json!(int(&w, "version")?.to_string()),
+                )
             }
             Fresh::Ticket => {
                 let (name, version) = a1_ticket(desk, &s.agent, m, n).await?;
@@ -361,7 +386,12 @@ impl Fixture {
                 let (source, sv) = a1_ticket(desk, &s.agent, m, n).await?;
                 let (target, tv) = a1_ticket(desk, &s.agent, m, n).await?;
                 let mut out = pair("ticket", json!(source), "ticket_version", json!(sv));
-                out.extend(pair("ticket_target", json!(target), "ticket_target_version", json!(tv)));
+                out.extend(pair(
+                    "ticket_target",
+                    json!(target),
+                    "ticket_target_version",
+                    json!(tv),
+                ));
                 out
             }
             Fresh::CustomerPair => {
@@ -392,7 +422,12 @@ impl Fixture {
                 } else {
                     draft_article(desk, &s.agent, &m.tenant_a, false).await?
                 };
-                pair("article", json!(name), "article_version", json!(version.to_string()))
+                pair(
+                    "article",
+                    json!(name),
+                    "article_version",
+                    json!(version.to_string()),
+                )
             }
         })
     }
@@ -420,7 +455,12 @@ async fn tenant_b(desk: &Desk) -> anyhow::Result<()> {
 }
 
 /// A new ticket of customer A1 filed by an agent: its name and version.
-async fn a1_ticket(desk: &Desk, agent: &str, m: &Markers, n: u32) -> anyhow::Result<(String, String)> {
+async fn a1_ticket(
+    desk: &Desk,
+    agent: &str,
+    m: &Markers,
+    n: u32,
+) -> anyhow::Result<(String, String)> {
     let t = desk
         .call(
             agent,
@@ -434,7 +474,12 @@ async fn a1_ticket(desk: &Desk, agent: &str, m: &Markers, n: u32) -> anyhow::Res
     Ok((text(&t, "name")?, int(&t, "version")?.to_string()))
 }
 
-async fn draft_article(desk: &Desk, agent: &str, text_in: &str, internal: bool) -> anyhow::Result<(String, i64)> {
+async fn draft_article(
+    desk: &Desk,
+    agent: &str,
+    text_in: &str,
+    internal: bool,
+) -> anyhow::Result<(String, i64)> {
     let a = desk
         .call(
             agent,
@@ -451,7 +496,12 @@ async fn draft_article(desk: &Desk, agent: &str, text_in: &str, internal: bool) 
 }
 
 /// A published article (internal or public) whose texts carry `text_in`.
-async fn publish_article(desk: &Desk, agent: &str, text_in: &str, internal: bool) -> anyhow::Result<(String, i64)> {
+async fn publish_article(
+    desk: &Desk,
+    agent: &str,
+    text_in: &str,
+    internal: bool,
+) -> anyhow::Result<(String, i64)> {
     let (name, version) = draft_article(desk, agent, text_in, internal).await?;
     let a = desk
         .call(
@@ -464,7 +514,12 @@ async fn publish_article(desk: &Desk, agent: &str, text_in: &str, internal: bool
 }
 
 /// A chat of `visitor` (linked to customer A1): its ticket name.
-async fn start_chat(desk: &Desk, integration: &str, visitor: &str, m: &Markers) -> anyhow::Result<String> {
+async fn start_chat(
+    desk: &Desk,
+    integration: &str,
+    visitor: &str,
+    m: &Markers,
+) -> anyhow::Result<String> {
     let chat = desk
         .call(
             integration,
@@ -483,12 +538,19 @@ async fn first_delivery(desk: &Desk, admin: &str, webhook: &str) -> anyhow::Resu
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
         let list = desk
-            .call(admin, &format!("{NOTIFY}ListDeliveries"), json!({"parent": webhook}))
+            .call(
+                admin,
+                &format!("{NOTIFY}ListDeliveries"),
+                json!({"parent": webhook}),
+            )
             .await?;
         if let Some(first) = list.get("deliveries").and_then(|d| d.get(0)) {
             return text(first, "name");
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no delivery of {webhook} within 30 s");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no delivery of {webhook} within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -503,7 +565,10 @@ async fn wait_for_notification(desk: &Desk, token: &str) -> anyhow::Result<()> {
         if count.get("unreadCount").is_some() {
             return Ok(());
         }
-        anyhow::ensure!(tokio::time::Instant::now() < deadline, "no mention notification within 30 s");
+        anyhow::ensure!(
+            tokio::time::Instant::now() < deadline,
+            "no mention notification within 30 s"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

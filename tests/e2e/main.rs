@@ -2,6 +2,7 @@
 //! the local PostgreSQL and NATS, the way operators run it.
 
 mod authz;
+mod census;
 mod desk;
 mod dynamic;
 mod fixture;

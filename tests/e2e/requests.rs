@@ -2,7 +2,7 @@
 //! fields are filled by their names (`name`, `parent`, `ticket`, ...), and
 //! the payload an RPC needs beyond them comes from one table of templates.
 
-use prost_reflect::{DynamicMessage, Kind, MessageDescriptor, ReflectMessage, Value as PValue};
+use prost_reflect::{DynamicMessage, Kind, ReflectMessage, Value as PValue};
 use serde_json::{Value, json};
 
 use crate::{
@@ -25,60 +25,195 @@ pub struct Built {
 /// note), so an idempotent replay that crosses callers shows as a leak.
 const TEMPLATES: &[(&str, &str)] = &[
     // TicketService
-    ("TicketService/CreateTicket", r#"{"requestId": "matrix-ticket", "subject": "Matrix ticket", "description": "Made by the matrix", "requester": {"email": "matrix@x.example"}}"#),
-    ("TicketService/UpdateTicket", r#"{"ticket": {"subject": "Renamed"}, "updateMask": "subject", "expectedVersion": "$ticket_version"}"#),
-    ("TicketService/AssignTicket", r#"{"assignee": "agent-a", "expectedVersion": "$ticket_version"}"#),
-    ("TicketService/AddMessage", r#"{"requestId": "matrix-note", "body": "Any news?"}"#),
+    (
+        "TicketService/CreateTicket",
+        r#"{"requestId": "matrix-ticket", "subject": "Matrix ticket", "description": "Made by the matrix", "requester": {"email": "matrix@x.example"}}"#,
+    ),
+    (
+        "TicketService/UpdateTicket",
+        r#"{"ticket": {"subject": "Renamed"}, "updateMask": "subject", "expectedVersion": "$ticket_version"}"#,
+    ),
+    (
+        "TicketService/AssignTicket",
+        r#"{"assignee": "agent-a", "expectedVersion": "$ticket_version"}"#,
+    ),
+    (
+        "TicketService/AddMessage",
+        r#"{"requestId": "matrix-note", "body": "Any news?"}"#,
+    ),
     ("TicketService/SubmitSatisfaction", r#"{"score": 5}"#),
-    ("TicketService/MergeTickets", r#"{"source": "$ticket", "target": "$ticket_target", "sourceVersion": "$ticket_version", "targetVersion": "$ticket_target_version"}"#),
-    ("TicketService/UpdateSlaPolicy", r#"{"policy": {"targets": [{"priority": "PRIORITY_NORMAL", "firstResponseMinutes": 60, "resolutionMinutes": 480}]}}"#),
-    ("TicketService/UpdateIntakeRules", r#"{"rules": {"rules": []}}"#),
+    (
+        "TicketService/MergeTickets",
+        r#"{"source": "$ticket", "target": "$ticket_target", "sourceVersion": "$ticket_version", "targetVersion": "$ticket_target_version"}"#,
+    ),
+    (
+        "TicketService/UpdateSlaPolicy",
+        r#"{"policy": {"targets": [{"priority": "PRIORITY_NORMAL", "firstResponseMinutes": 60, "resolutionMinutes": 480}]}}"#,
+    ),
+    (
+        "TicketService/UpdateIntakeRules",
+        r#"{"rules": {"rules": []}}"#,
+    ),
     // CustomerService
-    ("CustomerService/FindCustomer", r#"{"identity": {"kind": "IDENTITY_KIND_EMAIL", "value": "$a1_email"}}"#),
-    ("CustomerService/AddIdentity", r#"{"identity": {"kind": "IDENTITY_KIND_PHONE", "value": "+15550001111"}}"#),
-    ("CustomerService/UpdateCustomer", r#"{"customer": {"displayName": "Ada"}, "updateMask": "displayName"}"#),
-    ("CustomerService/MergeCustomers", r#"{"source": "$customer", "target": "$customer_target"}"#),
+    (
+        "CustomerService/FindCustomer",
+        r#"{"identity": {"kind": "IDENTITY_KIND_EMAIL", "value": "$a1_email"}}"#,
+    ),
+    (
+        "CustomerService/AddIdentity",
+        r#"{"identity": {"kind": "IDENTITY_KIND_PHONE", "value": "+15550001111"}}"#,
+    ),
+    (
+        "CustomerService/UpdateCustomer",
+        r#"{"customer": {"displayName": "Ada"}, "updateMask": "displayName"}"#,
+    ),
+    (
+        "CustomerService/MergeCustomers",
+        r#"{"source": "$customer", "target": "$customer_target"}"#,
+    ),
     // IntakeService
-    ("IntakeService/IngestEmail", r#"{"raw": "RnJvbTogbWF0cml4QHguZXhhbXBsZQ0KVG86IGRlc2tAYS5leGFtcGxlDQpTdWJqZWN0OiBIZWxsbw0KTWVzc2FnZS1JRDogPG1hdHJpeEB4LmV4YW1wbGU+DQoNCk15IHByaW50ZXIgaXMgYnJva2VuLg0K"}"#),
-    ("IntakeService/LogCall", r#"{"contact": {"phone": "+15550002222"}, "subject": "Call", "direction": "CALL_DIRECTION_INBOUND", "outcome": "CALL_OUTCOME_RESOLVED", "durationSeconds": 60, "notes": "Called"}"#),
-    ("IntakeService/IngestSocial", r#"{"author": {"social": "x:@matrix"}, "network": "x", "threadId": "thread-1", "postId": "post-1", "text": "Help"}"#),
-    ("IntakeService/IngestSms", r#"{"from": "+15550003333", "text": "Help", "providerId": "sms-1"}"#),
-    ("IntakeService/SubmitWebForm", r#"{"contact": {"email": "form@x.example"}, "subject": "Form", "description": "Sent from the form"}"#),
-    ("IntakeService/StartChat", r#"{"visitor": {"chatVisitor": "matrix-visitor"}, "text": "Hi"}"#),
-    ("IntakeService/SendChatMessage", r#"{"text": "Still there?"}"#),
+    (
+        "IntakeService/IngestEmail",
+        r#"{"raw": "RnJvbTogbWF0cml4QHguZXhhbXBsZQ0KVG86IGRlc2tAYS5leGFtcGxlDQpTdWJqZWN0OiBIZWxsbw0KTWVzc2FnZS1JRDogPG1hdHJpeEB4LmV4YW1wbGU+DQoNCk15IHByaW50ZXIgaXMgYnJva2VuLg0K"}"#,
+    ),
+    (
+        "IntakeService/LogCall",
+        r#"{"contact": {"phone": "+15550002222"}, "subject": "Call", "direction": "CALL_DIRECTION_INBOUND", "outcome": "CALL_OUTCOME_RESOLVED", "durationSeconds": 60, "notes": "Called"}"#,
+    ),
+    (
+        "IntakeService/IngestSocial",
+        r#"{"author": {"social": "x:@matrix"}, "network": "x", "threadId": "thread-1", "postId": "post-1", "text": "Help"}"#,
+    ),
+    (
+        "IntakeService/IngestSms",
+        r#"{"from": "+15550003333", "text": "Help", "providerId": "sms-1"}"#,
+    ),
+    (
+        "IntakeService/SubmitWebForm",
+        r#"{"contact": {"email": "form@x.example"}, "subject": "Form", "description": "Sent from the form"}"#,
+    ),
+    (
+        "IntakeService/StartChat",
+        r#"{"visitor": {"chatVisitor": "matrix-visitor"}, "text": "Hi"}"#,
+    ),
+    (
+        "IntakeService/SendChatMessage",
+        r#"{"text": "Still there?"}"#,
+    ),
     // RoutingService
-    ("RoutingService/CreateAgent", r#"{"agent": {"name": "agents/matrix-new", "capacity": [{"max": 3}]}}"#),
-    ("RoutingService/UpdateAgent", r#"{"agent": {"displayName": "Renamed"}, "updateMask": "displayName", "expectedVersion": "$agent_version"}"#),
-    ("RoutingService/CreateGroup", r#"{"group": {"name": "groups/matrix-new"}}"#),
-    ("RoutingService/UpdateGroup", r#"{"group": {"displayName": "Renamed"}, "updateMask": "displayName", "expectedVersion": "$group_version"}"#),
-    ("RoutingService/UpdateRoutingRules", r#"{"rules": {"rules": []}}"#),
-    ("RoutingService/SetPresence", r#"{"presence": "PRESENCE_AWAY"}"#),
+    (
+        "RoutingService/CreateAgent",
+        r#"{"agent": {"name": "agents/matrix-new", "capacity": [{"max": 3}]}}"#,
+    ),
+    (
+        "RoutingService/UpdateAgent",
+        r#"{"agent": {"displayName": "Renamed"}, "updateMask": "displayName", "expectedVersion": "$agent_version"}"#,
+    ),
+    (
+        "RoutingService/CreateGroup",
+        r#"{"group": {"name": "groups/matrix-new"}}"#,
+    ),
+    (
+        "RoutingService/UpdateGroup",
+        r#"{"group": {"displayName": "Renamed"}, "updateMask": "displayName", "expectedVersion": "$group_version"}"#,
+    ),
+    (
+        "RoutingService/UpdateRoutingRules",
+        r#"{"rules": {"rules": []}}"#,
+    ),
+    (
+        "RoutingService/SetPresence",
+        r#"{"presence": "PRESENCE_AWAY"}"#,
+    ),
     // NotificationService
     ("NotificationService/MarkRead", r#"{"all": true}"#),
-    ("NotificationService/CreateWebhook", r#"{"webhook": {"url": "https://hooks.example.com/matrix", "eventTypes": ["ticket.created"]}}"#),
-    ("NotificationService/UpdateWebhook", r#"{"webhook": {"description": "changed", "version": "$webhook_version"}, "updateMask": "description"}"#),
-    ("NotificationService/GetTemplate", r#"{"name": "templates/ticket.assigned/en"}"#),
-    ("NotificationService/UpdateTemplate", r#"{"template": {"name": "templates/ticket.assigned/en", "subject": "Assigned {{ ticket.number }}", "textBody": "You have {{ ticket.subject }}", "version": "0"}}"#),
-    ("NotificationService/UpdatePreferences", r#"{"preferences": {"mutedEventTypes": ["ticket.updated"], "version": "0"}}"#),
-    ("NotificationService/UpdateNotificationRules", r#"{"rules": [{"name": "mentions", "enabled": true}], "version": "0"}"#),
+    (
+        "NotificationService/CreateWebhook",
+        r#"{"webhook": {"url": "https://hooks.example.com/matrix", "eventTypes": ["ticket.created"]}}"#,
+    ),
+    (
+        "NotificationService/UpdateWebhook",
+        r#"{"webhook": {"description": "changed", "version": "$webhook_version"}, "updateMask": "description"}"#,
+    ),
+    (
+        "NotificationService/GetTemplate",
+        r#"{"name": "templates/ticket.assigned/en"}"#,
+    ),
+    (
+        "NotificationService/UpdateTemplate",
+        r#"{"template": {"name": "templates/ticket.assigned/en", "subject": "Assigned {{ ticket.number }}", "textBody": "You have {{ ticket.subject }}", "version": "0"}}"#,
+    ),
+    (
+        "NotificationService/UpdatePreferences",
+        r#"{"preferences": {"mutedEventTypes": ["ticket.updated"], "version": "0"}}"#,
+    ),
+    (
+        "NotificationService/UpdateNotificationRules",
+        r#"{"rules": [{"name": "mentions", "enabled": true}], "version": "0"}"#,
+    ),
     // KnowledgeService
-    ("KnowledgeService/CreateArticle", r#"{"title": "Matrix article", "bodyMarkdown": "Body", "locale": "en"}"#),
-    ("KnowledgeService/UpdateArticle", r#"{"article": {"title": "Renamed"}, "updateMask": "title", "expectedVersion": "$article_version"}"#),
-    ("KnowledgeService/PublishArticle", r#"{"expectedVersion": "$article_version"}"#),
-    ("KnowledgeService/ArchiveArticle", r#"{"expectedVersion": "$article_version"}"#),
-    ("KnowledgeService/RestoreArticleVersion", r#"{"version": "1", "expectedVersion": "$article_version"}"#),
-    ("KnowledgeService/CreateCategory", r#"{"category": {"title": "Matrix category"}}"#),
+    (
+        "KnowledgeService/CreateArticle",
+        r#"{"title": "Matrix article", "bodyMarkdown": "Body", "locale": "en"}"#,
+    ),
+    (
+        "KnowledgeService/UpdateArticle",
+        r#"{"article": {"title": "Renamed"}, "updateMask": "title", "expectedVersion": "$article_version"}"#,
+    ),
+    (
+        "KnowledgeService/PublishArticle",
+        r#"{"expectedVersion": "$article_version"}"#,
+    ),
+    (
+        "KnowledgeService/ArchiveArticle",
+        r#"{"expectedVersion": "$article_version"}"#,
+    ),
+    (
+        "KnowledgeService/RestoreArticleVersion",
+        r#"{"version": "1", "expectedVersion": "$article_version"}"#,
+    ),
+    (
+        "KnowledgeService/CreateCategory",
+        r#"{"category": {"title": "Matrix category"}}"#,
+    ),
     ("KnowledgeService/SearchArticles", r#"{"query": "printer"}"#),
-    ("KnowledgeService/SuggestArticles", r#"{"subject": "printer", "description": "the printer tray jams"}"#),
-    ("KnowledgeService/VoteArticle", r#"{"vote": "VOTE_HELPFUL"}"#),
+    (
+        "KnowledgeService/SuggestArticles",
+        r#"{"subject": "printer", "description": "the printer tray jams"}"#,
+    ),
+    (
+        "KnowledgeService/VoteArticle",
+        r#"{"vote": "VOTE_HELPFUL"}"#,
+    ),
     // AnalyticsService
-    ("AnalyticsService/GetOverview", r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/QueryTimeSeries", r#"{"metric": "METRIC_CREATED", "bucket": "BUCKET_DAY", "range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/ListAgentStats", r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/GetSlaReport", r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/ListTopIssues", r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/ExportTicketFacts", r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#),
-    ("AnalyticsService/UpdateBusinessCalendar", r#"{"businessHours": {"timeZone": "UTC", "hours": [{"weekday": 1, "startMinute": 540, "endMinute": 1020}]}}"#),
+    (
+        "AnalyticsService/GetOverview",
+        r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/QueryTimeSeries",
+        r#"{"metric": "METRIC_CREATED", "bucket": "BUCKET_DAY", "range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/ListAgentStats",
+        r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/GetSlaReport",
+        r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/ListTopIssues",
+        r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/ExportTicketFacts",
+        r#"{"range": {"startTime": "$range_start", "endTime": "$range_end"}}"#,
+    ),
+    (
+        "AnalyticsService/UpdateBusinessCalendar",
+        r#"{"businessHours": {"timeZone": "UTC", "hours": [{"weekday": 1, "startMinute": 540, "endMinute": 1020}]}}"#,
+    ),
 ];
 
 /// RPCs that consume or version the object they name: each call gets one
@@ -246,27 +381,6 @@ fn fill_level(noun: &str, message: &mut DynamicMessage, values: &Values) -> bool
     filled
 }
 
-fn is_well_known(kind: &Kind) -> bool {
+pub fn is_well_known(kind: &Kind) -> bool {
     matches!(kind, Kind::Message(m) if m.package_name() == "google.protobuf")
-}
-
-/// Every string field of `desc` at top level and one level down, as
-/// `(path, field numbers)`: the sweep's targets.
-pub fn string_fields(desc: &MessageDescriptor) -> Vec<(String, Vec<u32>)> {
-    let mut out = Vec::new();
-    for field in desc.fields() {
-        match field.kind() {
-            Kind::String => out.push((field.name().to_owned(), vec![field.number()])),
-            Kind::Message(inner) if !field.is_map() && !is_well_known(&field.kind()) => {
-                for f in inner.fields().filter(|f| f.kind() == Kind::String) {
-                    out.push((
-                        format!("{}.{}", field.name(), f.name()),
-                        vec![field.number(), f.number()],
-                    ));
-                }
-            }
-            _ => {}
-        }
-    }
-    out
 }
