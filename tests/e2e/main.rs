@@ -1,8 +1,15 @@
 //! End-to-end tests of the `switchboard` binary, run as a real process against
 //! the local PostgreSQL and NATS, the way operators run it.
 
+mod authz;
+mod census;
+mod desk;
+mod dynamic;
+mod fixture;
 mod mail_loop;
+mod requests;
 mod serve;
+mod sweep;
 
 /// `message` with a bearer token, as every authenticated call needs.
 fn authed<T>(message: T, token: &str) -> tonic::Request<T> {
