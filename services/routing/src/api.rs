@@ -16,7 +16,7 @@ use crate::{
     domain::{
         Agent, Capacity, Group,
         agent::{self, apply_fields},
-        group, rules,
+        agents_page_after, agents_page_token, group, rules,
     },
     router::Router,
     store::StoreError,
@@ -179,9 +179,13 @@ impl RoutingService for RoutingApi {
         if !(0..=MAX_PAGE).contains(&req.page_size) {
             v.add("page_size", format!("must be 0 to {MAX_PAGE}"));
         }
-        if req.page_token.len() > 256 {
-            v.add("page_token", "is not a token this service issued");
-        }
+        let after = match agents_page_after(&req.page_token) {
+            Some(after) => after,
+            None => {
+                v.add("page_token", "is not a token this service issued");
+                String::new()
+            }
+        };
         let group = match req.group.strip_prefix("groups/").unwrap_or(&req.group) {
             "" => None,
             g if crate::domain::is_slug(g, false) => Some(g.to_owned()),
@@ -199,12 +203,15 @@ impl RoutingService for RoutingApi {
         let mut agents = self
             .router
             .store
-            .list_agents(&c.tenant, group.as_deref(), &req.page_token, size + 1)
+            .list_agents(&c.tenant, group.as_deref(), &after, size + 1)
             .await
             .map_err(store)?;
         let next = if agents.len() as i64 > size {
             agents.truncate(size as usize);
-            agents.last().map(|a| a.user.clone()).unwrap_or_default()
+            agents
+                .last()
+                .map(|a| agents_page_token(&a.user))
+                .unwrap_or_default()
         } else {
             String::new()
         };

@@ -4,6 +4,7 @@
 pub mod agent;
 pub mod escalation;
 pub mod group;
+pub mod page;
 pub mod rank;
 pub mod roster;
 pub mod rules;
@@ -13,6 +14,7 @@ pub mod ticket;
 pub use agent::{Agent, Capacity};
 pub use escalation::{EscalationPlan, plan_escalation};
 pub use group::{EscalationAction, Group, OfflinePolicy, Strategy};
+pub use page::{agents_page_after, agents_page_token};
 pub use rank::{Scored, pick_scored};
 pub use roster::{Fit, Roster};
 pub use rules::{Decision, RoutingRule, decide};
