@@ -15,6 +15,7 @@ pub mod domain;
 pub mod email;
 pub mod handoff;
 pub mod live;
+mod people;
 pub mod store;
 pub mod webhook;
 

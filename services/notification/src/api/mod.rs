@@ -122,8 +122,14 @@ pub(crate) fn invalid(field: &str, description: &str) -> ApiError {
 }
 
 /// The inboxes `caller` reads: their own, and the supervisors' for
-/// supervisors and admins.
+/// supervisors and admins; none for customers.
 pub(crate) fn inboxes(caller: &Caller) -> Vec<String> {
+    // In-app notifications are for staff only (see `domain::may_read_in_app`);
+    // a customer whose token names the same user id as an agent's still
+    // reads none of them.
+    if !caller.role.is_staff() {
+        return Vec::new();
+    }
     let mut out = vec![caller.user.clone()];
     if matches!(caller.role, Role::Supervisor | Role::Admin) {
         out.push(SUPERVISORS_INBOX.to_owned());

@@ -9,7 +9,8 @@ pub mod signing;
 pub mod templates;
 
 pub use recipients::{
-    Channel, EscalationFact, Fact, Intent, MessageFact, QueueFact, TicketFact, recipients,
+    Channel, EscalationFact, Fact, Intent, MessageFact, QueueFact, TicketFact, may_read_in_app,
+    recipients,
 };
 pub use rules::{Rule, Rules};
 

@@ -9,7 +9,7 @@ use switchboard_events::{
 };
 use switchboard_proto::{
     common::v1::{Actor, ActorKind},
-    events::v1::{Envelope, MessageAdded, TicketCreated},
+    events::v1::{AgentStatusChanged, Envelope, MessageAdded, TicketCreated},
     notification::v1::{self as pb, notification_service_client::NotificationServiceClient},
     ticket::v1::{Message, Ticket, Visibility},
 };
@@ -141,6 +141,15 @@ impl Desk {
 
     pub async fn publish(&self, event: &Envelope) -> anyhow::Result<()> {
         self.publish_as(event, &event.id).await
+    }
+
+    /// Makes `agents` known as staff, as routing does when they go online
+    /// (in-app notifications reach known staff only).
+    pub async fn introduce(&self, agents: &[&str]) -> anyhow::Result<()> {
+        for a in agents {
+            self.publish(&online(a)).await?;
+        }
+        Ok(())
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {
@@ -293,6 +302,23 @@ impl TicketSpec {
         );
         (event, message_id)
     }
+}
+
+/// Routing's `agent.status_changed` for `agent` going online: what makes
+/// the notification service know them as staff.
+pub fn online(agent: &str) -> Envelope {
+    EventBuilder::new(&TenantId::parse("acme").unwrap(), "agent", agent, 1)
+        .actor(Actor {
+            kind: ActorKind::System as i32,
+            ..Default::default()
+        })
+        .build(
+            "status_changed",
+            Payload::AgentStatusChanged(AgentStatusChanged {
+                agent: format!("agents/{agent}"),
+                ..Default::default()
+            }),
+        )
 }
 
 pub fn agent(id: &str) -> Actor {

@@ -7,6 +7,7 @@ mod claims;
 mod email;
 mod helpers;
 mod inbox;
+mod leaks;
 mod receiver;
 mod rules;
 mod webhooks;
