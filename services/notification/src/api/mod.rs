@@ -6,7 +6,7 @@ mod rules;
 mod settings;
 mod webhooks;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use switchboard_proto::notification::v1::{
     self as pb, notification_service_server::NotificationService,
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::SUPERVISORS_INBOX,
+    domain::{SUPERVISORS_INBOX, egress::EgressPolicy},
     live::Signals,
     store::{PgStore, StoreError},
 };
@@ -33,6 +33,8 @@ pub struct NotificationApi {
     /// How often an idle `Subscribe` re-reads, in case a wake-up was lost.
     poll: Duration,
     shutdown: CancellationToken,
+    /// Where webhooks may point.
+    egress: Arc<EgressPolicy>,
 }
 
 impl NotificationApi {
@@ -49,7 +51,15 @@ impl NotificationApi {
             max_attempts,
             poll: Duration::from_secs(1),
             shutdown,
+            egress: Arc::default(),
         }
+    }
+
+    /// Webhooks may point only where `egress` permits (public addresses
+    /// only, without this).
+    pub fn with_egress(mut self, egress: Arc<EgressPolicy>) -> Self {
+        self.egress = egress;
+        self
     }
 }
 

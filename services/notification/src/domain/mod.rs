@@ -1,6 +1,7 @@
 //! The rules of who hears what, how deliveries retry, and what a request may
 //! contain; no I/O, so every rule is unit-tested on its own.
 
+pub mod egress;
 pub mod input;
 pub mod recipients;
 pub mod retry;

@@ -44,6 +44,17 @@ impl Desk {
     /// Starts the service with SMTP at `smtp` and up to `max_attempts`
     /// attempts per delivery, retrying after 50–400 ms.
     pub async fn start(smtp: SocketAddr, max_attempts: u32) -> anyhow::Result<Self> {
+        // The tests' receivers listen on loopback.
+        Self::start_allowing(smtp, max_attempts, Some("127.0.0.0/8")).await
+    }
+
+    /// As [`Desk::start`], webhooks allowed to reach `allowed` (CIDRs,
+    /// comma-separated) besides public addresses; `None`: the default.
+    pub async fn start_allowing(
+        smtp: SocketAddr,
+        max_attempts: u32,
+        allowed: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let nats_url = switchboard_testkit::nats_url();
         let db = TestDb::create().await?;
         let stream = TestStream::unique();
@@ -61,6 +72,12 @@ impl Desk {
             ("DISPATCH_POLL_MS", "50".to_owned()),
         ] {
             env.push((format!("SWITCHBOARD__NOTIFICATION__{k}"), v));
+        }
+        if let Some(allowed) = allowed {
+            env.push((
+                "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS".into(),
+                allowed.into(),
+            ));
         }
         let settings = Settings::load_with_vars(None, env)?;
         let js = jetstream::new(connect(&nats_url).await?);

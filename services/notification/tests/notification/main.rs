@@ -4,6 +4,7 @@
 mod api;
 mod batch;
 mod claims;
+mod egress;
 mod email;
 mod helpers;
 mod inbox;
