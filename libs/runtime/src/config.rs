@@ -103,6 +103,10 @@ pub struct NotificationSettings {
     pub dispatch_poll_ms: u64,
     /// Deliveries sent at the same time per replica.
     pub dispatch_concurrency: u32,
+    /// CIDRs webhooks may reach besides public addresses (on-premise
+    /// receivers); loopback, private, link-local and the like are denied
+    /// otherwise.
+    pub webhook_allowed_cidrs: Vec<String>,
 }
 
 /// The attachment object store.
@@ -324,7 +328,12 @@ impl Settings {
         if let Some(path) = file {
             builder = builder.add_source(File::from(path).required(true));
         }
-        let env = env.prefix_separator("__").separator("__").try_parsing(true);
+        let env = env
+            .prefix_separator("__")
+            .separator("__")
+            .try_parsing(true)
+            .list_separator(",")
+            .with_list_parse_key("notification.webhook_allowed_cidrs");
         let settings: Settings = builder.add_source(env).build()?.try_deserialize()?;
         settings.validate()?;
         Ok(settings)
@@ -338,6 +347,14 @@ impl Settings {
             })
         };
         self.validate_auth()?;
+        for cidr in &self.notification.webhook_allowed_cidrs {
+            if cidr.parse::<ipnet::IpNet>().is_err() {
+                return invalid(
+                    "notification.webhook_allowed_cidrs",
+                    "must be CIDRs like `10.1.2.0/24` or `fd00::/8`",
+                );
+            }
+        }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections", "must be greater than 0");
         }
@@ -603,6 +620,33 @@ mod tests {
         .unwrap();
         assert_eq!(s.grpc.listen.port(), 7000);
         assert_eq!(s.log.level, "warn");
+    }
+
+    #[test]
+    fn webhook_allowed_cidrs_are_a_list_of_cidrs() {
+        assert!(
+            load(&[])
+                .unwrap()
+                .notification
+                .webhook_allowed_cidrs
+                .is_empty()
+        );
+        let s = load(&[(
+            "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS",
+            "127.0.0.0/8,fd00::/8",
+        )])
+        .unwrap();
+        assert_eq!(
+            s.notification.webhook_allowed_cidrs,
+            ["127.0.0.0/8", "fd00::/8"]
+        );
+        let err = load(&[(
+            "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS",
+            "10.0.0.0/33",
+        )])
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("notification.webhook_allowed_cidrs"), "{err}");
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! CSV rows of ticket facts for the export: RFC 4180 lines, one fact per
 //! row, the columns of [`CSV_HEADER`].
 
+use std::borrow::Cow;
+
 use chrono::{DateTime, Utc};
 use switchboard_kpi::TicketFact;
 use uuid::Uuid;
@@ -83,14 +85,35 @@ pub fn csv_row(id: Uuid, f: &TicketFact) -> Vec<String> {
     ]
 }
 
-/// One RFC 4180 line: fields with a comma, quote or line break are quoted,
-/// quotes doubled.
+/// A cell a spreadsheet would run as a formula (it starts with `=`, `+`,
+/// `-`, `@`, a tab or a carriage return) behind a single quote, as OWASP
+/// recommends against CSV injection; a plain number (`-3`, `1.5`) stays a
+/// number.
+pub fn neutralise(field: &str) -> Cow<'_, str> {
+    let number = {
+        let digits = field.strip_prefix('-').unwrap_or(field);
+        !digits.is_empty()
+            && digits.bytes().all(|b| b.is_ascii_digit() || b == b'.')
+            && digits.bytes().filter(|b| *b == b'.').count() <= 1
+            && !digits.starts_with('.')
+            && !digits.ends_with('.')
+    };
+    if field.starts_with(['=', '+', '-', '@', '\t', '\r']) && !number {
+        Cow::Owned(format!("'{field}"))
+    } else {
+        Cow::Borrowed(field)
+    }
+}
+
+/// One RFC 4180 line: every field [`neutralise`]d; fields with a comma,
+/// quote or line break are quoted, quotes doubled.
 pub fn csv_line(fields: &[impl AsRef<str>]) -> String {
     let mut line = String::new();
     for (i, field) in fields.iter().enumerate() {
         if i > 0 {
             line.push(',');
         }
+        let field = neutralise(field.as_ref());
         let field = field.as_ref();
         if field.contains([',', '"', '\r', '\n']) {
             line.push('"');
@@ -113,6 +136,32 @@ mod tests {
         assert_eq!(
             csv_line(&["a", "b,c", "say \"hi\"", "x\ny"]),
             "a,\"b,c\",\"say \"\"hi\"\"\",\"x\ny\"\r\n"
+        );
+    }
+
+    #[test]
+    fn formula_cells_are_neutralised_and_numbers_kept() {
+        for (raw, out) in [
+            ("=1+1", "'=1+1"),
+            ("+1", "'+1"),
+            ("-1+2", "'-1+2"),
+            ("@SUM(A1)", "'@SUM(A1)"),
+            ("\tx", "'\tx"),
+            ("\rx", "'\rx"),
+            ("-", "'-"),
+            ("-.5", "'-.5"),
+            ("1-1", "1-1"),
+            ("a=b", "a=b"),
+            ("", ""),
+            ("-3", "-3"),
+            ("-1.5", "-1.5"),
+            ("42", "42"),
+        ] {
+            assert_eq!(neutralise(raw), out, "{raw:?}");
+        }
+        assert_eq!(
+            csv_line(&["=HYPERLINK(\"x\",\"y\")", "-2"]),
+            "\"'=HYPERLINK(\"\"x\"\",\"\"y\"\")\",-2\r\n"
         );
     }
 }

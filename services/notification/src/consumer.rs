@@ -28,6 +28,7 @@ use crate::{
     },
     email,
     handoff::{Handed, Handoff},
+    people::People,
     store::{
         self, Contact, NewDelivery, TemplateRow, WebhookRow, inbox::NewNotification,
         settings::TemplateKey,
@@ -138,6 +139,18 @@ impl Notifier {
             .into_iter()
             .collect();
         let mut contacts = Contacts::load(tx, &wanted).await?;
+        let named: Vec<_> = planned
+            .iter()
+            .flat_map(|p| {
+                p.fact
+                    .named_people()
+                    .into_iter()
+                    .map(|who| (p.event.tenant_id.clone(), who.to_owned()))
+            })
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut people = People::load(tx, &named).await?;
         // The tenants' switches over the default rules, once per batch.
         let tenants: HashSet<&str> = planned
             .iter()
@@ -148,6 +161,7 @@ impl Notifier {
         let all_on = Rules::all_on();
         for p in &mut planned {
             contacts.learn_from(p.event);
+            people.learn_from(p.event);
             if p.fact == Fact::Other {
                 continue;
             }
@@ -155,7 +169,10 @@ impl Notifier {
             let actor = p.event.actor.as_ref().map_or("", |a| a.id.as_str());
             let requester_email = p.contact.as_ref().map(|c| c.email.as_str());
             let tenant_rules = rules.get(&p.event.tenant_id).unwrap_or(&all_on);
-            p.intents = domain::recipients(&p.fact, actor, requester_email, tenant_rules);
+            let tenant = p.event.tenant_id.as_str();
+            let is_staff = |user: &str| people.is_staff(tenant, user);
+            p.intents =
+                domain::recipients(&p.fact, actor, requester_email, tenant_rules, &is_staff);
         }
 
         let lookups = Lookups::load(tx, &planned).await?;
@@ -167,6 +184,7 @@ impl Notifier {
         }
 
         store::upsert_contacts(tx, contacts.learned()).await?;
+        store::upsert_people(tx, people.learned()).await?;
         let recorded = store::inbox::insert_notifications(tx, &rows.notifications).await?;
         rows.deliveries
             .retain(|d| recorded.contains(&d.notification_id));

@@ -288,6 +288,7 @@ mod tests {
             "a",
             Some("x@example.com"),
             &crate::domain::Rules::all_on(),
+            &|_: &str| false,
         )[0]
         .clone();
         let ctx = context(

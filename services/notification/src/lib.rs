@@ -15,6 +15,7 @@ pub mod domain;
 pub mod email;
 pub mod handoff;
 pub mod live;
+mod people;
 pub mod store;
 pub mod webhook;
 
@@ -68,13 +69,18 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     let store = store::PgStore::new(pool.clone());
     let signals = live::Signals::default();
     let max_attempts = n.max_attempts as i32;
+    let egress = Arc::new(
+        domain::egress::EgressPolicy::new(&n.webhook_allowed_cidrs)
+            .map_err(|e| MountError::Config(format!("notification.webhook_allowed_cidrs: {e}")))?,
+    );
 
     let api = NotificationApi::new(
         store.clone(),
         signals.clone(),
         max_attempts,
         app.shutdown_token(),
-    );
+    )
+    .with_egress(egress.clone());
     app.add_authenticated(
         NotificationServiceServer::new(api).max_decoding_message_size(service_max_request_bytes(
             notification_service_server::SERVICE_NAME,
@@ -95,7 +101,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     let dispatcher = dispatch::Dispatcher {
         store: store.clone(),
         email: Arc::new(email::SmtpSender::new(&n).map_err(|e| MountError::Config(e.to_string()))?),
-        webhooks: Arc::new(webhook::HttpWebhookClient::new(send_timeout)),
+        webhooks: Arc::new(webhook::HttpWebhookClient::new(send_timeout, egress)),
         policy: domain::retry::RetryPolicy {
             max_attempts: n.max_attempts,
             base: Duration::from_millis(n.retry_base_ms),

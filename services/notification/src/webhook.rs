@@ -2,7 +2,11 @@
 //! client that POSTs them, signed.
 
 use std::{
+    future::Future,
+    net::{IpAddr, SocketAddr},
+    pin::Pin,
     sync::{Arc, LazyLock},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -11,7 +15,10 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Request, Uri, header};
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
+    client::legacy::{
+        Client,
+        connect::{HttpConnector, dns::Name},
+    },
     rt::{TokioExecutor, TokioTimer},
 };
 use prost::Message;
@@ -20,7 +27,7 @@ use serde::Serialize;
 use serde_json::Value;
 use switchboard_proto::events::v1::Envelope;
 
-use crate::domain::signing;
+use crate::domain::{egress::EgressPolicy, signing};
 
 /// The protobuf type of every webhook's `event`.
 pub const ENVELOPE_TYPE: &str = "switchboard.events.v1.Envelope";
@@ -125,15 +132,79 @@ impl<'a> Signed<'a> {
     }
 }
 
+/// What a delivery to a target the egress policy refuses records: the same
+/// whatever is there, so the delivery log tells an admin nothing about the
+/// desk's own network.
+pub const BLOCKED: &str = "target address not allowed (internal addresses are refused; see notification.webhook_allowed_cidrs)";
+
+/// A connection refused by the egress policy.
+#[derive(Debug, Clone, Copy, thiserror::Error)]
+#[error("{BLOCKED}")]
+pub struct Blocked;
+
+/// Resolves names for both HTTP clients, keeping only the addresses the
+/// egress policy permits, so a name that resolves (or is rebound) to an
+/// internal address is never connected to.
+#[derive(Debug, Clone)]
+pub struct GuardedResolver {
+    egress: Arc<EgressPolicy>,
+}
+
+impl GuardedResolver {
+    async fn resolve(
+        egress: Arc<EgressPolicy>,
+        host: String,
+    ) -> Result<std::vec::IntoIter<SocketAddr>, BoxError> {
+        let found: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+        let permitted: Vec<SocketAddr> = found
+            .into_iter()
+            .filter(|a| egress.permits(a.ip()))
+            .collect();
+        if permitted.is_empty() {
+            return Err(Box::new(Blocked));
+        }
+        Ok(permitted.into_iter())
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower::Service<Name> for GuardedResolver {
+    type Response = std::vec::IntoIter<SocketAddr>;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, name: Name) -> Self::Future {
+        Box::pin(Self::resolve(self.egress.clone(), name.as_str().to_owned()))
+    }
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let (egress, host) = (self.egress.clone(), name.as_str().to_owned());
+        Box::pin(async move {
+            let addrs = Self::resolve(egress, host).await?;
+            Ok(Box::new(addrs) as reqwest::dns::Addrs)
+        })
+    }
+}
+
 /// The HTTP client: hyper over pooled keep-alive connections (rustls for
 /// `https`), which costs a fraction of reqwest's CPU per request. A URL
 /// with credentials in it (`https://user:pass@host/`) goes through reqwest,
-/// which turns them into HTTP basic auth.
+/// which turns them into HTTP basic auth. Both connect only where the
+/// egress policy permits: literal addresses are checked before sending,
+/// names as they resolve; neither follows redirects or uses a proxy.
 #[derive(Debug, Clone)]
 pub struct HttpWebhookClient {
-    client: Client<HttpsConnector<HttpConnector>, Full<Bytes>>,
+    client: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Full<Bytes>>,
     with_credentials: reqwest::Client,
     timeout: Duration,
+    egress: Arc<EgressPolicy>,
 }
 
 /// What the client sends as `User-Agent`.
@@ -144,8 +215,9 @@ const USER_AGENT: &str = "Switchboard-Webhooks/1";
 const DRAINED: usize = 64 * 1024;
 
 impl HttpWebhookClient {
-    /// A client whose requests time out after `timeout`.
-    pub fn new(timeout: Duration) -> Self {
+    /// A client whose requests time out after `timeout`, connecting only
+    /// where `egress` permits.
+    pub fn new(timeout: Duration, egress: Arc<EgressPolicy>) -> Self {
         // The roots and protocol versions reqwest's `rustls-tls` uses.
         let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
             rustls::crypto::ring::default_provider(),
@@ -156,7 +228,10 @@ impl HttpWebhookClient {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         })
         .with_no_client_auth();
-        let mut http = HttpConnector::new();
+        let resolver = GuardedResolver {
+            egress: egress.clone(),
+        };
+        let mut http = HttpConnector::new_with_resolver(resolver.clone());
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(timeout));
@@ -176,12 +251,15 @@ impl HttpWebhookClient {
             .timeout(timeout)
             .user_agent(USER_AGENT)
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(resolver))
             .build()
             .expect("the HTTP client builds");
         Self {
             client,
             with_credentials,
             timeout,
+            egress,
         }
     }
 
@@ -243,10 +321,7 @@ impl HttpWebhookClient {
             .body(body.to_vec())
             .send()
             .await
-            .map_err(|e| PostError {
-                status: 0,
-                message: format!("request failed: {}", chain(&e.without_url())),
-            })?;
+            .map_err(|e| failed(&e.without_url()))?;
         let status = response.status();
         outcome(status.as_u16(), status.is_success(), &status)
     }
@@ -262,6 +337,19 @@ impl WebhookClient for HttpWebhookClient {
         event_type: &str,
         body: &[u8],
     ) -> Result<u16, PostError> {
+        // Names are checked as they resolve; a literal address never is
+        // resolved, so it is checked here, as the URL parser normalises it
+        // (`http://2130706433/` is 127.0.0.1).
+        let literal = reqwest::Url::parse(url).ok().and_then(|u| {
+            u.host_str()?
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .parse::<IpAddr>()
+                .ok()
+        });
+        if literal.is_some_and(|ip| !self.egress.permits(ip)) {
+            return Err(blocked());
+        }
         let signed = Signed::new(secret, delivery_id, event_type, body);
         match url.parse::<Uri>() {
             Ok(uri)
@@ -288,10 +376,24 @@ fn outcome(code: u16, success: bool, status: &dyn std::fmt::Display) -> Result<u
 }
 
 fn failed(e: &(dyn std::error::Error + 'static)) -> PostError {
+    let mut source = Some(e);
+    while let Some(s) = source {
+        if s.is::<Blocked>() {
+            return blocked();
+        }
+        source = s.source();
+    }
     // hyper's errors never carry the URL, which may hold credentials.
     PostError {
         status: 0,
         message: format!("request failed: {}", chain(e)),
+    }
+}
+
+fn blocked() -> PostError {
+    PostError {
+        status: 0,
+        message: BLOCKED.to_owned(),
     }
 }
 

@@ -441,6 +441,13 @@ impl RoutingService for RoutingApi {
             .heartbeat(&c.tenant, &c.user, deadline)
             .await
             .map_err(internal)?;
+        // A heartbeat keeps an agent online; it never brings one back (the
+        // script left an offline agent's state untouched).
+        if presence == Presence::Offline {
+            return Err(Status::failed_precondition(
+                "agent is offline; SetPresence first",
+            ));
+        }
         Ok(Response::new(pb::HeartbeatResponse {
             presence: presence as i32,
             expire_time: Some(Timestamp {

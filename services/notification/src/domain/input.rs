@@ -4,7 +4,7 @@ use chrono::{DateTime, Duration as TimeDelta, NaiveTime, TimeZone, Timelike, Utc
 use switchboard_runtime::Violations;
 use uuid::Uuid;
 
-use super::Channel;
+use super::{Channel, egress::EgressPolicy};
 
 /// Longest webhook URL.
 pub const MAX_URL_LEN: usize = 2048;
@@ -29,11 +29,27 @@ pub struct WebhookInput {
 }
 
 /// Checks `w`; an empty secret is allowed only when `secret_optional`
-/// (create generates one).
-pub fn validate_webhook(w: &WebhookInput, secret_optional: bool) -> Result<(), Violations> {
+/// (create generates one); the URL's host must be one `egress` permits.
+pub fn validate_webhook(
+    w: &WebhookInput,
+    secret_optional: bool,
+    egress: &EgressPolicy,
+) -> Result<(), Violations> {
     let mut v = Violations::default();
     match reqwest::Url::parse(&w.url) {
         _ if w.url.len() > MAX_URL_LEN => v.add("webhook.url", "must be at most 2048 characters"),
+        // The parser has normalised the host (`http://2130706433/` is
+        // `127.0.0.1`), so the check sees the address a client would use.
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !egress.permits_host(h)) =>
+        {
+            v.add(
+                "webhook.url",
+                "must not point at a loopback, private, link-local or other internal address \
+                 (see `notification.webhook_allowed_cidrs`)",
+            )
+        }
         Ok(url) if matches!(url.scheme(), "http" | "https") && url.host().is_some() => {}
         _ => v.add("webhook.url", "must be an absolute http or https URL"),
     }
@@ -265,16 +281,47 @@ mod tests {
         }
     }
 
+    fn open() -> EgressPolicy {
+        EgressPolicy::default()
+    }
+
+    #[test]
+    fn webhooks_to_internal_addresses_are_refused_naming_the_url() {
+        for url in [
+            "http://127.0.0.1:9090/metrics",
+            "http://[::1]/",
+            "http://localhost:8080/",
+            "http://169.254.169.254/latest/meta-data/",
+            "http://2130706433/",
+            "http://0x7f.1/",
+            "https://user:pw@10.0.0.1/",
+            "http://[::ffff:127.0.0.1]/",
+        ] {
+            let w = WebhookInput {
+                url: url.into(),
+                ..hook()
+            };
+            let v = validate_webhook(&w, false, &open()).unwrap_err();
+            assert!(v.has("webhook.url"), "{url}: {v}");
+        }
+        let lo = EgressPolicy::new(&["127.0.0.0/8".into()]).unwrap();
+        let local = WebhookInput {
+            url: "http://127.0.0.1:9000/hook".into(),
+            ..hook()
+        };
+        assert!(validate_webhook(&local, false, &lo).is_ok());
+    }
+
     #[test]
     fn webhooks_are_checked_field_by_field() {
-        assert!(validate_webhook(&hook(), false).is_ok());
+        assert!(validate_webhook(&hook(), false, &open()).is_ok());
         let bad = WebhookInput {
             url: "ftp://x".into(),
             event_types: vec!["Ticket.Created".into(), "ticket".into()],
             secret: "short".into(),
             ..hook()
         };
-        let v = validate_webhook(&bad, true).unwrap_err();
+        let v = validate_webhook(&bad, true, &open()).unwrap_err();
         for field in [
             "webhook.url",
             "webhook.event_types[0]",
@@ -287,8 +334,8 @@ mod tests {
             secret: String::new(),
             ..hook()
         };
-        assert!(validate_webhook(&generated, true).is_ok());
-        assert!(validate_webhook(&generated, false).is_err());
+        assert!(validate_webhook(&generated, true, &open()).is_ok());
+        assert!(validate_webhook(&generated, false, &open()).is_err());
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The rules of who hears what, how deliveries retry, and what a request may
 //! contain; no I/O, so every rule is unit-tested on its own.
 
+pub mod egress;
 pub mod input;
 pub mod recipients;
 pub mod retry;
@@ -9,7 +10,8 @@ pub mod signing;
 pub mod templates;
 
 pub use recipients::{
-    Channel, EscalationFact, Fact, Intent, MessageFact, QueueFact, TicketFact, recipients,
+    Channel, EscalationFact, Fact, Intent, MessageFact, QueueFact, TicketFact, may_read_in_app,
+    recipients,
 };
 pub use rules::{Rule, Rules};
 

@@ -195,21 +195,84 @@ fn by_staff(kind: ActorKind) -> bool {
     )
 }
 
+/// Whether `recipient` may be told, in-app, about `ticket` (its subject,
+/// its messages, internal notes included): the supervisors' inbox, or
+/// someone `is_staff` knows as staff who is not the ticket's requester by
+/// name or address. Whoever is not known as staff is not: the in-app inbox
+/// is the desk's, customers hear by email only, so a customer listed as a
+/// follower, a mention or an assignee (or a name nobody knows) learns
+/// nothing of the ticket however the event names them.
+pub fn may_read_in_app(
+    recipient: &str,
+    ticket: Option<&TicketFact>,
+    requester_email: Option<&str>,
+    is_staff: &dyn Fn(&str) -> bool,
+) -> bool {
+    if recipient == super::SUPERVISORS_INBOX {
+        return true;
+    }
+    let requester = ticket.is_some_and(|t| t.requester == recipient)
+        || requester_email.is_some_and(|e| e.eq_ignore_ascii_case(recipient));
+    !recipient.is_empty()
+        && !recipient.starts_with(CUSTOMER_NAMES)
+        && !requester
+        && is_staff(recipient)
+}
+
+/// The prefix of customers' resource names, which are never staff.
+const CUSTOMER_NAMES: &str = "customers/";
+
+impl Fact {
+    /// Every person the fact names who might be told of it in-app (so
+    /// their standing can be looked up before [`recipients`] runs).
+    pub fn named_people(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        if let Some(t) = self.ticket() {
+            out.extend(t.followers.iter().map(String::as_str));
+            out.push(&t.assignee);
+        }
+        match self {
+            Fact::MessageAdded(_, m) => out.extend(m.mentions.iter().map(String::as_str)),
+            Fact::Queued { queue, .. } => out.extend(queue.members.iter().map(String::as_str)),
+            Fact::Escalated { escalation, .. } => out.push(&escalation.new_assignee),
+            _ => {}
+        }
+        out.retain(|p| !p.is_empty());
+        out
+    }
+}
+
 /// Who hears about `fact`, caused by `actor`; `requester_email` is the
 /// requester's address when known; `rules` are the tenant's switches over
-/// the defaults. Customers hear only, by email, public replies by staff,
-/// solves, and status changes by staff that ask something of them (pending)
-/// or undo a solve (reopened); nobody hears about their own action; each
-/// recipient gets at most one notification per channel.
+/// the defaults; `is_staff` says whom the service knows as the tenant's
+/// staff. Customers hear only, by email at the requester's address, public
+/// replies by staff, solves, and status changes by staff that ask something
+/// of them (pending) or undo a solve (reopened); in-app notifications go
+/// only to whom [`may_read_in_app`] allows, whatever the event lists as
+/// followers, mentions or assignee; nobody hears about their own action;
+/// each recipient gets at most one notification per channel.
 pub fn recipients(
     fact: &Fact,
     actor: &str,
     requester_email: Option<&str>,
     rules: &Rules,
+    is_staff: &dyn Fn(&str) -> bool,
 ) -> Vec<Intent> {
     let mut out: Vec<Intent> = Vec::new();
+    let ticket = fact.ticket();
     let mut push = |rule: Rule, intent: Intent| {
-        let fresh = rules.is_on(rule)
+        let allowed = match intent.channel {
+            Channel::InApp => may_read_in_app(&intent.recipient, ticket, requester_email, is_staff),
+            // Email goes to the requester's own address, and never about an
+            // internal note.
+            Channel::Email => {
+                requester_email == Some(intent.recipient.as_str())
+                    && !matches!(fact, Fact::MessageAdded(_, m) if !m.public)
+            }
+            Channel::Webhook => false,
+        };
+        let fresh = allowed
+            && rules.is_on(rule)
             && !intent.recipient.is_empty()
             && intent.recipient != actor
             && !out

@@ -11,7 +11,7 @@ pub mod webhooks;
 pub use deliveries::{Claimed, DeliveryRow, NewDelivery, Outcome};
 pub use inbox::InboxRow;
 pub use projection::Contact;
-pub(crate) use projection::{contacts, upsert_contacts};
+pub(crate) use projection::{contacts, people, upsert_contacts, upsert_people};
 pub use settings::TemplateRow;
 pub use webhooks::WebhookRow;
 

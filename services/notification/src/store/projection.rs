@@ -69,3 +69,59 @@ pub async fn contacts(
         .map(|(t, c, email, locale)| ((t, c), Contact { email, locale }))
         .collect())
 }
+
+/// A person's key: (tenant, user id).
+pub type PersonKey = (String, String);
+
+/// Remembers who is staff and who a customer, in one statement: a new
+/// person is stored as `learned` says; a known one only ever loses staff
+/// standing (a customer seen once stays one).
+pub async fn upsert_people(
+    conn: &mut PgConnection,
+    learned: &HashMap<PersonKey, bool>,
+) -> Result<(), sqlx::Error> {
+    if learned.is_empty() {
+        return Ok(());
+    }
+    let mut tenants = Vec::with_capacity(learned.len());
+    let mut users = Vec::with_capacity(learned.len());
+    let mut staff = Vec::with_capacity(learned.len());
+    for ((tenant, user), is_staff) in learned {
+        tenants.push(tenant.as_str());
+        users.push(user.as_str());
+        staff.push(*is_staff);
+    }
+    sqlx::query(
+        "INSERT INTO people (tenant_id, user_id, staff) \
+         SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[]) \
+         ON CONFLICT (tenant_id, user_id) DO UPDATE SET staff = false \
+         WHERE people.staff AND NOT EXCLUDED.staff",
+    )
+    .bind(tenants)
+    .bind(users)
+    .bind(staff)
+    .execute(conn)
+    .await?;
+    Ok(())
+}
+
+/// The standing of those among `keys` the service knows, in one query.
+pub async fn people(
+    conn: &mut PgConnection,
+    keys: &[PersonKey],
+) -> Result<HashMap<PersonKey, bool>, sqlx::Error> {
+    if keys.is_empty() {
+        return Ok(HashMap::new());
+    }
+    let (tenants, users): (Vec<&str>, Vec<&str>) =
+        keys.iter().map(|(t, u)| (t.as_str(), u.as_str())).unzip();
+    let rows: Vec<(String, String, bool)> = sqlx::query_as(
+        "SELECT p.tenant_id, p.user_id, p.staff FROM people p \
+         JOIN unnest($1::text[], $2::text[]) AS k(tenant_id, user_id) USING (tenant_id, user_id)",
+    )
+    .bind(tenants)
+    .bind(users)
+    .fetch_all(conn)
+    .await?;
+    Ok(rows.into_iter().map(|(t, u, s)| ((t, u), s)).collect())
+}

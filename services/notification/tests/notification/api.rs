@@ -214,6 +214,7 @@ async fn templates_are_validated_on_save_and_used_per_locale() -> anyhow::Result
 async fn preferences_mute_channels_and_reject_stale_versions() -> anyhow::Result<()> {
     let sink = SmtpSink::start().await?;
     let desk = Desk::start(sink.addr, 3).await?;
+    desk.introduce(&["agent-bo", "agent-cy"]).await?;
     let bo = desk.token("agent-bo", Role::Agent);
     let mut client = desk.client().await;
     let empty = client

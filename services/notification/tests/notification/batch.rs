@@ -20,7 +20,7 @@ use switchboard_testkit::{TestDb, wait_for};
 use uuid::Uuid;
 
 use crate::{
-    helpers::{Desk, TicketSpec, agent},
+    helpers::{Desk, TicketSpec, agent, online},
     receiver::Receiver,
     smtp::SmtpSink,
 };
@@ -185,7 +185,12 @@ async fn later_events_of_a_batch_see_addresses_earlier_ones_taught() -> anyhow::
         store.pool(),
         CONSUMER,
         &notifier(),
-        &[created, reply.clone()],
+        &[
+            online("agent-bo"),
+            online("agent-cy"),
+            created,
+            reply.clone(),
+        ],
     )
     .await?;
 

@@ -115,6 +115,7 @@ async fn a_public_reply_emails_the_requester_once_with_threading_headers() -> an
 async fn an_internal_note_never_reaches_the_customer() -> anyhow::Result<()> {
     let sink = SmtpSink::start().await?;
     let desk = Desk::start(sink.addr, 5).await?;
+    desk.introduce(&["agent-bo"]).await?;
     let t = TicketSpec::new(12, "Refund");
     desk.publish(&t.created_by("bob@example.com")).await?;
     let (note, _) = t.message(

@@ -9,7 +9,7 @@ use switchboard_events::{
 };
 use switchboard_proto::{
     common::v1::{Actor, ActorKind},
-    events::v1::{Envelope, MessageAdded, TicketCreated},
+    events::v1::{AgentStatusChanged, Envelope, MessageAdded, TicketCreated},
     notification::v1::{self as pb, notification_service_client::NotificationServiceClient},
     ticket::v1::{Message, Ticket, Visibility},
 };
@@ -44,6 +44,17 @@ impl Desk {
     /// Starts the service with SMTP at `smtp` and up to `max_attempts`
     /// attempts per delivery, retrying after 50–400 ms.
     pub async fn start(smtp: SocketAddr, max_attempts: u32) -> anyhow::Result<Self> {
+        // The tests' receivers listen on loopback.
+        Self::start_allowing(smtp, max_attempts, Some("127.0.0.0/8")).await
+    }
+
+    /// As [`Desk::start`], webhooks allowed to reach `allowed` (CIDRs,
+    /// comma-separated) besides public addresses; `None`: the default.
+    pub async fn start_allowing(
+        smtp: SocketAddr,
+        max_attempts: u32,
+        allowed: Option<&str>,
+    ) -> anyhow::Result<Self> {
         let nats_url = switchboard_testkit::nats_url();
         let db = TestDb::create().await?;
         let stream = TestStream::unique();
@@ -61,6 +72,12 @@ impl Desk {
             ("DISPATCH_POLL_MS", "50".to_owned()),
         ] {
             env.push((format!("SWITCHBOARD__NOTIFICATION__{k}"), v));
+        }
+        if let Some(allowed) = allowed {
+            env.push((
+                "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS".into(),
+                allowed.into(),
+            ));
         }
         let settings = Settings::load_with_vars(None, env)?;
         let js = jetstream::new(connect(&nats_url).await?);
@@ -141,6 +158,15 @@ impl Desk {
 
     pub async fn publish(&self, event: &Envelope) -> anyhow::Result<()> {
         self.publish_as(event, &event.id).await
+    }
+
+    /// Makes `agents` known as staff, as routing does when they go online
+    /// (in-app notifications reach known staff only).
+    pub async fn introduce(&self, agents: &[&str]) -> anyhow::Result<()> {
+        for a in agents {
+            self.publish(&online(a)).await?;
+        }
+        Ok(())
     }
 
     pub async fn pool(&self) -> sqlx::PgPool {
@@ -293,6 +319,23 @@ impl TicketSpec {
         );
         (event, message_id)
     }
+}
+
+/// Routing's `agent.status_changed` for `agent` going online: what makes
+/// the notification service know them as staff.
+pub fn online(agent: &str) -> Envelope {
+    EventBuilder::new(&TenantId::parse("acme").unwrap(), "agent", agent, 1)
+        .actor(Actor {
+            kind: ActorKind::System as i32,
+            ..Default::default()
+        })
+        .build(
+            "status_changed",
+            Payload::AgentStatusChanged(AgentStatusChanged {
+                agent: format!("agents/{agent}"),
+                ..Default::default()
+            }),
+        )
 }
 
 pub fn agent(id: &str) -> Actor {

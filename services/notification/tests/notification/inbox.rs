@@ -25,6 +25,7 @@ async fn next(
 async fn a_subscriber_gets_mentions_live_and_resumes_from_its_cursor() -> anyhow::Result<()> {
     let sink = SmtpSink::start().await?;
     let desk = Desk::start(sink.addr, 3).await?;
+    desk.introduce(&["agent-bo", "agent-cy"]).await?;
     let token = desk.token("agent-bo", Role::Agent);
     let t = TicketSpec::new(77, "Login fails");
     let mut version = 1;

@@ -4,9 +4,11 @@
 mod api;
 mod batch;
 mod claims;
+mod egress;
 mod email;
 mod helpers;
 mod inbox;
+mod leaks;
 mod receiver;
 mod rules;
 mod webhooks;

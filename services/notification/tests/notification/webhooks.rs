@@ -4,7 +4,10 @@
 
 use std::time::Duration;
 
-use switchboard_notification::{domain::signing, webhook};
+use switchboard_notification::{
+    domain::{egress::EgressPolicy, signing},
+    webhook,
+};
 use switchboard_proto::{notification::v1 as pb, ticket::v1::Visibility};
 use switchboard_runtime::Role;
 use switchboard_testkit::{free_port, wait_for};
@@ -211,7 +214,8 @@ async fn a_receiver_down_past_the_last_retry_is_dead_lettered_then_redelivered()
 async fn the_http_client_posts_signed_and_reports_failures_without_the_url() -> anyhow::Result<()> {
     use switchboard_notification::webhook::{HttpWebhookClient, WebhookClient};
 
-    let client = HttpWebhookClient::new(Duration::from_secs(5));
+    let loopback = EgressPolicy::new(&["127.0.0.0/8".into()]).map_err(anyhow::Error::msg)?;
+    let client = HttpWebhookClient::new(Duration::from_secs(5), std::sync::Arc::new(loopback));
     let failing = Receiver::start(0, 1).await?;
     let body = br#"{"id":"e1"}"#;
     // A 5xx is a failure with its status; the next attempt gets through.

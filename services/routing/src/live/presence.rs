@@ -45,7 +45,8 @@ impl Live {
         Ok(parse_presence(Some(&old)))
     }
 
-    /// Extends an online or away agent's window to `deadline`; returns the presence.
+    /// Extends an online or away agent's window to `deadline` and returns the
+    /// presence; an offline agent is left offline.
     pub async fn heartbeat(
         &self,
         t: &TenantId,

@@ -105,14 +105,14 @@ async fn a_missed_heartbeat_makes_an_agent_offline_and_their_tickets_return() ->
         .await?
         .into_inner();
     assert_eq!(got.presence, Presence::Offline as i32);
-    let beat = r
+    let late = r
         .heartbeat(authed(pb::HeartbeatRequest {}, &ann))
-        .await?
-        .into_inner();
+        .await
+        .unwrap_err();
     assert_eq!(
-        beat.presence,
-        Presence::Offline as i32,
-        "a late heartbeat does not bring her back"
+        late.code(),
+        tonic::Code::FailedPrecondition,
+        "a late heartbeat does not bring her back: {late:?}"
     );
 
     // The group returns an offline agent's tickets: bob, still beating, gets it.
@@ -162,6 +162,61 @@ async fn a_missed_heartbeat_makes_an_agent_offline_and_their_tickets_return() ->
 }
 
 #[tokio::test]
+async fn an_offline_agents_heartbeat_is_refused_and_changes_nothing() -> anyhow::Result<()> {
+    let mut desk = Desk::new().await?;
+    desk.routing(Duration::from_secs(30)).await?;
+    let admin = desk.admin.clone();
+    let mut r = desk.routing_client(0).await;
+    group(&mut r, &admin, plain_group("support")).await?;
+    add_agent(
+        &mut r,
+        &admin,
+        agent("ann", &["support"], &[], &["en"], 5, 5),
+    )
+    .await?;
+    let ann = desk.token("ann", Role::Agent);
+    let refused = r
+        .heartbeat(authed(pb::HeartbeatRequest {}, &ann))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::FailedPrecondition,
+        "{refused:?}"
+    );
+    assert!(
+        refused.message().contains("SetPresence"),
+        "{}",
+        refused.message()
+    );
+    assert_eq!(
+        presence_of(&mut r, &ann, "agents/ann").await?,
+        Presence::Offline as i32
+    );
+
+    // Once online, heartbeats keep her there.
+    r.set_presence(authed(
+        pb::SetPresenceRequest {
+            presence: Presence::Online as i32,
+            agent: String::new(),
+        },
+        &ann,
+    ))
+    .await?;
+    let beat = r
+        .heartbeat(authed(pb::HeartbeatRequest {}, &ann))
+        .await?
+        .into_inner();
+    assert_eq!(beat.presence, Presence::Online as i32);
+    assert!(beat.expire_time.is_some());
+    assert_eq!(
+        presence_of(&mut r, &ann, "agents/ann").await?,
+        Presence::Online as i32
+    );
+    desk.stop().await
+}
+
+#[tokio::test]
 async fn the_queue_stream_sends_changes() -> anyhow::Result<()> {
     let mut desk = Desk::new().await?;
     desk.routing(Duration::from_secs(60)).await?;
@@ -198,4 +253,17 @@ async fn the_queue_stream_sends_changes() -> anyhow::Result<()> {
         "{next:?}"
     );
     desk.stop().await
+}
+
+async fn presence_of(
+    r: &mut pb::routing_service_client::RoutingServiceClient<tonic::transport::Channel>,
+    token: &str,
+    name: &str,
+) -> anyhow::Result<i32> {
+    Ok(
+        r.get_agent(authed(pb::GetAgentRequest { name: name.into() }, token))
+            .await?
+            .into_inner()
+            .presence,
+    )
 }

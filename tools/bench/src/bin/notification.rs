@@ -31,7 +31,7 @@ use hyper_util::rt::TokioIo;
 use prost::Message;
 use switchboard_events::{EventBuilder, Payload, stream::ensure_stream, subject_of};
 use switchboard_notification::{
-    domain::{input::WebhookInput, signing},
+    domain::{egress::EgressPolicy, input::WebhookInput, signing},
     store::PgStore,
     webhook::{self, HttpWebhookClient, WebhookClient},
 };
@@ -128,6 +128,11 @@ async fn run(args: &Args, db: &TestDb, stream: &TestStream, nats_url: &str) -> a
     env.push((
         "SWITCHBOARD__NOTIFICATION__DISPATCH_POLL_MS".into(),
         "20".into(),
+    ));
+    // The receiver listens on loopback, which webhooks may reach only when allowed.
+    env.push((
+        "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS".into(),
+        "127.0.0.0/8".into(),
     ));
     env.push(("SWITCHBOARD__DATABASE__MAX_CONNECTIONS".into(), "24".into()));
     env.push(("SWITCHBOARD__LOG__LEVEL".into(), "warn".into()));
@@ -231,7 +236,8 @@ async fn run(args: &Args, db: &TestDb, stream: &TestStream, nats_url: &str) -> a
     let bare_rate = events.len() as f64 / t.elapsed().as_secs_f64();
 
     // Baseline 2: the same bodies POSTed, signed, straight to the receiver.
-    let client = HttpWebhookClient::new(Duration::from_secs(10));
+    let loopback = EgressPolicy::new(&["127.0.0.0/8".into()]).map_err(anyhow::Error::msg)?;
+    let client = HttpWebhookClient::new(Duration::from_secs(10), std::sync::Arc::new(loopback));
     let bodies: Vec<Vec<u8>> = events
         .iter()
         .map(|e| webhook::body_text(e).into_bytes())

@@ -5,6 +5,11 @@ fn on() -> Rules {
     Rules::all_on()
 }
 
+/// The desk's staff in these tests: every `agent-*`.
+fn staff(user: &str) -> bool {
+    user.starts_with("agent-")
+}
+
 fn ticket() -> TicketFact {
     TicketFact {
         name: "tickets/t1".into(),
@@ -31,7 +36,7 @@ fn message(public: bool, author: &str, kind: ActorKind) -> MessageFact {
 #[test]
 fn a_public_agent_reply_emails_the_requester_once() {
     let fact = Fact::MessageAdded(ticket(), message(true, "agent-a", ActorKind::Agent));
-    let out = recipients(&fact, "agent-a", Some("ada@example.com"), &on());
+    let out = recipients(&fact, "agent-a", Some("ada@example.com"), &on(), &staff);
     let emails: Vec<_> = out.iter().filter(|i| i.channel == Channel::Email).collect();
     assert_eq!(emails.len(), 1);
     assert_eq!(emails[0].recipient, "ada@example.com");
@@ -51,7 +56,7 @@ fn a_public_agent_reply_emails_the_requester_once() {
 #[test]
 fn internal_notes_never_reach_the_customer() {
     let fact = Fact::MessageAdded(ticket(), message(false, "agent-a", ActorKind::Agent));
-    let out = recipients(&fact, "agent-a", Some("ada@example.com"), &on());
+    let out = recipients(&fact, "agent-a", Some("ada@example.com"), &on(), &staff);
     assert!(out.iter().all(|i| i.channel != Channel::Email));
     assert!(out.iter().all(|i| i.recipient != "ada@example.com"));
     assert!(out.iter().any(|i| i.recipient == "agent-m"));
@@ -63,7 +68,13 @@ fn the_customers_own_message_is_not_echoed_to_them() {
         ticket(),
         message(true, "ada@example.com", ActorKind::Customer),
     );
-    let out = recipients(&fact, "ada@example.com", Some("ada@example.com"), &on());
+    let out = recipients(
+        &fact,
+        "ada@example.com",
+        Some("ada@example.com"),
+        &on(),
+        &staff,
+    );
     assert!(out.iter().all(|i| i.channel != Channel::Email));
 }
 
@@ -71,7 +82,13 @@ fn the_customers_own_message_is_not_echoed_to_them() {
 fn a_mentioned_follower_hears_once_per_channel() {
     let mut m = message(true, "agent-x", ActorKind::Agent);
     m.mentions = vec!["agent-f".into(), "agent-f".into()];
-    let out = recipients(&Fact::MessageAdded(ticket(), m), "agent-x", None, &on());
+    let out = recipients(
+        &Fact::MessageAdded(ticket(), m),
+        "agent-x",
+        None,
+        &on(),
+        &staff,
+    );
     assert_eq!(out.iter().filter(|i| i.recipient == "agent-f").count(), 1);
 }
 
@@ -82,16 +99,17 @@ fn assignment_solve_and_breach_reach_their_people() {
         previous: String::new(),
     };
     assert_eq!(
-        recipients(&assigned, "router", None, &on()),
+        recipients(&assigned, "router", None, &on(), &staff),
         vec![Intent::new("agent-a", Channel::InApp, "ticket.assigned")]
     );
     // self-assignment notifies nobody
-    assert!(recipients(&assigned, "agent-a", None, &on()).is_empty());
+    assert!(recipients(&assigned, "agent-a", None, &on(), &staff).is_empty());
     let solved = recipients(
         &Fact::Solved(ticket()),
         "agent-a",
         Some("ada@example.com"),
         &on(),
+        &staff,
     );
     assert!(
         solved
@@ -103,10 +121,10 @@ fn assignment_solve_and_breach_reach_their_people() {
         target: "resolution".into(),
     };
     assert_eq!(
-        recipients(&breach, "", None, &on())[0].recipient,
+        recipients(&breach, "", None, &on(), &staff)[0].recipient,
         SUPERVISORS_INBOX
     );
-    assert!(recipients(&Fact::Other, "", Some("ada@example.com"), &on()).is_empty());
+    assert!(recipients(&Fact::Other, "", Some("ada@example.com"), &on(), &staff).is_empty());
 }
 
 fn status(from: TicketStatus, to: TicketStatus, by: ActorKind) -> Fact {
@@ -125,6 +143,7 @@ fn pending_and_reopened_by_staff_email_the_requester() {
         "agent-a",
         Some("ada@example.com"),
         &on(),
+        &staff,
     );
     assert_eq!(
         pending,
@@ -139,6 +158,7 @@ fn pending_and_reopened_by_staff_email_the_requester() {
         "agent-a",
         Some("ada@example.com"),
         &on(),
+        &staff,
     );
     assert_eq!(
         reopened,
@@ -150,7 +170,7 @@ fn pending_and_reopened_by_staff_email_the_requester() {
     );
     // No address known: nobody to tell.
     let unknown = status(TicketStatus::New, TicketStatus::Pending, ActorKind::System);
-    assert!(recipients(&unknown, "sys", None, &on()).is_empty());
+    assert!(recipients(&unknown, "sys", None, &on(), &staff).is_empty());
 }
 
 #[test]
@@ -197,6 +217,7 @@ fn internal_status_changes_tell_the_customer_nothing() {
             "someone",
             Some("ada@example.com"),
             &on(),
+            &staff,
         );
         assert!(out.is_empty(), "{from:?} -> {to:?} by {by:?}: {out:?}");
     }
@@ -221,6 +242,7 @@ fn a_queued_ticket_reaches_each_group_member_in_app_once() {
         "routing",
         Some("ada@example.com"),
         &on(),
+        &staff,
     );
     assert_eq!(
         out,
@@ -229,7 +251,7 @@ fn a_queued_ticket_reaches_each_group_member_in_app_once() {
             Intent::new("agent-c", Channel::InApp, "routing.queued"),
         ]
     );
-    assert!(recipients(&queued(&[]), "routing", None, &on()).is_empty());
+    assert!(recipients(&queued(&[]), "routing", None, &on(), &staff).is_empty());
 }
 
 fn escalated(actions: &[&str], new_assignee: &str) -> Fact {
@@ -252,6 +274,7 @@ fn escalations_reach_supervisors_and_a_new_assignee() {
         "routing",
         None,
         &on(),
+        &staff,
     );
     assert_eq!(
         out,
@@ -266,7 +289,7 @@ fn escalations_reach_supervisors_and_a_new_assignee() {
         escalated(&["reassign_group"], ""),
     ] {
         assert_eq!(
-            recipients(&fact, "routing", None, &on()),
+            recipients(&fact, "routing", None, &on(), &staff),
             vec![Intent::new(
                 SUPERVISORS_INBOX,
                 Channel::InApp,
@@ -327,14 +350,14 @@ fn each_rule_turned_off_silences_exactly_its_recipients() {
     let covered: std::collections::BTreeSet<Rule> = cases.iter().map(|c| c.0).collect();
     assert_eq!(covered.len(), Rule::ALL.len(), "every rule has a case");
     for (rule, fact, whom) in cases {
-        let all = recipients(&fact, "agent-x", ada, &on());
+        let all = recipients(&fact, "agent-x", ada, &on(), &staff);
         for who in whom {
             assert!(
                 all.iter().any(|i| i.recipient == *who),
                 "{rule:?} on reaches {who}: {all:?}"
             );
         }
-        let off = recipients(&fact, "agent-x", ada, &Rules::with_off([rule]));
+        let off = recipients(&fact, "agent-x", ada, &Rules::with_off([rule]), &staff);
         // Exactly that rule's people go; the other rules still speak.
         let others: Vec<_> = all
             .into_iter()
@@ -344,5 +367,94 @@ fn each_rule_turned_off_silences_exactly_its_recipients() {
     }
     // Everything off: nobody hears anything.
     let silent = Rules::with_off(Rule::ALL);
-    assert!(recipients(&reply, "agent-x", ada, &silent).is_empty());
+    assert!(recipients(&reply, "agent-x", ada, &silent, &staff).is_empty());
+}
+
+#[test]
+fn customers_listed_on_an_internal_note_hear_nothing_of_it() {
+    let mut t = ticket();
+    t.followers = vec![
+        "customers/c2".into(),
+        "bob@example.com".into(),
+        "agent-f".into(),
+    ];
+    t.assignee = "customers/c3".into();
+    let mut note = message(false, "agent-a", ActorKind::Agent);
+    note.mentions = vec![
+        "bob@example.com".into(),
+        "customers/c2".into(),
+        "customers/c1".into(),
+        "ada@example.com".into(),
+        "someone-unknown".into(),
+        "agent-m".into(),
+    ];
+    let fact = Fact::MessageAdded(t, note);
+    let out = recipients(&fact, "agent-a", Some("ada@example.com"), &on(), &staff);
+    let mut whom: Vec<_> = out.iter().map(|i| i.recipient.as_str()).collect();
+    whom.sort();
+    assert_eq!(whom, ["agent-f", "agent-m"], "{out:?}");
+    assert!(out.iter().all(|i| i.channel == Channel::InApp));
+}
+
+#[test]
+fn a_customer_name_is_never_staff_whatever_the_directory_says() {
+    let everyone = |_: &str| true;
+    let t = ticket();
+    let ada = Some("ada@example.com");
+    assert!(!may_read_in_app("customers/c9", Some(&t), ada, &everyone));
+    // The requester, by name or by address in any case.
+    assert!(!may_read_in_app("customers/c1", Some(&t), ada, &everyone));
+    assert!(!may_read_in_app(
+        "Ada@Example.com",
+        Some(&t),
+        ada,
+        &everyone
+    ));
+    assert!(!may_read_in_app("", Some(&t), ada, &everyone));
+    assert!(may_read_in_app("agent-x", Some(&t), ada, &everyone));
+    // Unknown is not staff.
+    assert!(!may_read_in_app("agent-x", Some(&t), ada, &|_: &str| false));
+    // The supervisors' inbox is read by supervisors only.
+    assert!(may_read_in_app(
+        SUPERVISORS_INBOX,
+        None,
+        None,
+        &|_: &str| false
+    ));
+}
+
+#[test]
+fn nobody_unknown_hears_in_app_of_any_fact() {
+    let nobody = |_: &str| false;
+    let facts = [
+        Fact::MessageAdded(ticket(), message(true, "agent-x", ActorKind::Agent)),
+        Fact::MessageAdded(ticket(), message(false, "agent-x", ActorKind::Agent)),
+        Fact::Solved(ticket()),
+        Fact::Assigned {
+            ticket: ticket(),
+            previous: String::new(),
+        },
+        queued(&["agent-b"]),
+        escalated(&["reassign_to"], "agent-sup"),
+    ];
+    for fact in &facts {
+        let out = recipients(fact, "agent-x", Some("ada@example.com"), &on(), &nobody);
+        assert!(
+            out.iter()
+                .all(|i| i.channel == Channel::Email || i.recipient == SUPERVISORS_INBOX),
+            "{fact:?}: {out:?}"
+        );
+        // Everyone who may hear in-app is among the people the fact names,
+        // so the consumer looks up all of them.
+        let named = fact.named_people();
+        for i in recipients(fact, "agent-x", None, &on(), &|_: &str| true) {
+            assert!(
+                i.channel != Channel::InApp
+                    || i.recipient == SUPERVISORS_INBOX
+                    || named.contains(&i.recipient.as_str()),
+                "{} not named by {fact:?}",
+                i.recipient
+            );
+        }
+    }
 }
