@@ -102,8 +102,9 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     );
     let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
     let changes = Arc::new(Changes::default());
-    let server = AnalyticsServiceServer::new(AnalyticsApi::new(changes.clone(), pool.clone()))
-        .max_decoding_message_size(settings.grpc.max_message_bytes);
+    let api = AnalyticsApi::new(changes.clone(), pool.clone()).with_streams(app.streams());
+    let server =
+        AnalyticsServiceServer::new(api).max_decoding_message_size(settings.grpc.max_message_bytes);
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();

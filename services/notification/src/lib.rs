@@ -68,12 +68,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     let signals = live::Signals::default();
     let max_attempts = n.max_attempts as i32;
 
-    let api = NotificationApi::new(
-        store.clone(),
-        signals.clone(),
-        max_attempts,
-        app.shutdown_token(),
-    );
+    let api = NotificationApi::new(store.clone(), signals.clone(), max_attempts, app.streams());
     app.add_authenticated(
         NotificationServiceServer::new(api)
             .max_decoding_message_size(settings.grpc.max_message_bytes),

@@ -132,7 +132,7 @@ pub async fn mount_with(
         options.router.clone(),
     ));
 
-    let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.shutdown_token()))
+    let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.streams()))
         .max_decoding_message_size(settings.grpc.max_message_bytes);
     app.add_authenticated(server);
 
