@@ -694,6 +694,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_paced_producer_goes_on_once_its_reader_takes_enough_bytes() {
+        let streams = Streams::new(limits(1, 10, 10), CancellationToken::new());
+        let (mut feed, mut out) = streams
+            .open::<String>(&caller("ann"), "Export", "again")
+            .unwrap();
+        feed.send("x".repeat(800)).await.unwrap();
+        // 1,600 bytes do not fit the 1 KiB buffer: the second waits.
+        let producer = tokio::spawn(async move {
+            let sent = feed.send("y".repeat(800)).await;
+            (sent, feed)
+        });
+        assert_eq!(out.next().await.unwrap().unwrap().len(), 800);
+        let (sent, feed) = producer.await.unwrap();
+        assert_eq!(sent, Ok(()));
+        drop(feed);
+        assert!(out.next().await.unwrap().unwrap().starts_with('y'));
+        assert!(out.next().await.is_none());
+    }
+
+    #[tokio::test]
     async fn shutdown_stops_producers_with_unavailable() {
         let shutdown = CancellationToken::new();
         let streams = Streams::new(limits(1, 10, 10), shutdown.clone());

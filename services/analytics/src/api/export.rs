@@ -5,7 +5,6 @@ use sqlx::PgPool;
 use switchboard_kpi::{Range, TicketFact};
 use switchboard_proto::analytics::v1 as pb;
 use switchboard_runtime::Feed;
-use tonic::Status;
 
 use super::internal;
 use crate::csv;

@@ -227,3 +227,34 @@ async fn never_reading_watchers_are_cut_off_and_memory_stays_bounded() -> anyhow
     .await?;
     app.stop().await
 }
+
+#[tokio::test]
+async fn a_callers_streams_past_the_cap_are_refused_and_a_freed_slot_is_reusable()
+-> anyhow::Result<()> {
+    let app = Running::start_with(&nats_url(), |s| s.streams.max_per_caller = 2).await?;
+    let mut c = app.client().await;
+    let ann = app.token("acme", "agent-ann", Role::Agent);
+    let bo = app.token("acme", "agent-bo", Role::Agent);
+    let watch = |token: &str| authed(WatchTicketsRequest::default(), token);
+    let first = c.watch_tickets(watch(&ann)).await?.into_inner();
+    let _second = c.watch_tickets(watch(&ann)).await?.into_inner();
+    let refused = c.watch_tickets(watch(&ann)).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("max_per_caller"), "{refused:?}");
+    // The cap is the caller's: a colleague still watches.
+    let _bos = c.watch_tickets(watch(&bo)).await?.into_inner();
+
+    drop(first);
+    wait_for(
+        Duration::from_secs(10),
+        "the dropped stream's slot",
+        || async { app.streams.open_count() == 2 },
+    )
+    .await?;
+    let _again = c.watch_tickets(watch(&ann)).await?.into_inner();
+    app.stop().await
+}
