@@ -43,6 +43,32 @@ pub async fn connect(url: &str) -> Result<async_nats::Client, async_nats::Connec
         .await
 }
 
+/// Like [`connect`], for a connection that only serves live streams
+/// (core NATS subscriptions feeding `Watch…` RPCs): each subscription holds
+/// at most `subscription_capacity` messages, and NATS drops what a
+/// subscriber cannot take (logged and counted) instead of buffering 65,536
+/// messages per subscriber.
+pub async fn connect_for_streams(
+    url: &str,
+    subscription_capacity: usize,
+) -> Result<async_nats::Client, async_nats::ConnectError> {
+    async_nats::ConnectOptions::new()
+        .name("switchboard-streams")
+        .subscription_capacity(subscription_capacity)
+        .event_callback(|event| async move {
+            if let async_nats::Event::SlowConsumer(sid) = event {
+                metrics::counter!("nats_slow_consumer_total").increment(1);
+                tracing::warn!(
+                    sid,
+                    "a live stream's NATS subscription overflowed; messages dropped"
+                );
+            }
+        })
+        .retry_on_initial_connect()
+        .connect(url)
+        .await
+}
+
 /// Creates the stream once NATS answers, retrying until `stop`.
 pub async fn ensure_stream_eventually(
     js: jetstream::Context,

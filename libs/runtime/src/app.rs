@@ -6,7 +6,11 @@ use tokio::net::TcpListener;
 use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic_health::ServingStatus;
 
-use crate::{Authenticator, Settings, grpc::GrpcServer};
+use crate::{
+    Authenticator, Settings,
+    grpc::GrpcServer,
+    streams::{StreamLimits, Streams},
+};
 
 /// A boxed readiness probe: `Ok` when the dependency answers.
 pub type Check =
@@ -28,6 +32,7 @@ pub struct App {
     settings: Arc<Settings>,
     auth: Authenticator,
     grpc: GrpcServer,
+    streams: Streams,
     checks: Vec<(&'static str, Check)>,
     shutdown: CancellationToken,
     background: CancellationToken,
@@ -40,10 +45,12 @@ impl App {
         let auth = Authenticator::hs256(&settings.auth.jwt_secret)
             .with_max_lifetime(settings.auth.max_token_lifetime());
         switchboard_proto::guard::set_max_request_bytes(settings.grpc.max_message_bytes);
+        let streams = Streams::new(StreamLimits::from(&settings.streams), shutdown.clone());
         Self {
             settings: Arc::new(settings),
             auth,
             grpc: GrpcServer::new(),
+            streams,
             checks: Vec::new(),
             shutdown,
             background: CancellationToken::new(),
@@ -86,6 +93,11 @@ impl App {
         self.grpc.add_service(intercepted);
     }
 
+    /// The stream budget every server stream of this process opens through.
+    pub fn streams(&self) -> Streams {
+        self.streams.clone()
+    }
+
     /// Cancelled when shutdown begins: long-lived streams end on it.
     pub fn shutdown_token(&self) -> CancellationToken {
         self.shutdown.clone()
@@ -114,7 +126,8 @@ impl App {
         let names = self.grpc.service_names();
         let shutdown = self.shutdown.clone();
 
-        let server = tokio::spawn(self.grpc.serve(listener, {
+        let connections = self.settings.connections.clone();
+        let server = tokio::spawn(self.grpc.serve(listener, connections, {
             let health = health.clone();
             let names = names.clone();
             let shutdown = shutdown.clone();

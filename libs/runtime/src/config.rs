@@ -59,6 +59,90 @@ pub struct Settings {
     pub notification: NotificationSettings,
     /// How services reach each other over gRPC.
     pub clients: ClientSettings,
+    /// Caps and buffers of server streams.
+    pub streams: StreamSettings,
+    /// Keepalive and limits of accepted connections.
+    pub connections: ConnectionSettings,
+}
+
+/// Caps and buffers of server streams (`Watch…`, `Subscribe`, exports).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StreamSettings {
+    /// Streams one caller may hold open at once in this process.
+    pub max_per_caller: usize,
+    /// Streams one tenant may hold open at once in this process.
+    pub max_per_tenant: usize,
+    /// Streams this process holds open at once.
+    pub max_per_process: usize,
+    /// Items a stream buffers for a slow reader before it is cut off.
+    pub buffer: usize,
+    /// Encoded bytes a stream buffers for a slow reader before it is cut off.
+    pub buffer_bytes: usize,
+    /// Seconds a paced stream waits for its reader before it is cut off.
+    pub stall_timeout_seconds: u64,
+    /// Messages each live-update NATS subscription buffers.
+    pub nats_subscription_capacity: usize,
+}
+
+impl Default for StreamSettings {
+    fn default() -> Self {
+        Self {
+            max_per_caller: 16,
+            max_per_tenant: 500,
+            max_per_process: 2_000,
+            buffer: 256,
+            buffer_bytes: 1 << 20,
+            stall_timeout_seconds: 60,
+            nats_subscription_capacity: 1024,
+        }
+    }
+}
+
+/// Keepalive and limits of the connections the gRPC server accepts.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConnectionSettings {
+    /// Seconds between HTTP/2 pings; 0 disables them.
+    pub http2_keepalive_interval_seconds: u64,
+    /// Seconds to wait for a ping's acknowledgement before closing.
+    pub http2_keepalive_timeout_seconds: u64,
+    /// Idle seconds before TCP keepalive probes; 0 disables them.
+    pub tcp_keepalive_seconds: u64,
+    /// Concurrent HTTP/2 streams (calls) per connection.
+    pub max_concurrent_streams: u32,
+}
+
+impl Default for ConnectionSettings {
+    fn default() -> Self {
+        Self {
+            http2_keepalive_interval_seconds: 30,
+            http2_keepalive_timeout_seconds: 20,
+            tcp_keepalive_seconds: 60,
+            max_concurrent_streams: 200,
+        }
+    }
+}
+
+impl ConnectionSettings {
+    fn seconds(n: u64) -> Option<Duration> {
+        (n > 0).then(|| Duration::from_secs(n))
+    }
+
+    /// The HTTP/2 ping interval, if pings are on.
+    pub fn http2_keepalive_interval(&self) -> Option<Duration> {
+        Self::seconds(self.http2_keepalive_interval_seconds)
+    }
+
+    /// How long a ping may go unanswered.
+    pub fn http2_keepalive_timeout(&self) -> Duration {
+        Duration::from_secs(self.http2_keepalive_timeout_seconds)
+    }
+
+    /// The TCP keepalive idle time, if probes are on.
+    pub fn tcp_keepalive(&self) -> Option<Duration> {
+        Self::seconds(self.tcp_keepalive_seconds)
+    }
 }
 
 /// How services reach each other over gRPC.
@@ -416,6 +500,7 @@ impl Settings {
             return invalid("grpc.max_message_bytes", "must be between 1 KiB and 64 MiB");
         }
         self.validate_attachments()?;
+        self.validate_streams()?;
         let ticket_url = self.clients.ticket_url.trim();
         if !(ticket_url.starts_with("http://") || ticket_url.starts_with("https://")) {
             return invalid("clients.ticket_url", "must be an http:// or https:// URL");
@@ -455,6 +540,60 @@ impl Settings {
                 "is the built-in development key, which anyone can read, and grpc.listen or \
                  http.listen is not a loopback address: set your own key (at least 32 bytes), \
                  listen on 127.0.0.1, or set auth.allow_development_secret = true",
+            );
+        }
+        Ok(())
+    }
+
+    fn validate_streams(&self) -> Result<(), ConfigError> {
+        let invalid = |key, reason: &str| {
+            Err(ConfigError::Invalid {
+                key,
+                reason: reason.to_owned(),
+            })
+        };
+        let s = &self.streams;
+        if s.max_per_caller == 0 {
+            return invalid("streams.max_per_caller", "must be greater than 0");
+        }
+        if s.max_per_tenant < s.max_per_caller {
+            return invalid(
+                "streams.max_per_tenant",
+                "must be at least streams.max_per_caller",
+            );
+        }
+        if s.max_per_process < s.max_per_tenant {
+            return invalid(
+                "streams.max_per_process",
+                "must be at least streams.max_per_tenant",
+            );
+        }
+        if s.buffer == 0 || s.buffer > 65_536 {
+            return invalid("streams.buffer", "must be between 1 and 65536");
+        }
+        if s.buffer_bytes < 1024 || s.buffer_bytes > 64 << 20 {
+            return invalid("streams.buffer_bytes", "must be between 1 KiB and 64 MiB");
+        }
+        if s.stall_timeout_seconds == 0 {
+            return invalid("streams.stall_timeout_seconds", "must be greater than 0");
+        }
+        if s.nats_subscription_capacity == 0 || s.nats_subscription_capacity > 65_536 {
+            return invalid(
+                "streams.nats_subscription_capacity",
+                "must be between 1 and 65536",
+            );
+        }
+        let c = &self.connections;
+        if c.http2_keepalive_interval_seconds > 0 && c.http2_keepalive_timeout_seconds == 0 {
+            return invalid(
+                "connections.http2_keepalive_timeout_seconds",
+                "must be greater than 0 while pings are on",
+            );
+        }
+        if c.max_concurrent_streams == 0 {
+            return invalid(
+                "connections.max_concurrent_streams",
+                "must be greater than 0",
             );
         }
         Ok(())
@@ -710,6 +849,78 @@ mod tests {
             load(&[]).unwrap().attachments.backend,
             AttachmentBackend::Local
         );
+    }
+
+    #[test]
+    fn stream_and_connection_defaults_are_the_documented_ones() {
+        let s = load(&[]).unwrap();
+        let d = StreamSettings::default();
+        assert_eq!(
+            (
+                s.streams.max_per_caller,
+                s.streams.max_per_tenant,
+                s.streams.max_per_process,
+                s.streams.buffer,
+                s.streams.buffer_bytes,
+                s.streams.stall_timeout_seconds,
+                s.streams.nats_subscription_capacity
+            ),
+            (
+                d.max_per_caller,
+                d.max_per_tenant,
+                d.max_per_process,
+                d.buffer,
+                d.buffer_bytes,
+                d.stall_timeout_seconds,
+                d.nats_subscription_capacity
+            )
+        );
+        let c = ConnectionSettings::default();
+        assert_eq!(
+            s.connections.http2_keepalive_interval(),
+            c.http2_keepalive_interval()
+        );
+        assert_eq!(s.connections.tcp_keepalive(), c.tcp_keepalive());
+        assert_eq!(
+            s.connections.max_concurrent_streams,
+            c.max_concurrent_streams
+        );
+    }
+
+    #[test]
+    fn bad_stream_settings_name_the_setting() {
+        for (key, value, name) in [
+            (
+                "SWITCHBOARD__STREAMS__MAX_PER_CALLER",
+                "0",
+                "streams.max_per_caller",
+            ),
+            (
+                "SWITCHBOARD__STREAMS__MAX_PER_TENANT",
+                "1",
+                "streams.max_per_tenant",
+            ),
+            ("SWITCHBOARD__STREAMS__BUFFER", "0", "streams.buffer"),
+            (
+                "SWITCHBOARD__STREAMS__STALL_TIMEOUT_SECONDS",
+                "0",
+                "streams.stall_timeout_seconds",
+            ),
+            (
+                "SWITCHBOARD__CONNECTIONS__MAX_CONCURRENT_STREAMS",
+                "0",
+                "connections.max_concurrent_streams",
+            ),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{key}={value}: {err}");
+        }
+        let off = load(&[(
+            "SWITCHBOARD__CONNECTIONS__HTTP2_KEEPALIVE_INTERVAL_SECONDS",
+            "0",
+        )])
+        .unwrap();
+        assert_eq!(off.connections.http2_keepalive_interval(), None);
     }
 
     #[test]

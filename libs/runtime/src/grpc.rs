@@ -11,14 +11,18 @@ use std::{
 
 use http::{HeaderName, Request, Response};
 use tokio::net::TcpListener;
-use tokio_stream::wrappers::TcpListenerStream;
-use tonic::{body::Body, server::NamedService, service::RoutesBuilder, transport::Server};
+use tonic::{
+    body::Body,
+    server::NamedService,
+    service::RoutesBuilder,
+    transport::{Server, server::TcpIncoming},
+};
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tower::{Layer, Service};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tracing::Instrument;
 
-use crate::telemetry::set_parent_from_http;
+use crate::{config::ConnectionSettings, telemetry::set_parent_from_http};
 
 /// Collects the gRPC services of one process and serves them on one port.
 pub struct GrpcServer {
@@ -74,9 +78,12 @@ impl GrpcServer {
     }
 
     /// Serves until `shutdown` resolves, then drains in-flight calls.
+    /// Connections are pinged so dead peers, and the streams they hold, are
+    /// dropped instead of lingering until the kernel gives up on them.
     pub async fn serve(
         self,
         listener: TcpListener,
+        connections: ConnectionSettings,
         shutdown: impl Future<Output = ()> + Send,
     ) -> Result<(), tonic::transport::Error> {
         for name in &self.names {
@@ -90,13 +97,19 @@ impl GrpcServer {
         let mut routes = self.routes;
         let (v1, v1alpha) = reflection(&self.names);
         routes.add_service(v1).add_service(v1alpha);
+        let incoming = TcpIncoming::from(listener)
+            .with_nodelay(Some(true))
+            .with_keepalive(connections.tcp_keepalive());
         Server::builder()
+            .http2_keepalive_interval(connections.http2_keepalive_interval())
+            .http2_keepalive_timeout(Some(connections.http2_keepalive_timeout()))
+            .max_concurrent_streams(connections.max_concurrent_streams)
             .accept_http1(true)
             .layer(cors())
             .layer(tonic_web::GrpcWebLayer::new())
             .layer(ObserveLayer)
             .add_routes(routes.routes())
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+            .serve_with_incoming_shutdown(incoming, shutdown)
             .await
     }
 }

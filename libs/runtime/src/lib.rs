@@ -7,12 +7,14 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod metrics_http;
+pub mod streams;
 pub mod telemetry;
 
 pub use app::App;
 pub use auth::{Authenticator, Caller, Role, TenantId, caller};
 pub use config::Settings;
 pub use error::{DomainError, ErrorKind, FieldViolation, Violations, to_status};
+pub use streams::{Feed, Outbound, Streams};
 
 /// Every service this binary can run, by its configuration name.
 pub const SERVICE_NAMES: [&str; 5] = [

@@ -103,10 +103,10 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     );
     let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
     let changes = Arc::new(Changes::default());
-    let server = AnalyticsServiceServer::new(AnalyticsApi::new(changes.clone(), pool.clone()))
-        .max_decoding_message_size(service_max_request_bytes(
-            analytics_service_server::SERVICE_NAME,
-        ));
+    let api = AnalyticsApi::new(changes.clone(), pool.clone()).with_streams(app.streams());
+    let server = AnalyticsServiceServer::new(api).max_decoding_message_size(
+        service_max_request_bytes(analytics_service_server::SERVICE_NAME),
+    );
     app.add_authenticated(server);
 
     let flush = settings.shutdown.grace();

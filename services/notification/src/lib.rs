@@ -74,13 +74,8 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
             .map_err(|e| MountError::Config(format!("notification.webhook_allowed_cidrs: {e}")))?,
     );
 
-    let api = NotificationApi::new(
-        store.clone(),
-        signals.clone(),
-        max_attempts,
-        app.shutdown_token(),
-    )
-    .with_egress(egress.clone());
+    let api = NotificationApi::new(store.clone(), signals.clone(), max_attempts, app.streams())
+        .with_egress(egress.clone());
     app.add_authenticated(
         NotificationServiceServer::new(api).max_decoding_message_size(service_max_request_bytes(
             notification_service_server::SERVICE_NAME,

@@ -8,8 +8,7 @@ use switchboard_proto::{
     common::v1::Channel,
     routing::v1::{self as pb, Presence, routing_service_server::RoutingService},
 };
-use switchboard_runtime::{Caller, Role, Violations, caller, to_status};
-use tokio_util::sync::CancellationToken;
+use switchboard_runtime::{Caller, Role, Streams, Violations, caller, to_status};
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -33,13 +32,14 @@ const WATCH_EVERY: Duration = Duration::from_millis(500);
 #[derive(Debug, Clone)]
 pub struct RoutingApi {
     router: Arc<Router>,
-    stop: CancellationToken,
+    streams: Streams,
 }
 
 impl RoutingApi {
-    /// Handlers over `router`; streams end when `stop` is cancelled.
-    pub fn new(router: Arc<Router>, stop: CancellationToken) -> Self {
-        Self { router, stop }
+    /// Handlers over `router`; `WatchQueue` streams open through `streams`
+    /// (which also ends them at shutdown).
+    pub fn new(router: Arc<Router>, streams: Streams) -> Self {
+        Self { router, streams }
     }
 
     async fn agent_out(&self, caller: &Caller, a: &Agent) -> Result<pb::Agent, Status> {
@@ -532,9 +532,12 @@ impl RoutingService for RoutingApi {
             .get_group(&c.tenant, &id)
             .await
             .map_err(store)?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (mut feed, out) = self.streams.open(
+            &c,
+            "WatchQueue",
+            "watch the queue again; the first message is its current state",
+        )?;
         let router = self.router.clone();
-        let stop = self.stop.clone();
         tokio::spawn(async move {
             let mut last: Option<pb::QueueStats> = None;
             loop {
@@ -553,25 +556,23 @@ impl RoutingService for RoutingApi {
                         });
                         if !same {
                             last = Some(stats.clone());
-                            if tx.send(Ok(stats)).await.is_err() {
+                            // Stats are read at the reader's pace.
+                            if feed.send(stats).await.is_err() {
                                 return;
                             }
                         }
                     }
                     Err(e) => {
-                        let _ = tx.send(Err(to_status(&e))).await;
+                        feed.fail(to_status(&e));
                         return;
                     }
                 }
                 tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tx.closed() => return,
+                    () = feed.stopped() => return,
                     _ = tokio::time::sleep(WATCH_EVERY) => {}
                 }
             }
         });
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(Box::pin(out)))
     }
 }

@@ -133,7 +133,7 @@ pub async fn mount_with(
         options.router.clone(),
     ));
 
-    let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.shutdown_token()))
+    let server = RoutingServiceServer::new(RoutingApi::new(router.clone(), app.streams()))
         .max_decoding_message_size(service_max_request_bytes(
             routing_service_server::SERVICE_NAME,
         ));

@@ -374,7 +374,7 @@ impl TicketService for TicketApi {
             .watcher
             .as_ref()
             .ok_or_else(|| Status::unavailable("watching is not configured on this server"))?;
-        let stream = watcher.watch(&caller.tenant, filter, audience).await?;
+        let stream = watcher.watch(&caller, filter, audience).await?;
         Ok(Response::new(stream))
     }
 

@@ -61,6 +61,9 @@ pub enum MountError {
     /// The attachment store's settings cannot work.
     #[error("attachment store: {0}")]
     Attachments(#[from] attachments::ObjectError),
+    /// The live-update NATS connection could not be set up.
+    #[error("cannot connect to NATS for live updates: {0}")]
+    Nats(#[from] async_nats::ConnectError),
     /// `http.listen` could not be bound.
     #[error("cannot listen on `http.listen` {addr}: {source}")]
     Listen {
@@ -88,7 +91,6 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     if settings.database.migrate_on_start {
         db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
     }
-    let client = js.client();
     let relay = Relay::new(
         pool.clone(),
         js,
@@ -100,10 +102,18 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
         },
     );
     let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker()));
+    // Watchers get a connection of their own, whose small per-subscription
+    // capacity bounds what NATS buffers for each live stream.
+    let watch_client = switchboard_events::stream::connect_for_streams(
+        &settings.nats.url,
+        settings.streams.nats_subscription_capacity,
+    )
+    .await
+    .map_err(MountError::Nats)?;
     let watcher = watch::Watcher::new(
-        client,
+        watch_client,
         settings.events.subject_prefix.clone(),
-        app.shutdown_token(),
+        app.streams(),
     );
     let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
     let intake_api = intake::IntakeApi::new(tickets.clone(), store.clone(), objects);

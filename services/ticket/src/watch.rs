@@ -13,16 +13,14 @@ use switchboard_proto::{
     events::v1::{Envelope, envelope::Payload},
     ticket::v1::{self as pb, TicketEvent},
 };
-use switchboard_runtime::TenantId;
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use switchboard_runtime::{Caller, Feed, Streams, TenantId};
 use tonic::Status;
 use uuid::Uuid;
 
 use crate::domain::query::TicketQuery;
 
-/// Changes a slow watcher may fall behind by before it is cut off.
-pub const WATCH_BUFFER: usize = 1024;
+/// What a `WatchTickets` reader that was cut off does next.
+pub const RESUME: &str = "list tickets again, then watch again";
 
 /// The stream `WatchTickets` returns.
 pub type WatchStream = Pin<Box<dyn futures::Stream<Item = Result<TicketEvent, Status>> + Send>>;
@@ -41,71 +39,63 @@ pub enum Audience {
 pub struct Watcher {
     client: async_nats::Client,
     subject_prefix: String,
-    shutdown: CancellationToken,
+    streams: Streams,
 }
 
 impl Watcher {
-    /// Watches subjects under `subject_prefix`; every stream ends at `shutdown`
-    /// so the server can drain.
-    pub fn new(
-        client: async_nats::Client,
-        subject_prefix: String,
-        shutdown: CancellationToken,
-    ) -> Self {
+    /// Watches subjects under `subject_prefix` through `client`, whose
+    /// subscription capacity bounds what NATS buffers per watcher; every
+    /// stream is opened through the process's stream budget `streams`, and
+    /// ends when the server shuts down.
+    pub fn new(client: async_nats::Client, subject_prefix: String, streams: Streams) -> Self {
         Self {
             client,
             subject_prefix,
-            shutdown,
+            streams,
         }
     }
 
-    /// A stream of the tenant's ticket events that pass `filter` for `audience`.
+    /// The stream budget watch streams are opened through.
+    pub fn streams(&self) -> &Streams {
+        &self.streams
+    }
+
+    /// A stream of `caller`'s tenant's ticket events that pass `filter` for
+    /// `audience`; RESOURCE_EXHAUSTED past the caller's or tenant's cap, and
+    /// cut off (never waited for) once its reader falls a buffer behind.
     pub async fn watch(
+        &self,
+        caller: &Caller,
+        filter: TicketQuery,
+        audience: Audience,
+    ) -> Result<WatchStream, Status> {
+        let (feed, out): (Feed<TicketEvent>, _) =
+            self.streams.open(caller, "WatchTickets", RESUME)?;
+        let events = self.events(&caller.tenant, filter, audience).await?;
+        tokio::spawn(feed.forward(events));
+        Ok(Box::pin(out))
+    }
+
+    /// The tenant's ticket events that pass `filter` for `audience`, as
+    /// NATS delivers them; dropping the stream unsubscribes.
+    pub async fn events(
         &self,
         tenant: &TenantId,
         filter: TicketQuery,
         audience: Audience,
-    ) -> Result<WatchStream, Status> {
+    ) -> Result<impl futures::Stream<Item = TicketEvent> + Send + Unpin + 'static, Status> {
         let subject = format!("{}.{}.>", self.subject_prefix, tenant.as_str());
-        let mut events = self
+        let events = self
             .client
             .subscribe(subject)
             .await
             .map_err(|e| Status::unavailable(format!("cannot watch tickets right now: {e}")))?;
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
-            loop {
-                let message = tokio::select! {
-                    _ = shutdown.cancelled() => {
-                        let _ = tx.try_send(Err(Status::unavailable("the server is shutting down; watch again")));
-                        return;
-                    }
-                    _ = tx.closed() => return,
-                    message = events.next() => match message {
-                        Some(message) => message,
-                        None => return,
-                    },
-                };
-                let Ok(envelope) = Envelope::decode(message.payload) else {
-                    continue;
-                };
-                let Some(event) = visible_event(envelope, &filter, audience) else {
-                    continue;
-                };
-                if let Err(mpsc::error::TrySendError::Full(_)) = tx.try_send(Ok(event)) {
-                    // Blocking here would hold every other watcher's events
-                    // back; cut the slow one off instead.
-                    let _ = tx
-                        .send(Err(Status::resource_exhausted(format!(
-                            "more than {WATCH_BUFFER} changes behind; list tickets again and re-watch"
-                        ))))
-                        .await;
-                    return;
-                }
-            }
-        });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        Ok(events.filter_map(move |message| {
+            let event = Envelope::decode(message.payload)
+                .ok()
+                .and_then(|envelope| visible_event(envelope, &filter, audience));
+            std::future::ready(event)
+        }))
     }
 }
 

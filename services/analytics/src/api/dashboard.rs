@@ -8,8 +8,8 @@ use chrono::{TimeDelta, TimeZone, Utc};
 use sqlx::PgPool;
 use switchboard_kpi::Range;
 use switchboard_proto::analytics::v1 as pb;
-use switchboard_runtime::Caller;
-use tokio::sync::{mpsc, watch};
+use switchboard_runtime::{Caller, Feed};
+use tokio::sync::watch;
 use tonic::Status;
 
 use super::internal;
@@ -46,21 +46,22 @@ impl Changes {
     }
 }
 
-/// Sends `caller`'s dashboard on `tx` every `every` while it changes (and
-/// at least every [`HEARTBEAT`]) until the receiver goes away.
+/// Sends `caller`'s dashboard on `feed` every `every` while it changes (and
+/// at least every [`HEARTBEAT`]) until the receiver goes away, takes nothing
+/// for the stall timeout, or the server shuts down.
 pub async fn watch(
     pool: PgPool,
     caller: Caller,
     every: Duration,
     mut changed: watch::Receiver<u64>,
-    tx: mpsc::Sender<Result<pb::Dashboard, Status>>,
+    mut feed: Feed<pb::Dashboard>,
 ) {
     let mut last: Option<(pb::Dashboard, std::time::Instant)> = None;
     loop {
         let snapshot = match dashboard(&pool, &caller).await {
             Ok(d) => d,
             Err(status) => {
-                let _ = tx.send(Err(status)).await;
+                feed.fail(status);
                 return;
             }
         };
@@ -70,14 +71,14 @@ pub async fn watch(
             timeless(l) != timeless(&snapshot) || sent.elapsed() >= HEARTBEAT
         });
         if fresh {
-            if tx.send(Ok(snapshot.clone())).await.is_err() {
+            if feed.send(snapshot.clone()).await.is_err() {
                 return;
             }
             last = Some((snapshot, std::time::Instant::now()));
         }
         tokio::time::sleep(every).await;
         tokio::select! {
-            _ = tx.closed() => return,
+            () = feed.stopped() => return,
             _ = changed.changed() => {}
             _ = tokio::time::sleep(REFRESH) => {}
         }

@@ -4,8 +4,7 @@
 use sqlx::PgPool;
 use switchboard_kpi::{Range, TicketFact};
 use switchboard_proto::analytics::v1 as pb;
-use tokio::sync::mpsc;
-use tonic::Status;
+use switchboard_runtime::Feed;
 
 use super::internal;
 use crate::csv;
@@ -20,18 +19,18 @@ const PAGE: i64 = 2000;
 
 /// Sends the header, then `tenant`'s facts created in `range` and passing
 /// `filter` in creation order, [`CSV_ROWS_PER_CHUNK`] per chunk, until
-/// done or the receiver goes away.
+/// done or the receiver goes away (or takes nothing for the stall timeout).
 pub async fn export(
     pool: PgPool,
     tenant: String,
     range: Range,
     filter: Filter,
-    tx: mpsc::Sender<Result<pb::CsvChunk, Status>>,
+    mut feed: Feed<pb::CsvChunk>,
 ) {
     let header = pb::CsvChunk {
         data: csv::csv_line(csv::CSV_HEADER).into_bytes(),
     };
-    if tx.send(Ok(header)).await.is_err() {
+    if feed.send(header).await.is_err() {
         return;
     }
     let mut after = None;
@@ -41,7 +40,7 @@ pub async fn export(
         let page = match state::export_page(&pool, &tenant, range, &filter, after, PAGE).await {
             Ok(page) => page,
             Err(e) => {
-                let _ = tx.send(Err(internal(&e))).await;
+                feed.fail(internal(&e));
                 return;
             }
         };
@@ -66,7 +65,7 @@ pub async fn export(
                 let chunk = pb::CsvChunk {
                     data: std::mem::take(&mut data).into_bytes(),
                 };
-                if tx.send(Ok(chunk)).await.is_err() {
+                if feed.send(chunk).await.is_err() {
                     return;
                 }
                 rows = 0;
@@ -77,10 +76,10 @@ pub async fn export(
         }
     }
     if rows > 0 {
-        let _ = tx
-            .send(Ok(pb::CsvChunk {
+        let _ = feed
+            .send(pb::CsvChunk {
                 data: data.into_bytes(),
-            }))
+            })
             .await;
     }
 }

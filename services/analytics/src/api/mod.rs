@@ -10,7 +10,7 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 use sqlx::PgPool;
 use switchboard_kpi::fact::Priority;
 use switchboard_proto::analytics::v1::{self as pb, analytics_service_server::AnalyticsService};
-use switchboard_runtime::{Caller, Role, Violations, caller};
+use switchboard_runtime::{Caller, Role, Streams, Violations, caller};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -29,13 +29,25 @@ type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 pub struct AnalyticsApi {
     changes: Arc<Changes>,
     pool: PgPool,
+    streams: Streams,
 }
 
 impl AnalyticsApi {
     /// Handlers over the analytics schema's `pool`; `changes` wakes
     /// dashboard watchers.
     pub fn new(changes: Arc<Changes>, pool: PgPool) -> Self {
-        Self { changes, pool }
+        Self {
+            changes,
+            pool,
+            streams: Streams::default(),
+        }
+    }
+
+    /// Opens `WatchDashboard` and export streams through `streams`, the
+    /// process's stream budget.
+    pub fn with_streams(mut self, streams: Streams) -> Self {
+        self.streams = streams;
+        self
     }
 
     /// `caller`'s tenant, with its time zone.
@@ -208,18 +220,20 @@ impl AnalyticsService for AnalyticsApi {
             }
         };
         let every = Duration::from_millis(every as u64);
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        let (feed, out) = self.streams.open(
+            &caller,
+            "WatchDashboard",
+            "watch the dashboard again; the first message is its current state",
+        )?;
         let changed = self.changes.subscribe();
         tokio::spawn(dashboard::watch(
             self.pool.clone(),
             caller,
             every,
             changed,
-            tx,
+            feed,
         ));
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        Ok(Response::new(Box::pin(out)))
     }
 
     #[tracing::instrument(skip_all)]
@@ -230,12 +244,22 @@ impl AnalyticsService for AnalyticsApi {
         let caller = supervisor(&request)?;
         let r = request.get_ref();
         let (range, filter) = checked_scope(r.range.as_ref(), r.filter.as_ref())?;
-        let (tx, rx) = tokio::sync::mpsc::channel(4);
+        // Finite, but each export holds a database cursor's worth of work:
+        // the caller's cap keeps one caller from running many at once.
+        let (feed, out) = self.streams.open(
+            &caller,
+            "ExportTicketFacts",
+            "export again; a partial file is incomplete",
+        )?;
         let tenant = caller.tenant.as_str().to_owned();
-        tokio::spawn(export::export(self.pool.clone(), tenant, range, filter, tx));
-        Ok(Response::new(Box::pin(
-            tokio_stream::wrappers::ReceiverStream::new(rx),
-        )))
+        tokio::spawn(export::export(
+            self.pool.clone(),
+            tenant,
+            range,
+            filter,
+            feed,
+        ));
+        Ok(Response::new(Box::pin(out)))
     }
 
     #[tracing::instrument(skip_all)]

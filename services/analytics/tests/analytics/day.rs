@@ -440,3 +440,45 @@ async fn an_export_neutralises_cells_a_spreadsheet_would_run_as_formulas() -> an
     }
     desk.stop(vec![replica]).await
 }
+
+#[tokio::test]
+async fn a_callers_streams_past_the_cap_are_refused_exports_included_and_a_freed_slot_is_reusable()
+-> anyhow::Result<()> {
+    let desk = Desk::new().await?;
+    let replica = desk.replica().await?;
+    let mut client = replica.client().await;
+    let sup = desk.token("sue", Role::Supervisor);
+    let watch = || authed(pb::WatchDashboardRequest::default(), &sup);
+    let mut open = Vec::new();
+    for _ in 0..desk.settings.streams.max_per_caller {
+        open.push(client.watch_dashboard(watch()).await?.into_inner());
+    }
+    let refused = client.watch_dashboard(watch()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("max_per_caller"), "{refused:?}");
+    // An export is a stream too: the same caller cannot start one now.
+    let export = || {
+        authed(
+            pb::ExportTicketFactsRequest {
+                range: Some(range(monday(), monday() + chrono::TimeDelta::days(1))),
+                filter: None,
+            },
+            &sup,
+        )
+    };
+    let refused = client.export_ticket_facts(export()).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+
+    open.pop();
+    switchboard_testkit::wait_for(
+        std::time::Duration::from_secs(10),
+        "the dropped stream's slot",
+        || {
+            let mut client = client.clone();
+            let request = export();
+            async move { client.export_ticket_facts(request).await.is_ok() }
+        },
+    )
+    .await?;
+    desk.stop(vec![replica]).await
+}

@@ -2,7 +2,6 @@
 
 use switchboard_proto::notification::v1 as pb;
 use switchboard_runtime::caller;
-use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
@@ -114,6 +113,11 @@ impl NotificationApi {
     ) -> Res<<Self as pb::notification_service_server::NotificationService>::SubscribeStream> {
         let caller = caller(&request)?.clone();
         let r = request.into_inner();
+        let (mut feed, out) = self.streams.open(
+            &caller,
+            "Subscribe",
+            "subscribe again with `after_cursor` set to the last cursor you received",
+        )?;
         // Subscribe to wake-ups before reading, so nothing committed between
         // the first read and the first wait is missed.
         let mut wake = self.signals.inbox();
@@ -125,11 +129,8 @@ impl NotificationApi {
                 .await
                 .map_err(|e| ApiError::from_store(e, "notification"))?,
         };
-        let (tx, rx) =
-            tokio::sync::mpsc::channel::<Result<pb::Notification, Status>>(STREAM_BATCH as usize);
         let store = self.store.clone();
         let poll = self.poll;
-        let stop = self.shutdown.clone();
         let who = inboxes(&caller);
         let tenant = caller.tenant.as_str().to_owned();
         tokio::spawn(async move {
@@ -138,18 +139,18 @@ impl NotificationApi {
                     Ok(rows) => rows,
                     Err(e) => {
                         tracing::warn!(error = %e, "inbox stream read failed");
-                        let _ = tx
-                            .send(Err(Status::unavailable(
-                                "inbox unavailable; resume from your cursor",
-                            )))
-                            .await;
+                        feed.fail(Status::unavailable(
+                            "inbox unavailable; resume from your cursor",
+                        ));
                         return;
                     }
                 };
                 let full = rows.len() as i64 == STREAM_BATCH;
+                // Rows are read at the reader's pace; one who takes nothing
+                // for the stall timeout is cut off and resumes from a cursor.
                 for row in rows {
                     cursor = row.seq;
-                    if tx.send(Ok(convert::notification(row))).await.is_err() {
+                    if feed.send(convert::notification(row)).await.is_err() {
                         return;
                     }
                 }
@@ -157,8 +158,7 @@ impl NotificationApi {
                     continue;
                 }
                 tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tx.closed() => return,
+                    () = feed.stopped() => return,
                     changed = wake.changed() => {
                         if changed.is_err() {
                             tokio::time::sleep(poll).await;
@@ -168,6 +168,6 @@ impl NotificationApi {
                 }
             }
         });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        Ok(Response::new(Box::pin(out)))
     }
 }

@@ -12,9 +12,8 @@ use switchboard_proto::notification::v1::{
     self as pb, notification_service_server::NotificationService,
 };
 use switchboard_runtime::{
-    Caller, DomainError, ErrorKind, FieldViolation, Role, Violations, to_status,
+    Caller, DomainError, ErrorKind, FieldViolation, Role, Streams, Violations, to_status,
 };
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -32,25 +31,22 @@ pub struct NotificationApi {
     max_attempts: i32,
     /// How often an idle `Subscribe` re-reads, in case a wake-up was lost.
     poll: Duration,
-    shutdown: CancellationToken,
+    /// The stream budget `Subscribe` opens through (it also ends streams at
+    /// shutdown).
+    streams: Streams,
     /// Where webhooks may point.
     egress: Arc<EgressPolicy>,
 }
 
 impl NotificationApi {
     /// The API over `store`.
-    pub fn new(
-        store: PgStore,
-        signals: Signals,
-        max_attempts: i32,
-        shutdown: CancellationToken,
-    ) -> Self {
+    pub fn new(store: PgStore, signals: Signals, max_attempts: i32, streams: Streams) -> Self {
         Self {
             store,
             signals,
             max_attempts,
             poll: Duration::from_secs(1),
-            shutdown,
+            streams,
             egress: Arc::default(),
         }
     }

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 use switchboard_proto::{notification::v1 as pb, ticket::v1::Visibility};
 use switchboard_runtime::Role;
+use switchboard_testkit::wait_for;
 
 use crate::{
     helpers::{Desk, TicketSpec, agent, authed},
@@ -175,5 +176,52 @@ async fn a_subscriber_gets_mentions_live_and_resumes_from_its_cursor() -> anyhow
         .await
         .unwrap_err();
     assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    desk.stop().await
+}
+
+#[tokio::test]
+async fn a_callers_subscriptions_past_the_cap_are_refused_and_a_freed_slot_is_reusable()
+-> anyhow::Result<()> {
+    let sink = SmtpSink::start().await?;
+    let desk = Desk::start(sink.addr, 3).await?;
+    let token = desk.token("agent-bo", Role::Agent);
+    let cap = desk.settings.streams.max_per_caller;
+    let mut client = desk.client().await;
+    let mut open = Vec::new();
+    for _ in 0..cap {
+        open.push(
+            client
+                .subscribe(authed(pb::SubscribeRequest::default(), &token))
+                .await?
+                .into_inner(),
+        );
+    }
+    let refused = client
+        .subscribe(authed(pb::SubscribeRequest::default(), &token))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("max_per_caller"), "{refused:?}");
+    let other = desk.token("agent-cy", Role::Agent);
+    client
+        .subscribe(authed(pb::SubscribeRequest::default(), &other))
+        .await?;
+
+    open.pop();
+    wait_for(Duration::from_secs(10), "the dropped stream's slot", || {
+        let mut client = client.clone();
+        let token = token.clone();
+        async move {
+            client
+                .subscribe(authed(pb::SubscribeRequest::default(), &token))
+                .await
+                .is_ok()
+        }
+    })
+    .await?;
     desk.stop().await
 }

@@ -267,3 +267,41 @@ async fn presence_of(
             .presence,
     )
 }
+
+#[tokio::test]
+async fn a_callers_queue_streams_past_the_cap_are_refused_and_a_freed_slot_is_reusable()
+-> anyhow::Result<()> {
+    let mut desk = Desk::new().await?;
+    desk.routing(Duration::from_secs(60)).await?;
+    let admin = desk.admin.clone();
+    let mut r = desk.routing_client(0).await;
+    group(&mut r, &admin, plain_group("support")).await?;
+    let watch = || {
+        authed(
+            pb::WatchQueueRequest {
+                group: "groups/support".into(),
+            },
+            &admin,
+        )
+    };
+    let mut open = Vec::new();
+    for _ in 0..desk.settings.streams.max_per_caller {
+        open.push(r.watch_queue(watch()).await?.into_inner());
+    }
+    let refused = r.watch_queue(watch()).await.unwrap_err();
+    assert_eq!(
+        refused.code(),
+        tonic::Code::ResourceExhausted,
+        "{refused:?}"
+    );
+    assert!(refused.message().contains("max_per_caller"), "{refused:?}");
+
+    open.pop();
+    switchboard_testkit::wait_for(Duration::from_secs(10), "the dropped stream's slot", || {
+        let mut r = r.clone();
+        let request = watch();
+        async move { r.watch_queue(request).await.is_ok() }
+    })
+    .await?;
+    desk.stop().await
+}

@@ -15,13 +15,12 @@ use switchboard_proto::{
     },
 };
 use switchboard_runtime::{Caller, Violations, to_status};
-use tokio::sync::mpsc;
 use tonic::Status;
 
 use super::{ChatStream, Inbound, IntakeApi, Reply, as_sender, contact, customer, ticket_id};
 use crate::{
     domain::{Identity, MAX_DESCRIPTION_BYTES},
-    watch::{Audience, WATCH_BUFFER},
+    watch::Audience,
 };
 
 /// Most transcript messages replayed when a watch starts; older ones are a
@@ -150,9 +149,18 @@ impl IntakeApi {
             .tickets
             .watcher()
             .ok_or_else(|| Status::unavailable("live updates are not available here"))?;
+        // One website integration serves many visitors: each visitor's
+        // streams count as their own caller's, all of them as the tenant's.
+        let principal = format!("{}/chat/{}", integration.user, req.chat_visitor.trim());
+        let (mut feed, out) = watcher.streams().open_as(
+            &integration.tenant,
+            &principal,
+            "WatchChat",
+            "watch the chat again; its transcript comes first",
+        )?;
         // Subscribe before reading the transcript so nothing falls between.
         let mut live = watcher
-            .watch(
+            .events(
                 &integration.tenant,
                 Default::default(),
                 Audience::Customer(customer_id),
@@ -161,26 +169,27 @@ impl IntakeApi {
         let sender = customer(integration, &visitor);
         let transcript = self.transcript(&sender, &name).await?;
 
-        let (tx, rx) = mpsc::channel(WATCH_BUFFER);
         let mut seen: HashSet<String> = transcript.iter().map(|m| m.name.clone()).collect();
         let mut assignee = ticket.assignee.clone();
         tokio::spawn(async move {
+            // The transcript is read once, so it goes at the reader's pace.
             for message in transcript {
-                if tx.send(Ok(event(Kind::Message(message)))).await.is_err() {
+                if feed.send(event(Kind::Message(message))).await.is_err() {
                     return;
                 }
             }
             if is_over(&ticket) {
-                let _ = tx.send(Ok(event(Kind::Ended(ticket)))).await;
+                let _ = feed.send(event(Kind::Ended(ticket))).await;
                 return;
             }
-            while let Some(next) = live.next().await {
-                let change = match next {
-                    Ok(change) => change,
-                    Err(status) => {
-                        let _ = tx.send(Err(status)).await;
-                        return;
-                    }
+            loop {
+                let change = tokio::select! {
+                    biased;
+                    () = feed.stopped() => return,
+                    change = live.next() => match change {
+                        Some(change) => change,
+                        None => return,
+                    },
                 };
                 let Some(ticket) = change.ticket.filter(|t| t.name == name) else {
                     continue;
@@ -199,8 +208,10 @@ impl IntakeApi {
                 if over {
                     out.push(Kind::Ended(ticket));
                 }
+                // Live changes never wait on the visitor: one that falls a
+                // buffer behind is cut off and watches again.
                 for kind in out {
-                    if tx.send(Ok(event(kind))).await.is_err() {
+                    if feed.offer(event(kind)).is_err() {
                         return;
                     }
                 }
@@ -209,7 +220,7 @@ impl IntakeApi {
                 }
             }
         });
-        Ok(Box::pin(tokio_stream::wrappers::ReceiverStream::new(rx)))
+        Ok(Box::pin(out))
     }
 
     /// The chat's ticket, if `visitor` may see it (NOT_FOUND otherwise).

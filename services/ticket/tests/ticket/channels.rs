@@ -601,3 +601,59 @@ async fn bad_channel_input_is_refused_and_changes_nothing() -> anyhow::Result<()
     assert!(listed.tickets.is_empty(), "nothing was created: {listed:?}");
     running.stop().await
 }
+
+/// One widget serves many visitors: the cap is each visitor's, so one
+/// visitor's tabs cannot use up the widget's streams.
+#[tokio::test]
+async fn a_chat_visitors_streams_past_the_cap_are_refused_other_visitors_are_not()
+-> anyhow::Result<()> {
+    let running = Running::start_with(&switchboard_testkit::nats_url(), |s| {
+        s.streams.max_per_caller = 2
+    })
+    .await?;
+    let widget = running.token("acme", "chat-widget", Role::Admin);
+    let mut intake = intake(&running).await;
+    let mut chats = Vec::new();
+    for visitor in ["visitor-1", "visitor-2"] {
+        let started = intake
+            .start_chat(authed(
+                StartChatRequest {
+                    visitor: Some(Contact {
+                        chat_visitor: visitor.into(),
+                        ..Default::default()
+                    }),
+                    text: "hello".into(),
+                    ..Default::default()
+                },
+                &widget,
+            ))
+            .await?
+            .into_inner();
+        chats.push((visitor, ticket_of(&started)));
+    }
+    let watch = |(visitor, ticket): &(&str, String)| {
+        authed(
+            WatchChatRequest {
+                ticket: ticket.clone(),
+                chat_visitor: (*visitor).into(),
+            },
+            &widget,
+        )
+    };
+    let first = intake.watch_chat(watch(&chats[0])).await?.into_inner();
+    let _second = intake.watch_chat(watch(&chats[0])).await?.into_inner();
+    let refused = intake.watch_chat(watch(&chats[0])).await.unwrap_err();
+    assert_eq!(refused.code(), Code::ResourceExhausted, "{refused:?}");
+    assert!(refused.message().contains("max_per_caller"), "{refused:?}");
+    let _other_visitor = intake.watch_chat(watch(&chats[1])).await?.into_inner();
+
+    drop(first);
+    switchboard_testkit::wait_for(
+        Duration::from_secs(10),
+        "the dropped stream's slot",
+        || async { running.streams.open_count() == 2 },
+    )
+    .await?;
+    let _again = intake.watch_chat(watch(&chats[0])).await?.into_inner();
+    running.stop().await
+}

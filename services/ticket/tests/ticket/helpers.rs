@@ -21,6 +21,8 @@ pub struct Running {
     pub db: TestDb,
     pub stream: TestStream,
     pub nats_url: String,
+    /// The server's stream budget, to see how many streams it holds.
+    pub streams: switchboard_runtime::Streams,
     shutdown: CancellationToken,
     handle: JoinHandle<()>,
 }
@@ -44,6 +46,7 @@ impl Running {
         let shutdown = CancellationToken::new();
         let mut app = App::new(settings.clone(), shutdown.clone());
         let mounted = switchboard_ticket::mount(&mut app, js).await?;
+        let streams = app.streams();
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
         let handle = tokio::spawn(async move {
@@ -56,6 +59,7 @@ impl Running {
             db,
             stream,
             nats_url: nats_url.to_owned(),
+            streams,
             shutdown,
             handle,
         })
