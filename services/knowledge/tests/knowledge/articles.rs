@@ -152,7 +152,8 @@ async fn customers_cannot_write_and_bad_input_changes_nothing() -> anyhow::Resul
         .create_article(authed(
             pb::CreateArticleRequest {
                 title: "  ".into(),
-                body_markdown: "a".repeat(10 * 1024 * 1024),
+                // Past the field's 256 KiB, within the request's 4 MiB.
+                body_markdown: "a".repeat(1024 * 1024),
                 locale: "en_US".into(),
                 tags: vec!["".into()],
                 category: "nope".into(),
@@ -169,6 +170,13 @@ async fn customers_cannot_write_and_bad_input_changes_nothing() -> anyhow::Resul
         ["body_markdown", "category", "locale", "tags[0]", "title"]
     );
     assert!(bad.message().contains("en_US"), "{}", bad.message());
+
+    // Past `grpc.max_message_bytes` the request is refused before decoding.
+    let huge = c
+        .create_article(authed(draft("Huge", &"a".repeat(10 << 20), "en"), &t.agent))
+        .await
+        .unwrap_err();
+    assert_eq!(huge.code(), Code::ResourceExhausted, "{huge:?}");
 
     let listed = c
         .list_articles(authed(pb::ListArticlesRequest::default(), &t.agent))
