@@ -3,8 +3,6 @@
 //! table of expectations, with every answer scanned for text its caller must
 //! never see.
 
-use std::collections::BTreeMap;
-
 use futures::StreamExt;
 use prost::Message;
 use switchboard_runtime::Role;
@@ -13,6 +11,7 @@ use tonic::Code;
 use crate::{
     desk::Desk,
     dynamic::{self, Reply, Rpc},
+    findings::Findings,
     fixture::{ADMIN_A, AGENT_A, Fixture, Markers, SUPERVISOR_A, TENANT_A, TENANT_B},
     requests,
 };
@@ -405,33 +404,6 @@ impl Allow {
     }
 }
 
-/// Failures and notes, grouped by what went wrong.
-#[derive(Default)]
-struct Findings(BTreeMap<&'static str, Vec<String>>);
-
-impl Findings {
-    fn add(&mut self, group: &'static str, line: String) {
-        self.0.entry(group).or_default().push(line);
-    }
-
-    fn extend(&mut self, other: Findings) {
-        for (group, lines) in other.0 {
-            self.0.entry(group).or_default().extend(lines);
-        }
-    }
-
-    fn report(&self) -> String {
-        let mut out = String::new();
-        for (group, lines) in &self.0 {
-            out.push_str(&format!("\n== {group} ({})\n", lines.len()));
-            for line in lines {
-                out.push_str(&format!("  {line}\n"));
-            }
-        }
-        out
-    }
-}
-
 const DENIED: [Code; 2] = [Code::PermissionDenied, Code::NotFound];
 
 /// Judges one cell: the caller's answer against the table and the markers.
@@ -582,12 +554,7 @@ async fn every_rpc_answers_every_caller_as_the_matrix_says() -> anyhow::Result<(
     }
     desk.stop().await?;
 
-    let failures: usize = findings
-        .0
-        .iter()
-        .filter(|(group, _)| !group.starts_with("note"))
-        .map(|(_, lines)| lines.len())
-        .sum();
+    let failures = findings.failures();
     println!(
         "authorization matrix: {checked} RPCs x {} callers (+ no token){}",
         callers.len(),

@@ -5,6 +5,7 @@ mod authz;
 mod census;
 mod desk;
 mod dynamic;
+mod findings;
 mod fixture;
 mod mail_loop;
 mod requests;

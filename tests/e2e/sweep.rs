@@ -4,7 +4,7 @@
 //! answer INTERNAL or UNKNOWN, echo the input back in large error details, or
 //! write anything when it refuses.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::time::Duration;
 
 use bytes::Bytes;
 use prost::Message;
@@ -16,6 +16,7 @@ use crate::{
     census::{Census, Counter},
     desk::Desk,
     dynamic::{self, Reply, Rpc},
+    findings::Findings,
     fixture::{ADMIN_A, Fixture, TENANT_A},
     requests::{self, is_well_known},
 };
@@ -51,31 +52,6 @@ struct Case {
     field: Option<String>,
     body: Bytes,
     expect: Expect,
-}
-
-/// Failures grouped by what went wrong.
-#[derive(Default)]
-struct Failures(BTreeMap<String, Vec<String>>);
-
-impl Failures {
-    fn add(&mut self, group: String, line: String) {
-        self.0.entry(group).or_default().push(line);
-    }
-
-    fn count(&self) -> usize {
-        self.0.values().map(Vec::len).sum()
-    }
-
-    fn report(&self) -> String {
-        let mut out = String::new();
-        for (group, lines) in &self.0 {
-            out.push_str(&format!("\n== {group} ({})\n", lines.len()));
-            for line in lines {
-                out.push_str(&format!("  {line}\n"));
-            }
-        }
-        out
-    }
 }
 
 /// Fields of `desc` of a kind `pick` accepts, at top level and one level
@@ -296,7 +272,7 @@ fn cases(rpc: &Rpc, base: &DynamicMessage, customer: bool) -> Vec<Case> {
 }
 
 /// Judges one answer.
-fn judge(rpc: &Rpc, who: &str, case: &Case, reply: &Reply, wrote: &[String], out: &mut Failures) {
+fn judge(rpc: &Rpc, who: &str, case: &Case, reply: &Reply, wrote: &[String], out: &mut Findings) {
     let at = match &case.field {
         Some(field) => format!("{} [{field}] as {who}", rpc.name()),
         None => format!("{} as {who}", rpc.name()),
@@ -366,7 +342,7 @@ async fn sweep_rpc(
     rpc: &Rpc,
     who: &Who<'_>,
     base: &DynamicMessage,
-    out: &mut Failures,
+    out: &mut Findings,
 ) -> anyhow::Result<Census> {
     for case in cases(rpc, base, who.customer) {
         let reply = dynamic::call(&desk.channel, rpc, case.body.clone(), Some(who.token)).await;
@@ -408,7 +384,7 @@ async fn bad_input_gets_invalid_argument_small_errors_and_writes_nothing() -> an
             customer: true,
         },
     ];
-    let mut failures = Failures::default();
+    let mut failures = Findings::default();
     let mut census = counter.settled(Duration::from_secs(30)).await?;
     let rpcs = dynamic::rpcs();
     for rpc in &rpcs {
@@ -429,10 +405,10 @@ async fn bad_input_gets_invalid_argument_small_errors_and_writes_nothing() -> an
 
     println!("bad-input sweep: {} RPCs{}", rpcs.len(), failures.report());
     assert_eq!(
-        failures.count(),
+        failures.failures(),
         0,
         "{} failures:{}",
-        failures.count(),
+        failures.failures(),
         failures.report()
     );
     Ok(())

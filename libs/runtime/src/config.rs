@@ -424,12 +424,6 @@ impl Settings {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_owned(),
-            })
-        };
         self.validate_auth()?;
         for cidr in &self.notification.webhook_allowed_cidrs {
             if cidr.parse::<ipnet::IpNet>().is_err() {
@@ -509,12 +503,6 @@ impl Settings {
     }
 
     fn validate_auth(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_owned(),
-            })
-        };
         let auth = &self.auth;
         if auth.jwt_secret.expose_secret().len() < 32 {
             return invalid("auth.jwt_secret", "must be at least 32 bytes");
@@ -546,12 +534,6 @@ impl Settings {
     }
 
     fn validate_streams(&self) -> Result<(), ConfigError> {
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_owned(),
-            })
-        };
         let s = &self.streams;
         if s.max_per_caller == 0 {
             return invalid("streams.max_per_caller", "must be greater than 0");
@@ -604,12 +586,6 @@ impl Settings {
         if self.attachments.backend != AttachmentBackend::S3 {
             return Ok(());
         }
-        let invalid = |key, reason: &str| {
-            Err(ConfigError::Invalid {
-                key,
-                reason: reason.to_owned(),
-            })
-        };
         if s3.bucket.trim().is_empty() {
             return invalid(
                 "attachments.s3.bucket",
@@ -660,6 +636,14 @@ where
         return Ok(None);
     }
     raw.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A configuration error naming `key`.
+fn invalid(key: &'static str, reason: &str) -> Result<(), ConfigError> {
+    Err(ConfigError::Invalid {
+        key,
+        reason: reason.to_owned(),
+    })
 }
 
 #[cfg(test)]
