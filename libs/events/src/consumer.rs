@@ -199,7 +199,10 @@ impl ConsumerConfig {
     }
 
     fn backoff(&self) -> Backoff {
-        Backoff::new(self.retry_delay, self.retry_max_delay.min(self.ack_wait / 2))
+        Backoff::new(
+            self.retry_delay,
+            self.retry_max_delay.min(self.ack_wait / 2),
+        )
     }
 }
 
@@ -442,7 +445,9 @@ impl Consumer {
                         }
                     }
                     Some(Err(e)) => failed = Some(ConsumerError(e.to_string())),
-                    None => failed = Some(ConsumerError("the server ended the subscription".into())),
+                    None => {
+                        failed = Some(ConsumerError("the server ended the subscription".into()))
+                    }
                 }
             }
             if self.batch > 1 {
@@ -829,4 +834,3 @@ pub async fn wait_for_stream(
         }
     }
 }
-

@@ -193,7 +193,11 @@ impl DeadLetters {
             let message = message.map_err(err)?;
             let info = message.info().map_err(err)?;
             let (sequence, pending) = (info.stream_sequence, info.pending);
-            out.push(from_parts(sequence, message.headers.as_ref(), message.payload.clone()));
+            out.push(from_parts(
+                sequence,
+                message.headers.as_ref(),
+                message.payload.clone(),
+            ));
             if pending == 0 {
                 break;
             }

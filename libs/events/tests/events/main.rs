@@ -18,6 +18,7 @@ use switchboard_runtime::{TenantId, config::EventSettings};
 use switchboard_testkit::{TestDb, TestStream, connect_nats, nats_url, wait_for};
 use tokio_util::sync::CancellationToken;
 
+mod dead;
 mod order;
 mod reactor;
 
@@ -364,7 +365,11 @@ async fn redelivered_and_republished_events_are_applied_once() -> anyhow::Result
     }
     let s = js.get_stream(&stream.stream).await?;
     let stop = CancellationToken::new();
-    let config = ConsumerConfig::new("counting", format!("{}.*.ticket.>", stream.prefix), Duration::from_millis(50));
+    let config = ConsumerConfig::new(
+        "counting",
+        format!("{}.*.ticket.>", stream.prefix),
+        Duration::from_millis(50),
+    );
     let task = tokio::spawn(consumer::run(
         s.clone(),
         pool.clone(),

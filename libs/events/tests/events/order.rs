@@ -44,8 +44,7 @@ impl Reactor for FailV2Twice {
 }
 
 #[tokio::test]
-async fn a_failing_event_is_never_overtaken_by_its_aggregates_later_events()
--> anyhow::Result<()> {
+async fn a_failing_event_is_never_overtaken_by_its_aggregates_later_events() -> anyhow::Result<()> {
     let (db, _, stream, js) = setup().await?;
     for version in 1..=5 {
         for aggregate in ["a", "b"] {
