@@ -457,6 +457,8 @@ impl Consumer {
                     engine.enqueue(item, &mut tasks);
                 }
             }
+            // Finished aggregates' tasks, so the set does not grow.
+            while tasks.try_join_next().is_some() {}
             if let Some(e) = failed {
                 break Err(e);
             }
