@@ -14,8 +14,9 @@ use std::time::Duration;
 use async_nats::{
     HeaderMap,
     jetstream::{
-        self,
+        self, ErrorCode,
         consumer::{DeliverPolicy, pull},
+        context::GetStreamErrorKind,
         stream::{Config, DiscardPolicy, RetentionPolicy, StorageType},
     },
 };
@@ -169,9 +170,29 @@ impl DeadLetters {
         Ok(())
     }
 
+    /// The dead-letter stream as it is; `None` if no consumer ever needed
+    /// it (looking does not create it).
+    async fn existing(&self) -> Result<Option<jetstream::stream::Stream>, DeadLetterError> {
+        match self.js.get_stream(&self.config.name).await {
+            Ok(stream) => Ok(Some(stream)),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    GetStreamErrorKind::JetStream(ref j)
+                        if j.error_code() == ErrorCode::STREAM_NOT_FOUND
+                ) =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(err(e)),
+        }
+    }
+
     /// The dead letters there are, of `consumer` or of all, oldest first.
     pub async fn list(&self, consumer: Option<&str>) -> Result<Vec<DeadLetter>, DeadLetterError> {
-        let stream = self.stream().await?;
+        let Some(stream) = self.existing().await? else {
+            return Ok(Vec::new());
+        };
         let filter = match consumer {
             Some(c) => subject(&self.prefix, c),
             None => format!("deadletter.{}.>", self.prefix),
@@ -210,7 +231,10 @@ impl DeadLetters {
     /// removes it. Every consumer of that subject sees the event again; the
     /// others find it applied (idempotency records, idempotent reactors).
     pub async fn replay(&self, sequence: u64) -> Result<DeadLetter, DeadLetterError> {
-        let stream = self.stream().await?;
+        let stream = self
+            .existing()
+            .await?
+            .ok_or_else(|| DeadLetterError(format!("no dead letter {sequence}")))?;
         let raw = stream.get_raw_message(sequence).await.map_err(err)?;
         let letter = from_parts(sequence, Some(&raw.headers), raw.payload.clone());
         if letter.subject.is_empty() {

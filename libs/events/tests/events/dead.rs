@@ -262,3 +262,21 @@ async fn a_consumer_whose_stream_is_deleted_comes_back_when_it_is_recreated() ->
     stream.delete(&nats_url()).await?;
     db.drop_db().await
 }
+
+#[tokio::test]
+async fn looking_at_dead_letters_that_never_were_finds_none_and_creates_nothing()
+-> anyhow::Result<()> {
+    let (db, _, stream, js) = setup().await?;
+    let dead = DeadLetters::new(js.clone(), &event_settings(&stream));
+    assert!(dead.list(None).await?.is_empty());
+    let err = dead.replay(1).await.unwrap_err().to_string();
+    assert!(err.contains("no dead letter 1"), "{err}");
+    assert!(
+        js.get_stream(format!("{}_DLQ", stream.stream))
+            .await
+            .is_err(),
+        "no dead-letter stream was created"
+    );
+    stream.delete(&nats_url()).await?;
+    db.drop_db().await
+}
