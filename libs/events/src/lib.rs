@@ -3,6 +3,7 @@
 
 pub mod consumer;
 pub mod db;
+pub mod deadletter;
 pub mod envelope;
 pub mod outbox;
 pub mod relay;

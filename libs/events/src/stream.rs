@@ -6,7 +6,7 @@ use async_nats::jetstream::{
     self,
     stream::{Config, DiscardPolicy, RetentionPolicy, StorageType},
 };
-use switchboard_runtime::config::EventSettings;
+use switchboard_runtime::{backoff::Backoff, config::EventSettings};
 
 /// The stream configuration Switchboard creates when the stream is absent;
 /// `deploy/nats/` documents the same for operators who create it themselves.
@@ -75,7 +75,7 @@ pub async fn ensure_stream_eventually(
     settings: EventSettings,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
     loop {
         match ensure_stream(&js, &settings).await {
             Ok(_) => return,
@@ -83,11 +83,9 @@ pub async fn ensure_stream_eventually(
                 tracing::warn!(error = %e, stream = %settings.stream, "cannot create the event stream yet")
             }
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if !backoff.wait(&stop).await {
+            return;
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

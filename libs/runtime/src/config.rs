@@ -336,6 +336,10 @@ pub struct EventSettings {
     pub relay_batch_size: u32,
     /// Idle poll interval in milliseconds.
     pub relay_poll_interval_ms: u64,
+    /// Attempts per event before it is dead-lettered.
+    pub max_deliver: i64,
+    /// Retention of the dead-letter stream in hours.
+    pub dead_letter_max_age_hours: u64,
 }
 
 /// Redis connection.
@@ -461,6 +465,12 @@ impl Settings {
         }
         if self.events.relay_batch_size == 0 || self.events.relay_batch_size > 10_000 {
             return invalid("events.relay_batch_size", "must be between 1 and 10000");
+        }
+        if !(2..=1000).contains(&self.events.max_deliver) {
+            return invalid("events.max_deliver", "must be between 2 and 1000");
+        }
+        if self.events.dead_letter_max_age_hours == 0 {
+            return invalid("events.dead_letter_max_age_hours", "must be at least 1");
         }
         if self.events.stream_replicas == 0 || self.events.stream_replicas > 5 {
             return invalid("events.stream_replicas", "must be between 1 and 5");
@@ -788,6 +798,11 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("events.subject_prefix"), "{err}");
+
+        let err = load(&[("SWITCHBOARD__EVENTS__MAX_DELIVER", "1")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("events.max_deliver"), "{err}");
 
         let err = load(&[("SWITCHBOARD__DATABASE__URLS__BILLING", "postgres://x")])
             .unwrap_err()

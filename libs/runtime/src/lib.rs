@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -132,11 +132,13 @@ impl TestStream {
         }
     }
 
-    /// Deletes the stream from `url`'s server, if it exists.
+    /// Deletes the stream and its dead letters from `url`'s server, if
+    /// they exist.
     pub async fn delete(&self, url: &str) -> anyhow::Result<()> {
         let client = connect_nats(url).await?;
         let js = async_nats::jetstream::new(client);
         let _ = js.delete_stream(&self.stream).await;
+        let _ = js.delete_stream(format!("{}_DLQ", self.stream)).await;
         Ok(())
     }
 }

@@ -44,7 +44,9 @@ use chrono::{DateTime, Utc};
 use prost::Message;
 use sqlx::{PgPool, migrate::Migrator};
 use switchboard_events::{
+    consumer::{Consumer, ConsumerConfig},
     db::{self, DbError},
+    deadletter::DeadLetters,
     relay::{Relay, RelayConfig, lock_key},
 };
 use switchboard_proto::guard::service_max_request_bytes;
@@ -125,46 +127,27 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
         }
     });
 
-    let events = settings.events.clone();
-    app.spawn_background(move |stop| async move {
-        let config = consumer::FeedConfig {
-            durable_name: CONSUMER.into(),
-            filter_subject: format!("{}.>", events.subject_prefix),
-            batch: BATCH,
-            retry_delay: Duration::from_secs(1),
-        };
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match js.get_stream(&events.stream).await {
-                Ok(stream) => {
-                    match consumer::run(
-                        stream,
-                        ingest.clone(),
-                        changes.clone(),
-                        config.clone(),
-                        stop.clone(),
-                    )
-                    .await
-                    {
-                        Ok(()) => return,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "analytics consumer stopped; restarting")
-                        }
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
-        }
-    });
+    let events = &settings.events;
+    let mut config = ConsumerConfig::new(
+        CONSUMER,
+        format!("{}.>", events.subject_prefix),
+        Duration::from_secs(1),
+    )
+    .with_settings(events);
+    config.ack_wait = Duration::from_secs(60);
+    config.max_ack_pending = (BATCH * 4) as i64;
+    let feed = Consumer::batched(config, Arc::new(consumer::Feed { ingest, changes }), BATCH)
+        .dead_letters(DeadLetters::new(js.clone(), events));
+    let feeding = feed.health();
+    let stream = events.stream.clone();
+    app.spawn_background(move |stop| feed.run(js, stream, stop));
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
+        let (pool, feeding) = (pool.clone(), feeding.clone());
+        Box::pin(async move {
+            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
+            feeding.check()
+        })
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(())

@@ -14,8 +14,9 @@ use std::{sync::Arc, time::Duration};
 use async_nats::jetstream;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self, ConsumerConfig},
+    consumer::{self, Consumer, ConsumerConfig},
     db::{self, DbError},
+    deadletter::DeadLetters,
     relay::{Relay, RelayConfig, lock_key},
 };
 use switchboard_proto::guard::service_max_request_bytes;
@@ -80,43 +81,45 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
 
     let events = settings.events.clone();
     let (follow_store, follow_index) = (store.clone(), index.clone());
-    let suggest_pool = pool.clone();
-    let suggest_index = index.clone();
+    let follow_js = js.clone();
     app.spawn_background(move |stop| async move {
-        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+        let Some(stream) = consumer::wait_for_stream(&follow_js, &events.stream, &stop).await
+        else {
             return;
         };
-        let follower = sync::follow_articles(
-            stream.clone(),
+        sync::follow_articles(
+            stream,
             events.subject_prefix.clone(),
             follow_store,
-            follow_index.clone(),
-            stop.clone(),
-        );
-        let suggester = async {
-            // Suggestions need the index; wait for its first build.
-            while !follow_index.is_built() {
-                tokio::select! {
-                    _ = stop.cancelled() => return,
-                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
-                }
+            follow_index,
+            stop,
+        )
+        .await
+    });
+    let suggester = Consumer::recorded(
+        ConsumerConfig::new(
+            SUGGEST_CONSUMER,
+            format!("{}.*.ticket.created", settings.events.subject_prefix),
+            Duration::from_secs(1),
+        )
+        .with_settings(&settings.events),
+        pool.clone(),
+        Arc::new(sync::SuggestOnTicketCreated {
+            index: index.clone(),
+        }),
+    )
+    .dead_letters(DeadLetters::new(js.clone(), &settings.events));
+    let suggesting = suggester.health();
+    let (suggest_index, stream) = (index.clone(), settings.events.stream.clone());
+    app.spawn_background(move |stop| async move {
+        // Suggestions need the index; wait for its first build.
+        while !suggest_index.is_built() {
+            tokio::select! {
+                _ = stop.cancelled() => return,
+                _ = tokio::time::sleep(Duration::from_millis(50)) => {}
             }
-            let config = ConsumerConfig {
-                durable_name: SUGGEST_CONSUMER.into(),
-                filter_subject: format!("{}.*.ticket.created", events.subject_prefix),
-                ack_wait: Duration::from_secs(30),
-                retry_delay: Duration::from_secs(1),
-            };
-            let handler = Arc::new(sync::SuggestOnTicketCreated {
-                index: suggest_index,
-            });
-            if let Err(e) =
-                consumer::run(stream.clone(), suggest_pool, config, handler, stop.clone()).await
-            {
-                tracing::error!(error = %e, "ticket suggestion consumer stopped");
-            }
-        };
-        tokio::join!(follower, suggester);
+        }
+        suggester.run(js, stream, stop).await
     });
 
     // JetStream cannot redeliver past the stream's max age, so idempotency
@@ -136,34 +139,17 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();
         let built = index.is_built();
+        let suggesting = suggesting.clone();
         Box::pin(async move {
             db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
             if !built {
                 return Err("the search index is still being built".into());
             }
-            Ok(())
+            suggesting.check()
         })
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(())
-}
-
-/// The stream, once it exists (another task creates it).
-async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &tokio_util::sync::CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }
 
 /// Failure to start the knowledge service.

@@ -17,7 +17,7 @@ use switchboard_events::{
     outbox,
 };
 use switchboard_proto::events::v1 as ev;
-use switchboard_runtime::TenantId;
+use switchboard_runtime::{TenantId, backoff::Backoff};
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
 
@@ -41,17 +41,15 @@ pub async fn follow_articles(
     index: SearchIndex,
     stop: CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
     loop {
         match follow_once(&stream, &subject_prefix, store.as_ref(), &index, &stop).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "article index follower failed; restarting"),
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if !backoff.wait(&stop).await {
+            return;
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

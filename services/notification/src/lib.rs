@@ -24,8 +24,9 @@ use std::{sync::Arc, time::Duration};
 use async_nats::jetstream;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self as events_consumer, ConsumerConfig},
+    consumer::{self as events_consumer, Consumer, ConsumerConfig},
     db::{self, DbError},
+    deadletter::DeadLetters,
     relay::{Relay, RelayConfig, lock_key},
 };
 use switchboard_proto::guard::service_max_request_bytes;
@@ -131,22 +132,25 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
             max_attempts,
         },
     });
-    app.spawn_background(move |stop| async move {
-        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
-            return;
-        };
-        let config = ConsumerConfig {
-            durable_name: CONSUMER.into(),
-            filter_subject: format!("{}.>", events.subject_prefix),
-            ack_wait: Duration::from_secs(30),
-            retry_delay: Duration::from_secs(1),
-        };
-        if let Err(e) =
-            batch::run(stream, consumer_pool, config, handler, Some(handoff), stop).await
-        {
-            tracing::error!(error = %e, "notification consumer stopped");
-        }
-    });
+    let notifier = Consumer::batched(
+        ConsumerConfig::new(
+            CONSUMER,
+            format!("{}.>", events.subject_prefix),
+            Duration::from_secs(1),
+        )
+        .with_settings(&events),
+        Arc::new(batch::Batches {
+            pool: consumer_pool,
+            consumer: CONSUMER.into(),
+            handler,
+            handoff: Some(handoff),
+        }),
+        batch::BATCH,
+    )
+    .lanes(4)
+    .dead_letters(DeadLetters::new(js.clone(), &events));
+    let notifying = notifier.health();
+    app.spawn_background(move |stop| notifier.run(js, events.stream, stop));
 
     // JetStream cannot redeliver past the stream's max age, so idempotency
     // records older than that (plus a margin) protect nothing.
@@ -163,29 +167,14 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     });
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
+        let (pool, notifying) = (pool.clone(), notifying.clone());
+        Box::pin(async move {
+            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
+            notifying.check()
+        })
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(())
-}
-
-/// The stream, once it exists (another task creates it).
-async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &tokio_util::sync::CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }
 
 /// Failure to start the notification service.

@@ -22,14 +22,14 @@ use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self as event_consumer, ConsumerConfig},
+    consumer::{self as event_consumer, Consumer, ConsumerConfig},
     db::{self, DbError},
+    deadletter::DeadLetters,
     relay::{Relay, RelayConfig, lock_key},
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
 use switchboard_runtime::{App, Settings};
-use tokio_util::sync::CancellationToken;
 
 pub use api::RoutingApi;
 pub use router::{Router, RouterOptions};
@@ -142,56 +142,41 @@ pub async fn mount_with(
     let flush = settings.shutdown.grace();
     app.spawn_background(move |stop| relay.run(stop, flush));
 
-    let events = settings.events.clone();
-    let consumer_pool = pool.clone();
-    let lanes = options.ticket_lanes.max(1);
+    // Routing a ticket is idempotent by construction (holds per ticket,
+    // assignment by expected version), so ticket events need no
+    // idempotency record; escalation is not (a repeat would raise the
+    // priority again), so SLA alerts keep theirs.
+    let events = &settings.events;
+    let dead_letters = DeadLetters::new(js.clone(), events);
     let handler = Arc::new(consumer::RouteOnEvents {
         router: router.clone(),
     });
-    app.spawn_background(move |stop| async move {
-        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
-            return;
-        };
-        let config = |name: &str, filter: String| ConsumerConfig {
-            durable_name: name.into(),
-            filter_subject: filter,
-            ack_wait: Duration::from_secs(30),
-            retry_delay: Duration::from_millis(500),
-        };
-        // Routing a ticket is idempotent by construction (holds per ticket,
-        // assignment by expected version), so ticket events need no
-        // idempotency record; escalation is not (a repeat would raise the
-        // priority again), so SLA alerts keep theirs.
-        let tickets = event_consumer::run_reactor_lanes(
-            stream.clone(),
-            config(
-                consumer::TICKETS_CONSUMER,
-                format!("{}.*.ticket.>", events.subject_prefix),
-            ),
-            handler.clone(),
-            lanes,
-            stop.clone(),
-        );
-        let alerts = event_consumer::run(
-            stream,
-            consumer_pool,
-            config(
-                consumer::SLA_CONSUMER,
-                format!("{}.*.sla.>", events.subject_prefix),
-            ),
-            handler,
-            stop,
-        );
-        let (tickets, alerts) = tokio::join!(tickets, alerts);
-        for (name, result) in [
-            (consumer::TICKETS_CONSUMER, tickets),
-            (consumer::SLA_CONSUMER, alerts),
-        ] {
-            if let Err(e) = result {
-                tracing::error!(error = %e, consumer = %name, "routing consumer stopped");
-            }
-        }
-    });
+    let config = |name: &str, filter: String| {
+        ConsumerConfig::new(name, filter, Duration::from_millis(500)).with_settings(events)
+    };
+    let tickets = Consumer::reactor(
+        config(
+            consumer::TICKETS_CONSUMER,
+            format!("{}.*.ticket.>", events.subject_prefix),
+        ),
+        handler.clone(),
+    )
+    .lanes(options.ticket_lanes.max(1))
+    .dead_letters(dead_letters.clone());
+    let alerts = Consumer::recorded(
+        config(
+            consumer::SLA_CONSUMER,
+            format!("{}.*.sla.>", events.subject_prefix),
+        ),
+        pool.clone(),
+        handler,
+    )
+    .dead_letters(dead_letters);
+    let consumers = [tickets.health(), alerts.health()];
+    for c in [tickets, alerts] {
+        let (js, stream) = (js.clone(), events.stream.clone());
+        app.spawn_background(move |stop| c.run(js, stream, stop));
+    }
 
     let sweeper = router.clone();
     let every = options.sweep_every;
@@ -225,30 +210,15 @@ pub async fn mount_with(
     }
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let (pool, live) = (pool.clone(), live.clone());
+        let (pool, live, consumers) = (pool.clone(), live.clone(), consumers.clone());
         Box::pin(async move {
             db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
+            for c in &consumers {
+                c.check()?;
+            }
             live.ping().await.map_err(|e| format!("redis: {e}"))
         })
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(router)
-}
-
-/// The stream, once it exists (another task creates it).
-async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }

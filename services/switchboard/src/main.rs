@@ -1,5 +1,6 @@
 //! `switchboard`: runs any set of Switchboard's services in one process.
 
+mod events;
 mod serve;
 mod services;
 
@@ -37,6 +38,9 @@ enum Command {
         #[arg(long, env = "SWITCHBOARD_SERVICES", default_value = "all", value_parser = parse_list)]
         services: std::vec::Vec<Service>,
     },
+    /// Inspect the event stream: `events dead-letters list|replay`.
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Print a bearer token signed with `auth.jwt_secret`, for local use.
     Token {
         /// Tenant id (a-z, 0-9, `-`, `_`).
@@ -75,6 +79,9 @@ fn main() -> ExitCode {
         }
         Command::Migrate { services } => {
             runtime().and_then(|rt| rt.block_on(serve::migrate(settings, services)))
+        }
+        Command::Events(command) => {
+            runtime().and_then(|rt| rt.block_on(events::run(&settings, command)))
         }
     };
     match result {

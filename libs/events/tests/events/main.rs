@@ -18,6 +18,8 @@ use switchboard_runtime::{TenantId, config::EventSettings};
 use switchboard_testkit::{TestDb, TestStream, connect_nats, nats_url, wait_for};
 use tokio_util::sync::CancellationToken;
 
+mod dead;
+mod order;
 mod reactor;
 
 static NO_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
@@ -31,6 +33,8 @@ fn event_settings(stream: &TestStream) -> EventSettings {
         max_age_hours: 1,
         relay_batch_size: 7,
         relay_poll_interval_ms: 20,
+        max_deliver: 3,
+        dead_letter_max_age_hours: 1,
     }
 }
 
@@ -361,12 +365,11 @@ async fn redelivered_and_republished_events_are_applied_once() -> anyhow::Result
     }
     let s = js.get_stream(&stream.stream).await?;
     let stop = CancellationToken::new();
-    let config = ConsumerConfig {
-        durable_name: "counting".into(),
-        filter_subject: format!("{}.*.ticket.>", stream.prefix),
-        ack_wait: Duration::from_secs(5),
-        retry_delay: Duration::from_millis(50),
-    };
+    let config = ConsumerConfig::new(
+        "counting",
+        format!("{}.*.ticket.>", stream.prefix),
+        Duration::from_millis(50),
+    );
     let task = tokio::spawn(consumer::run(
         s.clone(),
         pool.clone(),

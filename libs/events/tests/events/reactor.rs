@@ -73,12 +73,11 @@ async fn reactor_lanes_keep_each_aggregates_order_overlap_others_and_retry_failu
     }
     let recorder = Arc::new(Recorder::default());
     let stop = CancellationToken::new();
-    let config = ConsumerConfig {
-        durable_name: "reacting".into(),
-        filter_subject: format!("{}.*.ticket.>", stream.prefix),
-        ack_wait: Duration::from_secs(5),
-        retry_delay: Duration::from_millis(50),
-    };
+    let config = ConsumerConfig::new(
+        "reacting",
+        format!("{}.*.ticket.>", stream.prefix),
+        Duration::from_millis(50),
+    );
     let task = tokio::spawn(consumer::run_reactor_lanes(
         js.get_stream(&stream.stream).await?,
         config,

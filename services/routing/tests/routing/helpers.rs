@@ -152,6 +152,20 @@ impl Desk {
         .await
     }
 
+    /// Routing's health status on `replica` (1 SERVING, 2 NOT_SERVING).
+    pub async fn health(&self, replica: usize) -> i32 {
+        let mut health = tonic_health::pb::health_client::HealthClient::new(
+            self.replicas[replica].channel().await,
+        );
+        health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: switchboard_routing::GRPC_NAME.into(),
+            })
+            .await
+            .map(|r| r.into_inner().status)
+            .unwrap_or(0)
+    }
+
     pub fn token(&self, user: &str, role: Role) -> String {
         token(&self.settings, "acme", user, role)
     }

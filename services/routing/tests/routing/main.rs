@@ -9,4 +9,5 @@ mod helpers;
 mod presence;
 mod seats;
 mod store;
+mod supervised;
 mod tier;
