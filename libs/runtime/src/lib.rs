@@ -3,6 +3,7 @@
 
 pub mod app;
 pub mod auth;
+pub mod backoff;
 pub mod config;
 pub mod error;
 pub mod grpc;
@@ -11,6 +12,7 @@ pub mod telemetry;
 
 pub use app::App;
 pub use auth::{Authenticator, Caller, Role, TenantId, caller};
+pub use backoff::Backoff;
 pub use config::Settings;
 pub use error::{DomainError, ErrorKind, FieldViolation, Violations, to_status};
 
