@@ -4,6 +4,7 @@
 pub mod consumer;
 pub mod db;
 pub mod envelope;
+pub mod mount;
 pub mod outbox;
 pub mod relay;
 pub mod stream;

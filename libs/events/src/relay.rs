@@ -14,6 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_nats::{HeaderMap, jetstream};
 use sqlx::{Connection, PgConnection, PgPool, Row};
+use switchboard_runtime::Backoff;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;
@@ -96,7 +97,7 @@ impl Relay {
                     self.config.poll_interval
                 }
                 Err(e) => {
-                    let delay = backoff.next();
+                    let delay = backoff.next_delay();
                     tracing::warn!(error = %e, retry_in_ms = delay.as_millis() as u64, "outbox relay round failed");
                     metrics::counter!("outbox_relay_failures_total").increment(1);
                     if matches!(e, RelayError::Database(_)) {
@@ -245,24 +246,6 @@ impl Relay {
     }
 }
 
-/// Doubling delays from 100 ms up to 5 s.
-#[derive(Debug, Default)]
-struct Backoff {
-    attempt: u32,
-}
-
-impl Backoff {
-    fn next(&mut self) -> Duration {
-        let ms = 100u64.saturating_mul(1 << self.attempt.min(6)).min(5_000);
-        self.attempt += 1;
-        Duration::from_millis(ms)
-    }
-
-    fn reset(&mut self) {
-        self.attempt = 0;
-    }
-}
-
 /// A stable advisory-lock key for one service's outbox.
 pub fn lock_key(service: &str) -> i64 {
     // FNV-1a: stable across builds and platforms, unlike `DefaultHasher`.
@@ -277,15 +260,6 @@ pub fn lock_key(service: &str) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn backoff_doubles_then_caps() {
-        let mut b = Backoff::default();
-        let delays: Vec<u64> = (0..9).map(|_| b.next().as_millis() as u64).collect();
-        assert_eq!(delays, [100, 200, 400, 800, 1600, 3200, 5000, 5000, 5000]);
-        b.reset();
-        assert_eq!(b.next(), Duration::from_millis(100));
-    }
 
     #[test]
     fn lock_keys_differ_per_service_and_are_stable() {

@@ -6,7 +6,7 @@ use async_nats::jetstream::{
     self,
     stream::{Config, DiscardPolicy, RetentionPolicy, StorageType},
 };
-use switchboard_runtime::config::EventSettings;
+use switchboard_runtime::{Backoff, config::EventSettings};
 
 /// The stream configuration Switchboard creates when the stream is absent;
 /// `deploy/nats/` documents the same for operators who create it themselves.
@@ -49,7 +49,7 @@ pub async fn ensure_stream_eventually(
     settings: EventSettings,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(100);
+    let mut backoff = Backoff::default();
     loop {
         match ensure_stream(&js, &settings).await {
             Ok(_) => return,
@@ -57,11 +57,28 @@ pub async fn ensure_stream_eventually(
                 tracing::warn!(error = %e, stream = %settings.stream, "cannot create the event stream yet")
             }
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if !backoff.wait(&stop).await {
+            return;
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
+    }
+}
+
+/// The stream `name`, once it exists (another task creates it); `None` if
+/// `stop` comes first.
+pub async fn wait_for_stream(
+    js: &jetstream::Context,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<jetstream::stream::Stream> {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
+        }
+        if !backoff.wait(stop).await {
+            return None;
+        }
     }
 }
 
