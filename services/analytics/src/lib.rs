@@ -45,7 +45,9 @@ use prost::Message;
 use sqlx::{PgPool, migrate::Migrator};
 use switchboard_events::{
     db::{self, DbError},
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
+    relay::lock_key,
+    stream::wait_for_stream,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::{
@@ -87,30 +89,16 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 /// (schema migrated).
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
-    let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
+    let ingest = Ingest::new(pool.clone()).with_relay_waker(relay_waker);
     let changes = Arc::new(Changes::default());
     let server = AnalyticsServiceServer::new(AnalyticsApi::new(changes.clone(), pool.clone()))
         .max_decoding_message_size(service_max_request_bytes(
             analytics_service_server::SERVICE_NAME,
         ));
     app.add_authenticated(server);
-
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
 
     // Facts written before the aggregates existed get them now.
     let backfill_pool = pool.clone();
@@ -126,47 +114,28 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     });
 
     let events = settings.events.clone();
-    app.spawn_background(move |stop| async move {
-        let config = consumer::FeedConfig {
-            durable_name: CONSUMER.into(),
-            filter_subject: format!("{}.>", events.subject_prefix),
-            batch: BATCH,
-            retry_delay: Duration::from_secs(1),
-        };
-        let mut delay = Duration::from_millis(200);
-        loop {
-            match js.get_stream(&events.stream).await {
-                Ok(stream) => {
-                    match consumer::run(
-                        stream,
-                        ingest.clone(),
-                        changes.clone(),
-                        config.clone(),
-                        stop.clone(),
-                    )
-                    .await
-                    {
-                        Ok(()) => return,
-                        Err(e) => {
-                            tracing::warn!(error = %e, "analytics consumer stopped; restarting")
-                        }
-                    }
-                }
-                Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-            }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
-            }
-            delay = (delay * 2).min(Duration::from_secs(5));
+    let alive = app.spawn_supervised("analytics consumer", move |stop| {
+        let (js, events, ingest, changes) =
+            (js.clone(), events.clone(), ingest.clone(), changes.clone());
+        async move {
+            let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+                return Ok(());
+            };
+            let config = consumer::FeedConfig {
+                durable_name: CONSUMER.into(),
+                filter_subject: format!("{}.>", events.subject_prefix),
+                batch: BATCH,
+                retry_delay: Duration::from_secs(1),
+            };
+            consumer::run(stream, ingest, changes, config, stop).await
         }
     });
+    app.require_alive(GRPC_NAME, "event consumer", alive);
 
-    let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
-    });
-    app.readiness_check(GRPC_NAME, ready);
+    app.readiness_check(
+        GRPC_NAME,
+        base::migrated_check(&pool, SERVICE, &MIGRATIONS),
+    );
     Ok(())
 }
 

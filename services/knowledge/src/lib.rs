@@ -16,7 +16,8 @@ use sqlx::migrate::Migrator;
 use switchboard_events::{
     consumer::{self, ConsumerConfig},
     db::{self, DbError},
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
+    stream::wait_for_stream,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::knowledge::v1::knowledge_service_server::{self, KnowledgeServiceServer};
@@ -52,22 +53,11 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 /// and index built).
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
     let store: Arc<dyn KnowledgeStore> =
-        Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay.waker()));
+        Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay_waker));
     let index = SearchIndex::in_ram().map_err(|e| MountError::Index(e.to_string()))?;
     let server = KnowledgeServiceServer::new(KnowledgeApi::new(store.clone(), index.clone()))
         .max_decoding_message_size(service_max_request_bytes(
@@ -75,29 +65,41 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         ));
     app.add_authenticated(server);
 
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
-
     let events = settings.events.clone();
+    let (follow_js, follow_events) = (js.clone(), events.clone());
     let (follow_store, follow_index) = (store.clone(), index.clone());
-    let suggest_pool = pool.clone();
-    let suggest_index = index.clone();
+    // The follower restarts itself (and rebuilds) after failures.
     app.spawn_background(move |stop| async move {
-        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+        let Some(stream) = wait_for_stream(&follow_js, &follow_events.stream, &stop).await else {
             return;
         };
-        let follower = sync::follow_articles(
-            stream.clone(),
-            events.subject_prefix.clone(),
+        sync::follow_articles(
+            stream,
+            follow_events.subject_prefix,
             follow_store,
-            follow_index.clone(),
-            stop.clone(),
+            follow_index,
+            stop,
+        )
+        .await;
+    });
+
+    let suggest_pool = pool.clone();
+    let suggest_index = index.clone();
+    let alive = app.spawn_supervised("ticket suggestion consumer", move |stop| {
+        let (js, events, pool, index) = (
+            js.clone(),
+            events.clone(),
+            suggest_pool.clone(),
+            suggest_index.clone(),
         );
-        let suggester = async {
+        async move {
+            let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+                return Ok(());
+            };
             // Suggestions need the index; wait for its first build.
-            while !follow_index.is_built() {
+            while !index.is_built() {
                 tokio::select! {
-                    _ = stop.cancelled() => return,
+                    _ = stop.cancelled() => return Ok(()),
                     _ = tokio::time::sleep(Duration::from_millis(50)) => {}
                 }
             }
@@ -107,31 +109,12 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
                 ack_wait: Duration::from_secs(30),
                 retry_delay: Duration::from_secs(1),
             };
-            let handler = Arc::new(sync::SuggestOnTicketCreated {
-                index: suggest_index,
-            });
-            if let Err(e) =
-                consumer::run(stream.clone(), suggest_pool, config, handler, stop.clone()).await
-            {
-                tracing::error!(error = %e, "ticket suggestion consumer stopped");
-            }
-        };
-        tokio::join!(follower, suggester);
+            let handler = Arc::new(sync::SuggestOnTicketCreated { index });
+            consumer::run(stream, pool, config, handler, stop).await
+        }
     });
-
-    // JetStream cannot redeliver past the stream's max age, so idempotency
-    // records older than that (plus a margin) protect nothing.
-    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
-    let purge_pool = pool.clone();
-    app.spawn_background(move |stop| {
-        consumer::purge_periodically(
-            purge_pool,
-            SUGGEST_CONSUMER.into(),
-            horizon,
-            Duration::from_secs(3600),
-            stop,
-        )
-    });
+    app.require_alive(GRPC_NAME, "ticket suggestion consumer", alive);
+    base::purge_processed(app, &pool, &[SUGGEST_CONSUMER]);
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();
@@ -146,24 +129,6 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(())
-}
-
-/// The stream, once it exists (another task creates it).
-async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &tokio_util::sync::CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }
 
 /// Failure to start the knowledge service.

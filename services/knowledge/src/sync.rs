@@ -2,7 +2,7 @@
 //! `article.*` to keep its own index current, and the replicas share one
 //! durable consumer of `ticket.created` that suggests articles.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_nats::jetstream::{
     self,
@@ -41,17 +41,15 @@ pub async fn follow_articles(
     index: SearchIndex,
     stop: CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(200);
+    let mut backoff = switchboard_runtime::Backoff::default();
     loop {
         match follow_once(&stream, &subject_prefix, store.as_ref(), &index, &stop).await {
             Ok(()) => return,
             Err(e) => tracing::warn!(error = %e, "article index follower failed; restarting"),
         }
-        tokio::select! {
-            _ = stop.cancelled() => return,
-            _ = tokio::time::sleep(delay) => {}
+        if !backoff.wait(&stop).await {
+            return;
         }
-        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

@@ -24,12 +24,12 @@ use sqlx::migrate::Migrator;
 use switchboard_events::{
     consumer::{self as event_consumer, ConsumerConfig},
     db::{self, DbError},
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
+    stream::wait_for_stream,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
 use switchboard_runtime::{App, Settings};
-use tokio_util::sync::CancellationToken;
 
 pub use api::RoutingApi;
 pub use router::{Router, RouterOptions};
@@ -103,21 +103,10 @@ pub async fn mount_with(
     options: MountOptions,
 ) -> Result<Arc<Router>, MountError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
-    let store = Arc::new(store::PgStore::new(pool.clone()).with_relay_waker(relay.waker()));
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
+    let store = Arc::new(store::PgStore::new(pool.clone()).with_relay_waker(relay_waker));
     let live = live::Live::connect(
         settings.redis.url.expose_secret(),
         &settings.events.subject_prefix,
@@ -139,59 +128,57 @@ pub async fn mount_with(
         ));
     app.add_authenticated(server);
 
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
-
     let events = settings.events.clone();
     let consumer_pool = pool.clone();
     let lanes = options.ticket_lanes.max(1);
     let handler = Arc::new(consumer::RouteOnEvents {
         router: router.clone(),
     });
-    app.spawn_background(move |stop| async move {
-        let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
-            return;
-        };
-        let config = |name: &str, filter: String| ConsumerConfig {
-            durable_name: name.into(),
-            filter_subject: filter,
-            ack_wait: Duration::from_secs(30),
-            retry_delay: Duration::from_millis(500),
-        };
-        // Routing a ticket is idempotent by construction (holds per ticket,
-        // assignment by expected version), so ticket events need no
-        // idempotency record; escalation is not (a repeat would raise the
-        // priority again), so SLA alerts keep theirs.
-        let tickets = event_consumer::run_reactor_lanes(
-            stream.clone(),
-            config(
-                consumer::TICKETS_CONSUMER,
-                format!("{}.*.ticket.>", events.subject_prefix),
-            ),
-            handler.clone(),
-            lanes,
-            stop.clone(),
-        );
-        let alerts = event_consumer::run(
-            stream,
-            consumer_pool,
-            config(
-                consumer::SLA_CONSUMER,
-                format!("{}.*.sla.>", events.subject_prefix),
-            ),
-            handler,
-            stop,
-        );
-        let (tickets, alerts) = tokio::join!(tickets, alerts);
-        for (name, result) in [
-            (consumer::TICKETS_CONSUMER, tickets),
-            (consumer::SLA_CONSUMER, alerts),
-        ] {
-            if let Err(e) = result {
-                tracing::error!(error = %e, consumer = %name, "routing consumer stopped");
+    let alive = app.spawn_supervised("routing consumers", move |stop| {
+        let (js, events, consumer_pool, handler) =
+            (js.clone(), events.clone(), consumer_pool.clone(), handler.clone());
+        async move {
+            let Some(stream) = wait_for_stream(&js, &events.stream, &stop).await else {
+                return Ok(());
+            };
+            let config = |name: &str, filter: String| ConsumerConfig {
+                durable_name: name.into(),
+                filter_subject: filter,
+                ack_wait: Duration::from_secs(30),
+                retry_delay: Duration::from_millis(500),
+            };
+            // Routing a ticket is idempotent by construction (holds per
+            // ticket, assignment by expected version), so ticket events need
+            // no idempotency record; escalation is not (a repeat would raise
+            // the priority again), so SLA alerts keep theirs.
+            let tickets = event_consumer::run_reactor_lanes(
+                stream.clone(),
+                config(
+                    consumer::TICKETS_CONSUMER,
+                    format!("{}.*.ticket.>", events.subject_prefix),
+                ),
+                handler.clone(),
+                lanes,
+                stop.clone(),
+            );
+            let alerts = event_consumer::run(
+                stream,
+                consumer_pool,
+                config(
+                    consumer::SLA_CONSUMER,
+                    format!("{}.*.sla.>", events.subject_prefix),
+                ),
+                handler,
+                stop,
+            );
+            // Either one stopping restarts both: they share the stream.
+            tokio::select! {
+                result = tickets => result.map_err(|e| format!("{}: {e}", consumer::TICKETS_CONSUMER)),
+                result = alerts => result.map_err(|e| format!("{}: {e}", consumer::SLA_CONSUMER)),
             }
         }
     });
+    app.require_alive(GRPC_NAME, "event consumers", alive);
 
     let sweeper = router.clone();
     let every = options.sweep_every;
@@ -210,19 +197,11 @@ pub async fn mount_with(
         }
     });
 
-    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
-    for name in [consumer::TICKETS_CONSUMER, consumer::SLA_CONSUMER] {
-        let purge_pool = pool.clone();
-        app.spawn_background(move |stop| {
-            event_consumer::purge_periodically(
-                purge_pool,
-                name.into(),
-                horizon,
-                Duration::from_secs(3600),
-                stop,
-            )
-        });
-    }
+    base::purge_processed(
+        app,
+        &pool,
+        &[consumer::TICKETS_CONSUMER, consumer::SLA_CONSUMER],
+    );
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let (pool, live) = (pool.clone(), live.clone());
@@ -233,22 +212,4 @@ pub async fn mount_with(
     });
     app.readiness_check(GRPC_NAME, ready);
     Ok(router)
-}
-
-/// The stream, once it exists (another task creates it).
-async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        tokio::select! {
-            _ = stop.cancelled() => return None,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
-        }
-    }
 }
