@@ -6,6 +6,7 @@ mod census;
 mod desk;
 mod dynamic;
 mod fixture;
+mod health;
 mod mail_loop;
 mod requests;
 mod serve;
