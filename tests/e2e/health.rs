@@ -106,15 +106,23 @@ async fn overall_health_follows_a_postgres_outage_promptly_and_without_flapping(
     let channel = server.channel().await?;
     server.wait_serving(&channel, "").await?;
     let seen = record(&channel, "");
-    wait_for(Duration::from_secs(5), "the watch's first status", || async {
-        !seen.lock().unwrap().is_empty()
-    })
+    wait_for(
+        Duration::from_secs(5),
+        "the watch's first status",
+        || async { !seen.lock().unwrap().is_empty() },
+    )
     .await?;
 
     // The database hangs (no refusal to notice quickly): only timeouts tell.
     proxy.set(Mode::Blackhole);
     let cut = Instant::now();
-    wait_status(&channel, "", ServingStatus::NotServing, Duration::from_secs(6)).await?;
+    wait_status(
+        &channel,
+        "",
+        ServingStatus::NotServing,
+        Duration::from_secs(6),
+    )
+    .await?;
     let noticed = cut.elapsed();
     assert_eq!(
         status(&channel, TICKET).await,
@@ -156,12 +164,33 @@ async fn a_process_started_without_postgres_waits_not_serving_and_serves_once_it
     // Migrations on start: they too must wait for the database.
     let mut server = serve_ticket_through(&world, &proxy)?;
     let channel = server.channel().await?;
-    wait_status(&channel, "", ServingStatus::NotServing, Duration::from_secs(10)).await?;
-    wait_status(&channel, TICKET, ServingStatus::NotServing, Duration::from_secs(1)).await?;
-    assert!(server.try_status()?.is_none(), "the process must keep running");
+    wait_status(
+        &channel,
+        "",
+        ServingStatus::NotServing,
+        Duration::from_secs(10),
+    )
+    .await?;
+    wait_status(
+        &channel,
+        TICKET,
+        ServingStatus::NotServing,
+        Duration::from_secs(1),
+    )
+    .await?;
+    assert!(
+        server.try_status()?.is_none(),
+        "the process must keep running"
+    );
 
     proxy.set(Mode::Up);
-    wait_status(&channel, "", ServingStatus::Serving, Duration::from_secs(30)).await?;
+    wait_status(
+        &channel,
+        "",
+        ServingStatus::Serving,
+        Duration::from_secs(30),
+    )
+    .await?;
     assert!(server.try_status()?.is_none());
     let status = server.terminate(Duration::from_secs(15)).await?;
     assert!(status.success(), "{status:?}");

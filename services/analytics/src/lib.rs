@@ -132,10 +132,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     });
     app.require_alive(GRPC_NAME, "event consumer", alive);
 
-    app.readiness_check(
-        GRPC_NAME,
-        base::migrated_check(&pool, SERVICE, &MIGRATIONS),
-    );
+    app.readiness_check(GRPC_NAME, base::migrated_check(&pool, SERVICE, &MIGRATIONS));
     Ok(())
 }
 

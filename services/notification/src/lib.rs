@@ -142,10 +142,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     app.require_alive(GRPC_NAME, "event consumer", alive);
     base::purge_processed(app, &pool, &[CONSUMER]);
 
-    app.readiness_check(
-        GRPC_NAME,
-        base::migrated_check(&pool, SERVICE, &MIGRATIONS),
-    );
+    app.readiness_check(GRPC_NAME, base::migrated_check(&pool, SERVICE, &MIGRATIONS));
     Ok(())
 }
 

@@ -559,7 +559,10 @@ mod error_tests {
     #[test]
     fn the_ticket_services_answer_keeps_its_meaning() {
         let kind = |status: tonic::Status| RouteError::Tickets(status.into()).kind();
-        assert_eq!(kind(tonic::Status::not_found("no ticket")), ErrorKind::NotFound);
+        assert_eq!(
+            kind(tonic::Status::not_found("no ticket")),
+            ErrorKind::NotFound
+        );
         assert_eq!(
             kind(tonic::Status::permission_denied("not yours")),
             ErrorKind::PermissionDenied
@@ -569,7 +572,10 @@ mod error_tests {
             ErrorKind::FailedPrecondition
         );
         assert_eq!(kind(tonic::Status::aborted("stale")), ErrorKind::Aborted);
-        assert_eq!(kind(tonic::Status::unavailable("down")), ErrorKind::Unavailable);
+        assert_eq!(
+            kind(tonic::Status::unavailable("down")),
+            ErrorKind::Unavailable
+        );
         assert_eq!(kind(tonic::Status::internal("bug")), ErrorKind::Unavailable);
     }
 

@@ -44,9 +44,7 @@ impl From<Status> for TicketCallError {
             Code::NotFound
             | Code::FailedPrecondition
             | Code::InvalidArgument
-            | Code::PermissionDenied => {
-                TicketCallError::Refused(s.code(), s.message().to_owned())
-            }
+            | Code::PermissionDenied => TicketCallError::Refused(s.code(), s.message().to_owned()),
             _ => TicketCallError::Unavailable(format!("{:?}: {}", s.code(), s.message())),
         }
     }

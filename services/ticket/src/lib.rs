@@ -90,7 +90,11 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay_waker));
     // Writes go through the outbox, so a NATS outage only delays events:
     // it degrades `<name>/events` and leaves the API serving.
-    base::report_events(app, &client, &[GRPC_NAME, CUSTOMER_GRPC_NAME, INTAKE_GRPC_NAME]);
+    base::report_events(
+        app,
+        &client,
+        &[GRPC_NAME, CUSTOMER_GRPC_NAME, INTAKE_GRPC_NAME],
+    );
     let watcher = watch::Watcher::new(
         client,
         settings.events.subject_prefix.clone(),

@@ -266,7 +266,11 @@ mod error_tests {
         for outage in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(refused)] {
             let status = Status::from(ApiError::from_store(StoreError::Db(outage), "rule"));
             assert_eq!(status.code(), tonic::Code::Unavailable);
-            assert!(!status.message().contains("db.internal"), "{}", status.message());
+            assert!(
+                !status.message().contains("db.internal"),
+                "{}",
+                status.message()
+            );
             assert!(!status.message().contains("pool"), "{}", status.message());
         }
         let bug = Status::from(ApiError::from_store(
