@@ -100,6 +100,9 @@ impl TicketClient {
         if let Ok(v) = format!("Bearer {}", self.token(tenant)).parse() {
             request.metadata_mut().insert("authorization", v);
         }
+        // The ticket service's span (and the events it emits) join the
+        // trace of the event being routed.
+        switchboard_runtime::telemetry::inject_trace(request.metadata_mut());
         request
     }
 
