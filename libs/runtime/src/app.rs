@@ -269,10 +269,15 @@ impl App {
 
         tokio::pin!(server);
         let early = tokio::select! {
+            biased;
             _ = shutdown.cancelled() => None,
             joined = &mut server => Some(joined),
         };
         let served = match early {
+            // A drain that finished before this task looked is no failure.
+            Some(joined) if shutdown.is_cancelled() => joined
+                .map_err(RunError::from)
+                .and_then(|r| r.map_err(RunError::from)),
             Some(joined) => {
                 let err = match joined {
                     Ok(Ok(())) => RunError::Stopped,
