@@ -124,8 +124,10 @@ def check(docs, min_replicas):
         if (ready.get("grpc") or {}).get("service", "") != HEALTH[component] or "grpc" not in ready:
             fail(obj, f"readiness must be the gRPC health of `{HEALTH[component]}`")
         live = main.get("livenessProbe") or {}
-        if "grpc" in live and live.get("failureThreshold", 3) < 6:
-            fail(obj, "a gRPC-health liveness probe follows the dependencies; use tcpSocket or failureThreshold >= 6")
+        # Only the `liveness` name ignores the dependencies; any other name
+        # would restart every pod in a database outage.
+        if "grpc" in live and (live.get("grpc") or {}).get("service") != "liveness":
+            fail(obj, "a gRPC liveness probe must ask for the `liveness` health name (the others follow the dependencies)")
         if pod.get("terminationGracePeriodSeconds", 30) < grace + 10:
             fail(obj, f"terminationGracePeriodSeconds must exceed shutdown.grace_seconds ({grace}) by >= 10 s")
         if pod_labels(obj).get("app.kubernetes.io/component") != component:

@@ -7,6 +7,7 @@ mod desk;
 mod dynamic;
 mod findings;
 mod fixture;
+mod health;
 mod mail_loop;
 mod requests;
 mod serve;

@@ -276,6 +276,16 @@ impl ConsumerHealth {
         }
     }
 
+    /// [`ConsumerHealth::check`] as a readiness check for
+    /// [`switchboard_runtime::App::readiness_check`].
+    pub fn readiness(&self) -> switchboard_runtime::app::Check {
+        let health = self.clone();
+        std::sync::Arc::new(move || {
+            let health = health.clone();
+            Box::pin(async move { health.check() })
+        })
+    }
+
     fn set(&self, state: ConsumerState) {
         let up = if state == ConsumerState::Up { 1.0 } else { 0.0 };
         metrics::gauge!("events_consumer_up", "consumer" => self.name.to_string()).set(up);

@@ -5,7 +5,11 @@ use switchboard_proto::{
     common::v1::Actor,
     events::v1::{Envelope, TraceContext, envelope::Payload},
 };
-use switchboard_runtime::{TenantId, telemetry::current_trace_headers};
+use switchboard_runtime::{
+    TenantId,
+    telemetry::{context_from_headers, current_trace_headers},
+};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
 
 /// Builds an [`Envelope`] with a fresh UUIDv7 id, the commit time and the
@@ -104,5 +108,78 @@ mod tests {
         );
         assert_eq!(a.get_version_num(), 7);
         assert!(a < b, "UUIDv7 ids are time ordered");
+    }
+}
+
+/// A span to handle `envelope` in, for `consumer`: its parent is the trace
+/// the event was published in, so one ticket's journey (API call, relay,
+/// every consumer, the calls they make) is one trace.
+pub fn handler_span(consumer: &str, envelope: &Envelope) -> tracing::Span {
+    let span = tracing::info_span!(
+        "event",
+        otel.kind = "consumer",
+        consumer,
+        event.id = %envelope.id,
+        event.r#type = %envelope.r#type,
+    );
+    if let Some(trace) = &envelope.trace {
+        let mut headers = std::collections::HashMap::new();
+        headers.insert("traceparent".to_owned(), trace.traceparent.clone());
+        if !trace.tracestate.is_empty() {
+            headers.insert("tracestate".to_owned(), trace.tracestate.clone());
+        }
+        let _ = span.set_parent(context_from_headers(&headers));
+    }
+    span
+}
+
+#[cfg(test)]
+mod trace_tests {
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_sdk::{propagation::TraceContextPropagator, trace::SdkTracerProvider};
+    use switchboard_proto::events::v1::TraceContext;
+    use tracing_subscriber::layer::SubscriberExt;
+
+    use super::*;
+
+    #[test]
+    fn a_handler_runs_in_the_trace_its_event_was_published_in() {
+        opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+        let provider = SdkTracerProvider::builder().build();
+        let subscriber = tracing_subscriber::registry()
+            .with(tracing_opentelemetry::layer().with_tracer(provider.tracer("test")));
+        let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
+        let envelope = Envelope {
+            id: "e1".into(),
+            r#type: "ticket.created".into(),
+            trace: Some(TraceContext {
+                traceparent: format!("00-{trace_id}-00f067aa0ba902b7-01"),
+                tracestate: String::new(),
+            }),
+            ..Default::default()
+        };
+        tracing::subscriber::with_default(subscriber, || {
+            let span = handler_span("routing-tickets", &envelope);
+            let _entered = span.enter();
+            // What an outgoing call or a new event would carry.
+            let headers = current_trace_headers();
+            let traceparent = headers.get("traceparent").expect("a traceparent");
+            assert!(
+                traceparent.contains(trace_id),
+                "{traceparent} is not in trace {trace_id}"
+            );
+            assert!(
+                !traceparent.contains("00f067aa0ba902b7"),
+                "a span of its own"
+            );
+            let mut metadata = tonic::metadata::MetadataMap::new();
+            switchboard_runtime::telemetry::inject_trace(&mut metadata);
+            let sent = metadata
+                .get("traceparent")
+                .expect("injected")
+                .to_str()
+                .unwrap();
+            assert!(sent.contains(trace_id), "{sent}");
+        });
     }
 }

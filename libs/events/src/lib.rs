@@ -5,6 +5,7 @@ pub mod consumer;
 pub mod db;
 pub mod deadletter;
 pub mod envelope;
+pub mod mount;
 pub mod outbox;
 pub mod relay;
 pub mod stream;

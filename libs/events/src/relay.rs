@@ -14,7 +14,7 @@ use std::{sync::Arc, time::Duration};
 
 use async_nats::{HeaderMap, jetstream};
 use sqlx::{Connection, PgConnection, PgPool, Row};
-use switchboard_runtime::backoff::Backoff;
+use switchboard_runtime::Backoff;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use uuid::Uuid;

@@ -6,7 +6,7 @@ use async_nats::jetstream::{
     self,
     stream::{Config, DiscardPolicy, RetentionPolicy, StorageType},
 };
-use switchboard_runtime::{backoff::Backoff, config::EventSettings};
+use switchboard_runtime::{Backoff, config::EventSettings};
 
 /// The stream configuration Switchboard creates when the stream is absent;
 /// `deploy/nats/` documents the same for operators who create it themselves.
@@ -75,7 +75,7 @@ pub async fn ensure_stream_eventually(
     settings: EventSettings,
     stop: tokio_util::sync::CancellationToken,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
+    let mut backoff = Backoff::default();
     loop {
         match ensure_stream(&js, &settings).await {
             Ok(_) => return,
@@ -85,6 +85,25 @@ pub async fn ensure_stream_eventually(
         }
         if !backoff.wait(&stop).await {
             return;
+        }
+    }
+}
+
+/// The stream `name`, once it exists (another task creates it); `None` if
+/// `stop` comes first.
+pub async fn wait_for_stream(
+    js: &jetstream::Context,
+    name: &str,
+    stop: &tokio_util::sync::CancellationToken,
+) -> Option<jetstream::stream::Stream> {
+    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(2));
+    loop {
+        match js.get_stream(name).await {
+            Ok(stream) => return Some(stream),
+            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
+        }
+        if !backoff.wait(stop).await {
+            return None;
         }
     }
 }

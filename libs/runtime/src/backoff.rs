@@ -20,6 +20,14 @@ pub struct Backoff {
     draws: u64,
 }
 
+impl Default for Backoff {
+    /// 100 ms doubling up to 5 s: what a dependency outage of a few seconds
+    /// needs without hammering it.
+    fn default() -> Self {
+        Self::new(Duration::from_millis(100), Duration::from_secs(5))
+    }
+}
+
 impl Backoff {
     /// Starts at `base` and doubles up to `max` (a `max` below `base` is `base`).
     pub fn new(base: Duration, max: Duration) -> Self {

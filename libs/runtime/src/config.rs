@@ -51,6 +51,8 @@ pub struct Settings {
     pub auth: AuthSettings,
     /// Graceful shutdown.
     pub shutdown: ShutdownSettings,
+    /// Readiness checks.
+    pub health: HealthSettings,
     /// Where email attachments are kept.
     pub attachments: AttachmentSettings,
     /// The plain-HTTP listener (inbound mail webhooks).
@@ -391,6 +393,30 @@ impl ShutdownSettings {
     }
 }
 
+/// How readiness is checked (see `[health]` in defaults.toml).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HealthSettings {
+    /// Milliseconds between two passes of every check.
+    pub interval_ms: u64,
+    /// Milliseconds one check may take before it counts as failed.
+    pub timeout_ms: u64,
+    /// Consecutive contrary results before a status flips.
+    pub threshold: u32,
+}
+
+impl HealthSettings {
+    /// Time between two passes.
+    pub fn interval(&self) -> Duration {
+        Duration::from_millis(self.interval_ms)
+    }
+
+    /// Longest a check may take.
+    pub fn timeout(&self) -> Duration {
+        Duration::from_millis(self.timeout_ms)
+    }
+}
+
 impl Settings {
     /// Loads defaults, then `file` when given, then the process environment.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
@@ -505,6 +531,16 @@ impl Settings {
         }
         self.validate_attachments()?;
         self.validate_streams()?;
+        let h = &self.health;
+        if h.interval_ms < 100 || h.timeout_ms == 0 || h.timeout_ms > h.interval_ms {
+            return invalid(
+                "health.timeout_ms",
+                "must be greater than 0 and at most health.interval_ms, which must be at least 100",
+            );
+        }
+        if h.threshold == 0 || h.threshold > 10 {
+            return invalid("health.threshold", "must be between 1 and 10");
+        }
         let ticket_url = self.clients.ticket_url.trim();
         if !(ticket_url.starts_with("http://") || ticket_url.starts_with("https://")) {
             return invalid("clients.ticket_url", "must be an http:// or https:// URL");

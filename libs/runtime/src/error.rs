@@ -126,6 +126,58 @@ impl DomainError for Violations {
     }
 }
 
+/// What a database failure means to the caller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DbErrorClass {
+    /// The database cannot be reached, is overloaded or restarting, or the
+    /// pool gave no connection in time: retrying later may work.
+    Unavailable,
+    /// A unique constraint refused the row: the caller decides whether that
+    /// is ALREADY_EXISTS (with its own message) or a bug.
+    UniqueViolation,
+    /// Anything else: a bug or an unexpected state.
+    Other,
+}
+
+/// The one classification of database failures every service uses.
+pub fn classify_db(err: &sqlx::Error) -> DbErrorClass {
+    match err {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => DbErrorClass::Unavailable,
+        sqlx::Error::Database(db) => {
+            let code = db.code();
+            let code = code.as_deref().unwrap_or_default();
+            match code {
+                "23505" => DbErrorClass::UniqueViolation,
+                // Connection exceptions (08), too many connections (53300),
+                // shutdown or recovery in progress (57P01-57P03).
+                c if c.starts_with("08") => DbErrorClass::Unavailable,
+                "53300" | "57P01" | "57P02" | "57P03" => DbErrorClass::Unavailable,
+                _ => DbErrorClass::Other,
+            }
+        }
+        _ => DbErrorClass::Other,
+    }
+}
+
+/// The canonical kind of a database failure nobody handled: UNAVAILABLE for
+/// an outage, INTERNAL (logged, never shown) for the rest, unique
+/// violations included (a caller that expects one answers ALREADY_EXISTS
+/// itself, after [`classify_db`]).
+pub fn db_error_kind(err: &sqlx::Error) -> ErrorKind {
+    match classify_db(err) {
+        DbErrorClass::Unavailable => ErrorKind::Unavailable,
+        DbErrorClass::UniqueViolation | DbErrorClass::Other => ErrorKind::Internal,
+    }
+}
+
+/// What a client reads for any UNAVAILABLE: the cause (driver text, host
+/// names) is logged, never sent.
+pub const UNAVAILABLE_MESSAGE: &str = "temporarily unavailable; retry later";
+
 /// Turns a domain error into a status. Internal errors are logged here with
 /// their cause and reach the client only as a generic message.
 pub fn to_status<E: DomainError + ?Sized>(err: &E) -> Status {
@@ -137,7 +189,7 @@ pub fn to_status<E: DomainError + ?Sized>(err: &E) -> Status {
         }
         ErrorKind::Unavailable => {
             tracing::warn!(error = %err, "dependency unavailable");
-            Status::unavailable(err.to_string())
+            Status::unavailable(UNAVAILABLE_MESSAGE)
         }
         ErrorKind::InvalidArgument if !err.violations().is_empty() => {
             let all = err.violations();
@@ -254,6 +306,40 @@ mod tests {
     impl DomainError for Leaky {
         fn kind(&self) -> ErrorKind {
             ErrorKind::Internal
+        }
+    }
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("pool timed out connecting to db.internal:5432")]
+    struct Outage;
+
+    impl DomainError for Outage {
+        fn kind(&self) -> ErrorKind {
+            ErrorKind::Unavailable
+        }
+    }
+
+    #[test]
+    fn unavailable_errors_do_not_leak_details() {
+        let status = to_status(&Outage);
+        assert_eq!(status.code(), Code::Unavailable);
+        assert_eq!(status.message(), UNAVAILABLE_MESSAGE);
+    }
+
+    #[test]
+    fn database_failures_are_classified_once() {
+        let refused = sqlx::Error::Io(std::io::Error::from(std::io::ErrorKind::ConnectionRefused));
+        for outage in [sqlx::Error::PoolTimedOut, sqlx::Error::PoolClosed, refused] {
+            assert_eq!(classify_db(&outage), DbErrorClass::Unavailable, "{outage}");
+            assert_eq!(db_error_kind(&outage), ErrorKind::Unavailable);
+        }
+        for bug in [
+            sqlx::Error::RowNotFound,
+            sqlx::Error::ColumnNotFound("x".into()),
+            sqlx::Error::Protocol("unexpected message".into()),
+        ] {
+            assert_eq!(classify_db(&bug), DbErrorClass::Other, "{bug}");
+            assert_eq!(db_error_kind(&bug), ErrorKind::Internal);
         }
     }
 

@@ -13,8 +13,12 @@ pub mod telemetry;
 
 pub use app::App;
 pub use auth::{Authenticator, Caller, Role, TenantId, caller};
+pub use backoff::Backoff;
 pub use config::Settings;
-pub use error::{DomainError, ErrorKind, FieldViolation, Violations, to_status};
+pub use error::{
+    DbErrorClass, DomainError, ErrorKind, FieldViolation, Violations, classify_db, db_error_kind,
+    to_status,
+};
 pub use streams::{Feed, Outbound, Streams};
 
 /// Every service this binary can run, by its configuration name.

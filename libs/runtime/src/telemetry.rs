@@ -106,6 +106,19 @@ pub fn current_trace_headers() -> HashMap<String, String> {
     headers
 }
 
+/// Adds the current span's W3C trace context to an outgoing gRPC call, so
+/// the callee's span joins this trace.
+pub fn inject_trace(metadata: &mut tonic::metadata::MetadataMap) {
+    for (name, value) in current_trace_headers() {
+        if let (Ok(name), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(name.as_bytes()),
+            value.parse(),
+        ) {
+            metadata.insert(name, value);
+        }
+    }
+}
+
 /// The context carried by W3C trace headers, to parent a span on.
 pub fn context_from_headers(headers: &HashMap<String, String>) -> Context {
     global::get_text_map_propagator(|p| p.extract(headers))

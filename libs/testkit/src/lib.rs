@@ -15,6 +15,7 @@ use std::{
 };
 
 pub mod process;
+pub mod proxy;
 pub mod smtp;
 
 use anyhow::{Context, bail};

@@ -126,6 +126,11 @@ impl Server {
         .await
     }
 
+    /// The exit status if the process has exited, `None` while it runs.
+    pub fn try_status(&mut self) -> anyhow::Result<Option<ExitStatus>> {
+        Ok(self.child.try_wait()?)
+    }
+
     /// Sends SIGTERM and waits up to `within` for the process to exit.
     ///
     /// Async on purpose: the drain sends HTTP/2 GOAWAY and a PING that this

@@ -47,7 +47,8 @@ use switchboard_events::{
     consumer::{Consumer, ConsumerConfig},
     db::{self, DbError},
     deadletter::DeadLetters,
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
+    relay::lock_key,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::{
@@ -89,30 +90,16 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 /// (schema migrated).
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
-    let ingest = Ingest::new(pool.clone()).with_relay_waker(relay.waker());
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
+    let ingest = Ingest::new(pool.clone()).with_relay_waker(relay_waker);
     let changes = Arc::new(Changes::default());
     let api = AnalyticsApi::new(changes.clone(), pool.clone()).with_streams(app.streams());
     let server = AnalyticsServiceServer::new(api).max_decoding_message_size(
         service_max_request_bytes(analytics_service_server::SERVICE_NAME),
     );
     app.add_authenticated(server);
-
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
 
     // Facts written before the aggregates existed get them now.
     let backfill_pool = pool.clone();
@@ -138,18 +125,11 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     config.max_ack_pending = (BATCH * 4) as i64;
     let feed = Consumer::batched(config, Arc::new(consumer::Feed { ingest, changes }), BATCH)
         .dead_letters(DeadLetters::new(js.clone(), events));
-    let feeding = feed.health();
+    app.readiness_check(GRPC_NAME, feed.health().readiness());
     let stream = events.stream.clone();
     app.spawn_background(move |stop| feed.run(js, stream, stop));
 
-    let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let (pool, feeding) = (pool.clone(), feeding.clone());
-        Box::pin(async move {
-            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
-            feeding.check()
-        })
-    });
-    app.readiness_check(GRPC_NAME, ready);
+    app.readiness_check(GRPC_NAME, base::migrated_check(&pool, SERVICE, &MIGRATIONS));
     Ok(())
 }
 

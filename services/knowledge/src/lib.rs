@@ -14,10 +14,11 @@ use std::{sync::Arc, time::Duration};
 use async_nats::jetstream;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self, Consumer, ConsumerConfig},
+    consumer::{Consumer, ConsumerConfig},
     db::{self, DbError},
     deadletter::DeadLetters,
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
+    stream::wait_for_stream,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::knowledge::v1::knowledge_service_server::{self, KnowledgeServiceServer};
@@ -53,22 +54,11 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 /// and index built).
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
     let store: Arc<dyn KnowledgeStore> =
-        Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay.waker()));
+        Arc::new(PgKnowledgeStore::new(pool.clone()).with_relay_waker(relay_waker));
     let index = SearchIndex::in_ram().map_err(|e| MountError::Index(e.to_string()))?;
     let server = KnowledgeServiceServer::new(KnowledgeApi::new(store.clone(), index.clone()))
         .max_decoding_message_size(service_max_request_bytes(
@@ -76,20 +66,17 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         ));
     app.add_authenticated(server);
 
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
-
     let events = settings.events.clone();
+    let (follow_js, follow_events) = (js.clone(), events.clone());
     let (follow_store, follow_index) = (store.clone(), index.clone());
-    let follow_js = js.clone();
+    // The follower restarts itself (and rebuilds) after failures.
     app.spawn_background(move |stop| async move {
-        let Some(stream) = consumer::wait_for_stream(&follow_js, &events.stream, &stop).await
-        else {
+        let Some(stream) = wait_for_stream(&follow_js, &follow_events.stream, &stop).await else {
             return;
         };
         sync::follow_articles(
             stream,
-            events.subject_prefix.clone(),
+            follow_events.subject_prefix,
             follow_store,
             follow_index,
             stop,
@@ -121,20 +108,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         }
         suggester.run(js, stream, stop).await
     });
-
-    // JetStream cannot redeliver past the stream's max age, so idempotency
-    // records older than that (plus a margin) protect nothing.
-    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
-    let purge_pool = pool.clone();
-    app.spawn_background(move |stop| {
-        consumer::purge_periodically(
-            purge_pool,
-            SUGGEST_CONSUMER.into(),
-            horizon,
-            Duration::from_secs(3600),
-            stop,
-        )
-    });
+    base::purge_processed(app, &pool, &[SUGGEST_CONSUMER]);
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();

@@ -2,7 +2,7 @@
 //! `article.*` to keep its own index current, and the replicas share one
 //! durable consumer of `ticket.created` that suggests articles.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use async_nats::jetstream::{
     self,
@@ -41,7 +41,7 @@ pub async fn follow_articles(
     index: SearchIndex,
     stop: CancellationToken,
 ) {
-    let mut backoff = Backoff::new(Duration::from_millis(200), Duration::from_secs(5));
+    let mut backoff = Backoff::default();
     loop {
         match follow_once(&stream, &subject_prefix, store.as_ref(), &index, &stop).await {
             Ok(()) => return,

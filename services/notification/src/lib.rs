@@ -24,10 +24,10 @@ use std::{sync::Arc, time::Duration};
 use async_nats::jetstream;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self as events_consumer, Consumer, ConsumerConfig},
+    consumer::{Consumer, ConsumerConfig},
     db::{self, DbError},
     deadletter::DeadLetters,
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::notification::v1::notification_service_server::{
@@ -63,10 +63,8 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
     let settings = app.settings().clone();
     let n = settings.notification.clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
     let store = store::PgStore::new(pool.clone());
     let signals = live::Signals::default();
     let max_attempts = n.max_attempts as i32;
@@ -83,16 +81,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         )),
     );
 
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
     let send_timeout = Duration::from_millis(n.send_timeout_ms);
     let dispatcher = dispatch::Dispatcher {
         store: store.clone(),
@@ -109,15 +98,13 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         // starts the same delivery meanwhile.
         lease: send_timeout * 2 + Duration::from_secs(5),
         wake: signals.dispatch.clone(),
-        relay_wake: relay.waker(),
+        relay_wake: relay_waker,
     };
     // Room for two consumer batches: the dispatcher sends one while the
     // next commits. Beyond that, deliveries wait in the table for any
     // replica's claim rather than in this one's memory.
     let (handoff, handed) =
         handoff::Handoff::new(store.clone(), dispatcher.lease, 2 * batch::BATCH);
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
     let listen_pool = pool.clone();
     let listen_signals = signals.clone();
     app.spawn_background(move |stop| listen_signals.listen(listen_pool, stop));
@@ -152,28 +139,10 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
     let notifying = notifier.health();
     app.spawn_background(move |stop| notifier.run(js, events.stream, stop));
 
-    // JetStream cannot redeliver past the stream's max age, so idempotency
-    // records older than that (plus a margin) protect nothing.
-    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
-    let purge_pool = pool.clone();
-    app.spawn_background(move |stop| {
-        events_consumer::purge_periodically(
-            purge_pool,
-            CONSUMER.into(),
-            horizon,
-            Duration::from_secs(3600),
-            stop,
-        )
-    });
+    app.readiness_check(GRPC_NAME, notifying.readiness());
+    base::purge_processed(app, &pool, &[CONSUMER]);
 
-    let ready: switchboard_runtime::app::Check = Arc::new(move || {
-        let (pool, notifying) = (pool.clone(), notifying.clone());
-        Box::pin(async move {
-            db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
-            notifying.check()
-        })
-    });
-    app.readiness_check(GRPC_NAME, ready);
+    app.readiness_check(GRPC_NAME, base::migrated_check(&pool, SERVICE, &MIGRATIONS));
     Ok(())
 }
 

@@ -10,6 +10,7 @@ use switchboard_events::{
 };
 use switchboard_proto::events::v1 as ev;
 use switchboard_runtime::TenantId;
+use tracing::Instrument;
 
 use crate::{domain::TicketView, escalate::Trigger, router::Router};
 
@@ -37,6 +38,18 @@ impl Handler for RouteOnEvents {
 #[async_trait::async_trait]
 impl Reactor for RouteOnEvents {
     async fn react(&self, event: &Envelope) -> Result<(), HandlerError> {
+        let consumer = if event.aggregate_type == "sla" {
+            SLA_CONSUMER
+        } else {
+            TICKETS_CONSUMER
+        };
+        let span = switchboard_events::envelope::handler_span(consumer, event);
+        self.route(event).instrument(span).await
+    }
+}
+
+impl RouteOnEvents {
+    async fn route(&self, event: &Envelope) -> Result<(), HandlerError> {
         let (ticket, kind) = match &event.payload {
             Some(Payload::TicketCreated(ev::TicketCreated { ticket, .. })) => {
                 (ticket, Kind::Created)

@@ -42,7 +42,7 @@ impl Router {
         // moved to another group follows that group's policy.
         let mut ticket = match self.tickets.get(t, event_ticket.id).await {
             Ok(now) => now,
-            Err(TicketCallError::Refused(_)) => return Ok(()),
+            Err(TicketCallError::Refused(..)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         if ticket.is_done() {

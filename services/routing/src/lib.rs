@@ -22,10 +22,10 @@ use async_nats::jetstream;
 use secrecy::ExposeSecret;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
-    consumer::{self as event_consumer, Consumer, ConsumerConfig},
+    consumer::{Consumer, ConsumerConfig},
     db::{self, DbError},
     deadletter::DeadLetters,
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
@@ -103,21 +103,10 @@ pub async fn mount_with(
     options: MountOptions,
 ) -> Result<Arc<Router>, MountError> {
     let settings = app.settings().clone();
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js.clone(),
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
-    );
-    let store = Arc::new(store::PgStore::new(pool.clone()).with_relay_waker(relay.waker()));
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    base::report_events(app, &js.client(), &[GRPC_NAME]);
+    let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
+    let store = Arc::new(store::PgStore::new(pool.clone()).with_relay_waker(relay_waker));
     let live = live::Live::connect(
         settings.redis.url.expose_secret(),
         &settings.events.subject_prefix,
@@ -138,9 +127,6 @@ pub async fn mount_with(
             routing_service_server::SERVICE_NAME,
         ));
     app.add_authenticated(server);
-
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
 
     // Routing a ticket is idempotent by construction (holds per ticket,
     // assignment by expected version), so ticket events need no
@@ -195,19 +181,11 @@ pub async fn mount_with(
         }
     });
 
-    let horizon = Duration::from_secs((settings.events.max_age_hours + 1) * 3600);
-    for name in [consumer::TICKETS_CONSUMER, consumer::SLA_CONSUMER] {
-        let purge_pool = pool.clone();
-        app.spawn_background(move |stop| {
-            event_consumer::purge_periodically(
-                purge_pool,
-                name.into(),
-                horizon,
-                Duration::from_secs(3600),
-                stop,
-            )
-        });
-    }
+    base::purge_processed(
+        app,
+        &pool,
+        &[consumer::TICKETS_CONSUMER, consumer::SLA_CONSUMER],
+    );
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let (pool, live, consumers) = (pool.clone(), live.clone(), consumers.clone());

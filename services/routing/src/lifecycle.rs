@@ -35,7 +35,7 @@ impl Router {
         // the ticket as it is now, not as the event saw it.
         let ticket = match self.tickets.get(t, event_ticket.id).await {
             Ok(now) => now,
-            Err(TicketCallError::Refused(_)) => return Ok(()),
+            Err(TicketCallError::Refused(..)) => return Ok(()),
             Err(e) => return Err(e.into()),
         };
         if holder.is_some() && holder == ticket.assignee {
@@ -170,7 +170,7 @@ impl Router {
         for id in self.live.held_by(t, user).await? {
             let ticket = match self.tickets.get(t, id).await {
                 Ok(ticket) => ticket,
-                Err(TicketCallError::Refused(_)) => continue,
+                Err(TicketCallError::Refused(..)) => continue,
                 Err(e) => return Err(e.into()),
             };
             let returns = ticket
@@ -181,7 +181,7 @@ impl Router {
             if returns && ticket.assignee.as_deref() == Some(user) && !ticket.is_done() {
                 let group = ticket.group.clone().unwrap_or_default();
                 match self.tickets.assign(t, id, "", &group, ticket.version).await {
-                    Ok(_) | Err(TicketCallError::Conflict(_) | TicketCallError::Refused(_)) => {}
+                    Ok(_) | Err(TicketCallError::Conflict(_) | TicketCallError::Refused(..)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }

@@ -9,6 +9,7 @@ use std::{
 };
 
 use switchboard_runtime::{DomainError, ErrorKind, TenantId};
+use tonic::Code;
 use uuid::Uuid;
 
 use crate::{
@@ -38,7 +39,17 @@ impl DomainError for RouteError {
     fn kind(&self) -> ErrorKind {
         match self {
             RouteError::Store(e) => e.kind(),
-            RouteError::Live(_) | RouteError::Tickets(_) => ErrorKind::Unavailable,
+            RouteError::Live(_) => ErrorKind::Unavailable,
+            // The ticket service's answer keeps its meaning.
+            RouteError::Tickets(TicketCallError::Conflict(_)) => ErrorKind::Aborted,
+            RouteError::Tickets(TicketCallError::Refused(code, _)) => match code {
+                Code::NotFound => ErrorKind::NotFound,
+                Code::PermissionDenied => ErrorKind::PermissionDenied,
+                Code::InvalidArgument => ErrorKind::InvalidArgument,
+                Code::FailedPrecondition => ErrorKind::FailedPrecondition,
+                _ => ErrorKind::Internal,
+            },
+            RouteError::Tickets(TicketCallError::Unavailable(_)) => ErrorKind::Unavailable,
         }
     }
 }
@@ -251,8 +262,8 @@ impl Router {
                     }
                     job.version = now.version;
                 }
-                Err(TicketCallError::Refused(reason)) => {
-                    tracing::info!(ticket = %job.ticket, %reason, "ticket refused the assignment");
+                Err(TicketCallError::Refused(code, reason)) => {
+                    tracing::info!(ticket = %job.ticket, ?code, %reason, "ticket refused the assignment");
                     self.live.release(t, job.ticket, Some(&user)).await?;
                     return Ok(Placed::Gone);
                 }
@@ -301,7 +312,7 @@ impl Router {
                         return Ok(());
                     }
                 }
-                Err(TicketCallError::Refused(_)) => return Ok(()),
+                Err(TicketCallError::Refused(..)) => return Ok(()),
                 Err(e) => return Err(e.into()),
             }
         }
@@ -364,7 +375,7 @@ impl Router {
             .await
         {
             Ok(after) => job.version = after.version,
-            Err(TicketCallError::Conflict(_) | TicketCallError::Refused(_)) => {
+            Err(TicketCallError::Conflict(_) | TicketCallError::Refused(..)) => {
                 tracing::debug!(ticket = %job.ticket, "ticket changed before its group was shown");
             }
             Err(e) => return Err(e.into()),
@@ -538,5 +549,43 @@ impl Router {
             }
         }
         Ok(claimed)
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn the_ticket_services_answer_keeps_its_meaning() {
+        let kind = |status: tonic::Status| RouteError::Tickets(status.into()).kind();
+        assert_eq!(
+            kind(tonic::Status::not_found("no ticket")),
+            ErrorKind::NotFound
+        );
+        assert_eq!(
+            kind(tonic::Status::permission_denied("not yours")),
+            ErrorKind::PermissionDenied
+        );
+        assert_eq!(
+            kind(tonic::Status::failed_precondition("closed")),
+            ErrorKind::FailedPrecondition
+        );
+        assert_eq!(kind(tonic::Status::aborted("stale")), ErrorKind::Aborted);
+        assert_eq!(
+            kind(tonic::Status::unavailable("down")),
+            ErrorKind::Unavailable
+        );
+        assert_eq!(kind(tonic::Status::internal("bug")), ErrorKind::Unavailable);
+    }
+
+    #[test]
+    fn a_database_outage_is_unavailable_and_a_bug_internal() {
+        let db = |e: sqlx::Error| RouteError::Store(StoreError::Db(e)).kind();
+        assert_eq!(db(sqlx::Error::PoolTimedOut), ErrorKind::Unavailable);
+        assert_eq!(db(sqlx::Error::PoolClosed), ErrorKind::Unavailable);
+        let refused = std::io::Error::from(std::io::ErrorKind::ConnectionRefused);
+        assert_eq!(db(sqlx::Error::Io(refused)), ErrorKind::Unavailable);
+        assert_eq!(db(sqlx::Error::RowNotFound), ErrorKind::Internal);
     }
 }

@@ -28,9 +28,10 @@ pub enum TicketCallError {
     /// The ticket changed since the version sent.
     #[error("version conflict: {0}")]
     Conflict(String),
-    /// The ticket is gone or cannot be changed that way (solved, closed).
-    #[error("ticket cannot be changed: {0}")]
-    Refused(String),
+    /// The ticket is gone or cannot be changed that way (solved, closed),
+    /// or this caller may not: the ticket service's code and message.
+    #[error("ticket cannot be changed: {1}")]
+    Refused(Code, String),
     /// The ticket service failed or is unreachable; retry later.
     #[error("ticket service: {0}")]
     Unavailable(String),
@@ -43,9 +44,7 @@ impl From<Status> for TicketCallError {
             Code::NotFound
             | Code::FailedPrecondition
             | Code::InvalidArgument
-            | Code::PermissionDenied => {
-                TicketCallError::Refused(format!("{:?}: {}", s.code(), s.message()))
-            }
+            | Code::PermissionDenied => TicketCallError::Refused(s.code(), s.message().to_owned()),
             _ => TicketCallError::Unavailable(format!("{:?}: {}", s.code(), s.message())),
         }
     }
@@ -101,6 +100,9 @@ impl TicketClient {
         if let Ok(v) = format!("Bearer {}", self.token(tenant)).parse() {
             request.metadata_mut().insert("authorization", v);
         }
+        // The ticket service's span (and the events it emits) join the
+        // trace of the event being routed.
+        switchboard_runtime::telemetry::inject_trace(request.metadata_mut());
         request
     }
 
@@ -118,7 +120,7 @@ impl TicketClient {
             .await?
             .into_inner();
         TicketView::from_proto(&t)
-            .ok_or_else(|| TicketCallError::Refused("unreadable ticket".into()))
+            .ok_or_else(|| TicketCallError::Refused(Code::Internal, "unreadable ticket".into()))
     }
 
     /// Assigns `ticket` to `assignee` (empty unassigns) in `group` if it is
@@ -146,7 +148,7 @@ impl TicketClient {
             .await?
             .into_inner();
         TicketView::from_proto(&t)
-            .ok_or_else(|| TicketCallError::Refused("unreadable ticket".into()))
+            .ok_or_else(|| TicketCallError::Refused(Code::Internal, "unreadable ticket".into()))
     }
 
     /// Sets priority, tags and followers (those given) if the ticket is
@@ -193,6 +195,6 @@ impl TicketClient {
             .await?
             .into_inner();
         TicketView::from_proto(&t)
-            .ok_or_else(|| TicketCallError::Refused("unreadable ticket".into()))
+            .ok_or_else(|| TicketCallError::Refused(Code::Internal, "unreadable ticket".into()))
     }
 }

@@ -1,7 +1,5 @@
 //! `serve` and `migrate`: compose the chosen services into one process.
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use async_nats::jetstream;
 use switchboard_events::stream::{connect, ensure_stream_eventually};
@@ -61,39 +59,20 @@ pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Re
         None
     };
 
+    // Each mount registers its own checks; NATS degrades `<service>/events`
+    // (writes wait in the outbox), never the service itself.
     for service in &services {
+        let (_, js) = js.clone().expect("every service uses NATS");
         match service {
             Service::Ticket => {
-                let (client, js) = js.clone().expect("NATS is connected for ticket");
                 switchboard_ticket::mount(&mut app, js).await?;
-                for name in [
-                    switchboard_ticket::GRPC_NAME,
-                    switchboard_ticket::CUSTOMER_GRPC_NAME,
-                    switchboard_ticket::INTAKE_GRPC_NAME,
-                ] {
-                    app.readiness_check(name, nats_ready(client.clone()));
-                }
             }
             Service::Routing => {
-                let (client, js) = js.clone().expect("NATS is connected for routing");
                 switchboard_routing::mount(&mut app, js).await?;
-                app.readiness_check(switchboard_routing::GRPC_NAME, nats_ready(client));
             }
-            Service::Notification => {
-                let (client, js) = js.clone().expect("NATS is connected for notification");
-                switchboard_notification::mount(&mut app, js).await?;
-                app.readiness_check(switchboard_notification::GRPC_NAME, nats_ready(client));
-            }
-            Service::Knowledge => {
-                let (client, js) = js.clone().expect("NATS is connected for knowledge");
-                switchboard_knowledge::mount(&mut app, js).await?;
-                app.readiness_check(switchboard_knowledge::GRPC_NAME, nats_ready(client));
-            }
-            Service::Analytics => {
-                let (client, js) = js.clone().expect("NATS is connected for analytics");
-                switchboard_analytics::mount(&mut app, js).await?;
-                app.readiness_check(switchboard_analytics::GRPC_NAME, nats_ready(client));
-            }
+            Service::Notification => switchboard_notification::mount(&mut app, js).await?,
+            Service::Knowledge => switchboard_knowledge::mount(&mut app, js).await?,
+            Service::Analytics => switchboard_analytics::mount(&mut app, js).await?,
         }
     }
 
@@ -101,18 +80,6 @@ pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Re
     tracing::info!(addr = %listener.local_addr()?, services = %names.join(","), "serving");
     app.run(listener).await?;
     Ok(())
-}
-
-fn nats_ready(client: async_nats::Client) -> switchboard_runtime::app::Check {
-    Arc::new(move || {
-        let state = client.connection_state();
-        Box::pin(async move {
-            match state {
-                async_nats::connection::State::Connected => Ok(()),
-                other => Err(format!("NATS is {other}")),
-            }
-        })
-    })
 }
 
 /// Applies the migrations of `services` and exits.

@@ -16,7 +16,7 @@ use async_nats::jetstream;
 use sqlx::migrate::Migrator;
 use switchboard_events::{
     db::{self, DbError},
-    relay::{Relay, RelayConfig, lock_key},
+    mount as base,
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::ticket::v1::{
@@ -87,21 +87,17 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     let settings = app.settings().clone();
     // Settings first: a bad attachment store fails before any connection.
     let objects = attachments::from_settings(&settings.attachments)?;
-    let pool = db::pool(&settings.database, SERVICE)?;
-    if settings.database.migrate_on_start {
-        db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    }
-    let relay = Relay::new(
-        pool.clone(),
-        js,
-        RelayConfig {
-            subject_prefix: settings.events.subject_prefix.clone(),
-            batch_size: settings.events.relay_batch_size,
-            poll_interval: std::time::Duration::from_millis(settings.events.relay_poll_interval_ms),
-            lock_key: lock_key(SERVICE),
-        },
+    let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
+    let client = js.client();
+    let relay_waker = base::relay(app, &pool, js, SERVICE);
+    let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay_waker));
+    // Writes go through the outbox, so a NATS outage only delays events:
+    // it degrades `<name>/events` and leaves the API serving.
+    base::report_events(
+        app,
+        &client,
+        &[GRPC_NAME, CUSTOMER_GRPC_NAME, INTAKE_GRPC_NAME],
     );
-    let store = Arc::new(PgTicketStore::new(pool.clone()).with_relay_waker(relay.waker()));
     // Watchers get a connection of their own, whose small per-subscription
     // capacity bounds what NATS buffers for each live stream.
     let watch_client = switchboard_events::stream::connect_for_streams(
@@ -134,12 +130,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     let scanner = store.clone();
     app.spawn_background(move |stop| scan_sla_until(scanner, stop));
 
-    let flush = settings.shutdown.grace();
-    app.spawn_background(move |stop| relay.run(stop, flush));
-    let database: switchboard_runtime::app::Check = Arc::new(move || {
-        let pool = pool.clone();
-        Box::pin(async move { db::check_migrated(&pool, SERVICE, &MIGRATIONS).await })
-    });
+    let database = base::migrated_check(&pool, SERVICE, &MIGRATIONS);
     app.readiness_check(GRPC_NAME, database.clone());
     app.readiness_check(CUSTOMER_GRPC_NAME, database.clone());
     app.readiness_check(INTAKE_GRPC_NAME, database);

@@ -10,7 +10,9 @@ use std::{pin::Pin, sync::Arc, time::Duration};
 use sqlx::PgPool;
 use switchboard_kpi::fact::Priority;
 use switchboard_proto::analytics::v1::{self as pb, analytics_service_server::AnalyticsService};
-use switchboard_runtime::{Caller, Role, Streams, Violations, caller};
+use switchboard_runtime::{
+    Caller, DomainError, ErrorKind, Role, Streams, Violations, caller, db_error_kind, to_status,
+};
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
@@ -64,9 +66,22 @@ impl AnalyticsApi {
     }
 }
 
-fn internal(e: &dyn std::fmt::Display) -> Status {
-    tracing::error!(error = %e, "analytics query failed");
-    Status::internal("internal error")
+/// A failed analytics query: its database error, classified once
+/// (`switchboard_runtime::classify_db`: an outage is UNAVAILABLE, the rest
+/// INTERNAL); the cause is logged by `to_status`, never sent.
+#[derive(Debug, thiserror::Error)]
+#[error("analytics database: {0}")]
+pub struct QueryError<'a>(pub &'a sqlx::Error);
+
+impl DomainError for QueryError<'_> {
+    fn kind(&self) -> ErrorKind {
+        db_error_kind(self.0)
+    }
+}
+
+/// The status for a failed query.
+fn internal(e: &sqlx::Error) -> Status {
+    to_status(&QueryError(e))
 }
 
 /// Reports are for supervisors and admins.

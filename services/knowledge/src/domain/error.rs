@@ -28,6 +28,9 @@ pub enum KnowledgeError {
     /// The caller's role may not do this.
     #[error("{0}")]
     Forbidden(String),
+    /// The database is unreachable or overloaded; logged, never shown.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Storage or index failure; logged, never shown.
     #[error("{0}")]
     Internal(String),
@@ -35,7 +38,12 @@ pub enum KnowledgeError {
 
 impl From<sqlx::Error> for KnowledgeError {
     fn from(e: sqlx::Error) -> Self {
-        KnowledgeError::Internal(format!("database: {e}"))
+        match switchboard_runtime::classify_db(&e) {
+            switchboard_runtime::DbErrorClass::Unavailable => {
+                KnowledgeError::Unavailable(e.to_string())
+            }
+            _ => KnowledgeError::Internal(format!("database: {e}")),
+        }
     }
 }
 
@@ -54,6 +62,7 @@ impl DomainError for KnowledgeError {
             KnowledgeError::Precondition(_) => ErrorKind::FailedPrecondition,
             KnowledgeError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             KnowledgeError::Forbidden(_) => ErrorKind::PermissionDenied,
+            KnowledgeError::Unavailable(_) => ErrorKind::Unavailable,
             KnowledgeError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -74,6 +74,9 @@ pub enum ApiError {
     /// Not allowed.
     #[error("{0}")]
     Denied(&'static str),
+    /// The database is unreachable or overloaded; retrying may work.
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
     /// Anything else.
     #[error("{0}")]
     Internal(String),
@@ -86,6 +89,7 @@ impl DomainError for ApiError {
             ApiError::NotFound(_) => ErrorKind::NotFound,
             ApiError::Conflict(_) => ErrorKind::Aborted,
             ApiError::Denied(_) => ErrorKind::PermissionDenied,
+            ApiError::Unavailable(_) => ErrorKind::Unavailable,
             ApiError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -103,20 +107,19 @@ impl ApiError {
         match e {
             StoreError::NotFound => ApiError::NotFound(what),
             StoreError::Conflict(v) => ApiError::Conflict(v),
-            StoreError::Db(e) => ApiError::Internal(e.to_string()),
+            StoreError::Db(e) => match switchboard_runtime::classify_db(&e) {
+                switchboard_runtime::DbErrorClass::Unavailable => {
+                    ApiError::Unavailable(e.to_string())
+                }
+                _ => ApiError::Internal(e.to_string()),
+            },
         }
     }
 }
 
 impl From<ApiError> for Status {
     fn from(e: ApiError) -> Self {
-        match &e {
-            // A pool timeout is an outage, not a bug.
-            ApiError::Internal(m) if m.contains("pool timed out") => {
-                Status::unavailable("database unavailable")
-            }
-            _ => to_status(&e),
-        }
+        to_status(&e)
     }
 }
 
@@ -259,5 +262,33 @@ impl NotificationService for NotificationApi {
         r: Request<pb::UpdateNotificationRulesRequest>,
     ) -> Res<pb::NotificationRules> {
         self.update_notification_rules_impl(r).await
+    }
+}
+
+#[cfg(test)]
+mod error_tests {
+    use super::*;
+
+    #[test]
+    fn a_database_outage_is_unavailable_without_its_cause() {
+        let refused = std::io::Error::new(
+            std::io::ErrorKind::ConnectionRefused,
+            "connect to db.internal:5432 refused",
+        );
+        for outage in [sqlx::Error::PoolTimedOut, sqlx::Error::Io(refused)] {
+            let status = Status::from(ApiError::from_store(StoreError::Db(outage), "rule"));
+            assert_eq!(status.code(), tonic::Code::Unavailable);
+            assert!(
+                !status.message().contains("db.internal"),
+                "{}",
+                status.message()
+            );
+            assert!(!status.message().contains("pool"), "{}", status.message());
+        }
+        let bug = Status::from(ApiError::from_store(
+            StoreError::Db(sqlx::Error::RowNotFound),
+            "rule",
+        ));
+        assert_eq!(bug.code(), tonic::Code::Internal);
     }
 }

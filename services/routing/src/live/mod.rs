@@ -109,11 +109,16 @@ impl std::fmt::Debug for Live {
 }
 
 impl Live {
-    /// Connects to `url`; every key starts with `prefix` (so installations
-    /// and tests sharing a Redis stay apart).
+    /// A client of `url` that connects on first use (and reconnects after
+    /// I/O errors), so a process started before Redis answers keeps running
+    /// NOT_SERVING instead of exiting; every key starts with `prefix` (so
+    /// installations and tests sharing a Redis stay apart).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self> {
         let client = redis::Client::open(url)?;
-        let conn = ConnectionManager::new(client).await?;
+        let conn = ConnectionManager::new_lazy_with_config(
+            client,
+            redis::aio::ConnectionManagerConfig::new(),
+        )?;
         Ok(Self {
             conn,
             prefix: format!("{prefix}:routing"),

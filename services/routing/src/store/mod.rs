@@ -46,8 +46,7 @@ impl DomainError for StoreError {
             StoreError::NotFound(_) => ErrorKind::NotFound,
             StoreError::AlreadyExists(_) => ErrorKind::AlreadyExists,
             StoreError::Conflict { .. } => ErrorKind::Aborted,
-            StoreError::Db(sqlx::Error::PoolTimedOut) => ErrorKind::Unavailable,
-            StoreError::Db(_) => ErrorKind::Internal,
+            StoreError::Db(e) => switchboard_runtime::db_error_kind(e),
         }
     }
 }

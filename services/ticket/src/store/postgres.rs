@@ -454,12 +454,11 @@ impl TicketStore for PgTicketStore {
     }
 }
 
-/// Maps a database error to what callers can act on.
+/// Maps a database error to what callers can act on (the one classifier
+/// of `switchboard_runtime`).
 pub(crate) fn store_error(e: sqlx::Error) -> StoreError {
-    match e {
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
-            StoreError::Unavailable(e.to_string())
-        }
-        other => StoreError::Internal(other.to_string()),
+    match switchboard_runtime::classify_db(&e) {
+        switchboard_runtime::DbErrorClass::Unavailable => StoreError::Unavailable(e.to_string()),
+        _ => StoreError::Internal(e.to_string()),
     }
 }
