@@ -828,21 +828,3 @@ async fn ack(item: &Item, kind: AckKind) {
         tracing::warn!(error = %e, event_id = %item.event.id, "ack failed; the event will be redelivered");
     }
 }
-
-/// The stream `name`, once it exists (another task creates it); `None` on stop.
-pub async fn wait_for_stream(
-    js: &jetstream::Context,
-    name: &str,
-    stop: &CancellationToken,
-) -> Option<jetstream::stream::Stream> {
-    let mut backoff = Backoff::new(Duration::from_millis(100), Duration::from_secs(5));
-    loop {
-        match js.get_stream(name).await {
-            Ok(stream) => return Some(stream),
-            Err(e) => tracing::debug!(error = %e, "event stream not there yet"),
-        }
-        if !backoff.wait(stop).await {
-            return None;
-        }
-    }
-}
