@@ -126,16 +126,13 @@ pub enum Refusal {
 
 /// Checks the encoded request `bytes` against `message`'s descriptor.
 pub fn check(message: &MessageDescriptor, bytes: &[u8]) -> Result<(), Refusal> {
-    let mut path = Vec::new();
-    walk(message, bytes, &mut path)
+    walk(message, bytes, 0)
 }
 
-fn walk(
-    message: &MessageDescriptor,
-    mut bytes: &[u8],
-    path: &mut Vec<String>,
-) -> Result<(), Refusal> {
-    if path.len() > MAX_DEPTH {
+/// The path of a refused field is built only on the way out of a refusal, so
+/// a clean request costs no allocation.
+fn walk(message: &MessageDescriptor, mut bytes: &[u8], depth: usize) -> Result<(), Refusal> {
+    if depth > MAX_DEPTH {
         return Err(Refusal::Malformed("messages nested too deeply"));
     }
     while !bytes.is_empty() {
@@ -157,20 +154,28 @@ fn walk(
                 let Some(field) = message.get_field(number) else {
                     continue;
                 };
-                match field.kind() {
-                    Kind::String => {
-                        if let Some(reason) = string_problem(value) {
-                            path.push(field.name().to_owned());
-                            let field = path.join(".");
-                            return Err(Refusal::Field { field, reason });
-                        }
+                let refused = match field.kind() {
+                    Kind::String => string_problem(value).map(|reason| Refusal::Field {
+                        field: String::new(),
+                        reason,
+                    }),
+                    Kind::Message(inner) => walk(&inner, value, depth + 1).err(),
+                    _ => None,
+                };
+                match refused {
+                    None => {}
+                    Some(Refusal::Field {
+                        field: inner,
+                        reason,
+                    }) => {
+                        let field = if inner.is_empty() {
+                            field.name().to_owned()
+                        } else {
+                            format!("{}.{inner}", field.name())
+                        };
+                        return Err(Refusal::Field { field, reason });
                     }
-                    Kind::Message(inner) => {
-                        path.push(field.name().to_owned());
-                        walk(&inner, value, path)?;
-                        path.pop();
-                    }
-                    _ => {}
+                    Some(malformed) => return Err(malformed),
                 }
             }
             _ => return Err(Refusal::Malformed("unsupported wire type")),
