@@ -19,9 +19,13 @@ use tokio::{
     task::JoinSet,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::deadletter::DeadLetters;
+use crate::{
+    deadletter::DeadLetters,
+    envelope::{batch_span, handler_span},
+};
 
 /// An event handler; it applies one event through the transaction it is given,
 /// which also records the event id, so both commit together.
@@ -540,7 +544,19 @@ enum Apply {
 }
 
 impl Apply {
+    /// Applies `event` inside a span continuing the trace it was published
+    /// in, so every consumer's work (and what it calls) joins that trace.
     async fn apply(&self, consumer: &str, event: &Envelope) -> Result<Outcome, HandlerError> {
+        self.apply_untraced(consumer, event)
+            .instrument(handler_span(consumer, event))
+            .await
+    }
+
+    async fn apply_untraced(
+        &self,
+        consumer: &str,
+        event: &Envelope,
+    ) -> Result<Outcome, HandlerError> {
         match self {
             Apply::Recorded { pool, handler } => {
                 process(pool, consumer, event, handler.as_ref()).await
@@ -673,7 +689,10 @@ impl Engine {
         };
         let events: Vec<Envelope> = batch.iter().map(|i| i.event.clone()).collect();
         let started = Instant::now();
-        let applied = handler.handle_batch(&events).await;
+        let applied = handler
+            .handle_batch(&events)
+            .instrument(batch_span(&self.config.durable_name, &events))
+            .await;
         metrics::histogram!("events_handle_seconds", "consumer" => self.config.durable_name.clone())
             .record(started.elapsed().as_secs_f64());
         match applied {

@@ -1,5 +1,6 @@
 //! Building envelopes and naming their subjects.
 
+use opentelemetry::trace::TraceContextExt;
 use prost_types::Timestamp;
 use switchboard_proto::{
     common::v1::Actor,
@@ -122,15 +123,42 @@ pub fn handler_span(consumer: &str, envelope: &Envelope) -> tracing::Span {
         event.id = %envelope.id,
         event.r#type = %envelope.r#type,
     );
-    if let Some(trace) = &envelope.trace {
-        let mut headers = std::collections::HashMap::new();
-        headers.insert("traceparent".to_owned(), trace.traceparent.clone());
-        if !trace.tracestate.is_empty() {
-            headers.insert("tracestate".to_owned(), trace.tracestate.clone());
-        }
-        let _ = span.set_parent(context_from_headers(&headers));
+    if let Some(parent) = published_in(envelope) {
+        let _ = span.set_parent(parent);
     }
     span
+}
+
+/// A span to handle `events` in one go, for `consumer`: a span has one
+/// parent, so it continues the first event's trace and links the others'.
+pub fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
+    let ids: Vec<&str> = events.iter().map(|e| e.id.as_str()).collect();
+    let span = tracing::info_span!(
+        "event batch",
+        otel.kind = "consumer",
+        consumer,
+        events = events.len(),
+        event.ids = %ids.join(","),
+    );
+    let mut contexts = events.iter().filter_map(published_in);
+    if let Some(parent) = contexts.next() {
+        let _ = span.set_parent(parent);
+    }
+    for other in contexts {
+        span.add_link(other.span().span_context().clone());
+    }
+    span
+}
+
+/// The trace context `envelope` was published in, if it carries one.
+fn published_in(envelope: &Envelope) -> Option<opentelemetry::Context> {
+    let trace = envelope.trace.as_ref()?;
+    let mut headers = std::collections::HashMap::new();
+    headers.insert("traceparent".to_owned(), trace.traceparent.clone());
+    if !trace.tracestate.is_empty() {
+        headers.insert("tracestate".to_owned(), trace.tracestate.clone());
+    }
+    Some(context_from_headers(&headers))
 }
 
 #[cfg(test)]

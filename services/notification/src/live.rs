@@ -1,9 +1,10 @@
 //! Wake-ups from PostgreSQL `NOTIFY`: in-app subscribers learn of new rows,
 //! and the dispatcher of due deliveries, the moment any replica commits.
 
-use std::{sync::Arc, time::Duration};
+use std::sync::Arc;
 
 use sqlx::{PgPool, postgres::PgListener};
+use switchboard_runtime::backoff::Backoff;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
@@ -41,17 +42,16 @@ impl Signals {
     /// Listens on `pool` until `stop`, reconnecting after failures; callers
     /// also poll, so an outage only delays wake-ups.
     pub async fn listen(self, pool: PgPool, stop: CancellationToken) {
-        let mut delay = Duration::from_millis(100);
+        // 100 ms doubling to 5 s, jittered so replicas do not reconnect together.
+        let mut backoff = Backoff::default();
         while !stop.is_cancelled() {
             match self.listen_once(&pool, &stop).await {
                 Ok(()) => return,
                 Err(e) => tracing::warn!(error = %e, "notification listener failed; reconnecting"),
             }
-            tokio::select! {
-                _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(delay) => {}
+            if !backoff.wait(&stop).await {
+                return;
             }
-            delay = (delay * 2).min(Duration::from_secs(5));
         }
     }
 

@@ -10,7 +10,6 @@ use switchboard_events::{
 };
 use switchboard_proto::events::v1 as ev;
 use switchboard_runtime::TenantId;
-use tracing::Instrument;
 
 use crate::{domain::TicketView, escalate::Trigger, router::Router};
 
@@ -37,14 +36,9 @@ impl Handler for RouteOnEvents {
 
 #[async_trait::async_trait]
 impl Reactor for RouteOnEvents {
+    // The shared consumer already runs this in the event's trace.
     async fn react(&self, event: &Envelope) -> Result<(), HandlerError> {
-        let consumer = if event.aggregate_type == "sla" {
-            SLA_CONSUMER
-        } else {
-            TICKETS_CONSUMER
-        };
-        let span = switchboard_events::envelope::handler_span(consumer, event);
-        self.route(event).instrument(span).await
+        self.route(event).await
     }
 }
 

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 mod dead;
 mod order;
 mod reactor;
+mod trace;
 
 static NO_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate::Migrator::DEFAULT;
 
