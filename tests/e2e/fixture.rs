@@ -11,6 +11,7 @@ use std::{
 
 use serde_json::{Value, json};
 use switchboard_runtime::Role;
+use switchboard_testkit::wait_for;
 
 use crate::desk::{Desk, int, text};
 
@@ -535,40 +536,39 @@ async fn start_chat(
 
 /// The first delivery of `webhook`, once the notification consumer made one.
 async fn first_delivery(desk: &Desk, admin: &str, webhook: &str) -> anyhow::Result<String> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let list = desk
-            .call(
-                admin,
-                &format!("{NOTIFY}ListDeliveries"),
-                json!({"parent": webhook}),
-            )
-            .await?;
-        if let Some(first) = list.get("deliveries").and_then(|d| d.get(0)) {
-            return text(first, "name");
-        }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no delivery of {webhook} within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let found = std::sync::Mutex::new(None);
+    let (found_ref, path) = (&found, format!("{NOTIFY}ListDeliveries"));
+    wait_for(
+        Duration::from_secs(30),
+        &format!("a delivery of {webhook}"),
+        || {
+            let path = &path;
+            async move {
+                let list = desk.call(admin, path, json!({"parent": webhook})).await;
+                let first = list
+                    .ok()
+                    .and_then(|l| l.get("deliveries").and_then(|d| d.get(0)).cloned());
+                let done = first.is_some();
+                *found_ref.lock().expect("not poisoned") = first;
+                done
+            }
+        },
+    )
+    .await?;
+    let first = found.into_inner().expect("not poisoned");
+    text(&first.expect("wait_for saw it"), "name")
 }
 
 /// Waits until `token`'s inbox has a notification (the internal note's mention).
 async fn wait_for_notification(desk: &Desk, token: &str) -> anyhow::Result<()> {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let count = desk
-            .call(token, &format!("{NOTIFY}GetUnreadCount"), json!({}))
-            .await?;
-        if count.get("unreadCount").is_some() {
-            return Ok(());
+    let path = format!("{NOTIFY}GetUnreadCount");
+    wait_for(Duration::from_secs(30), "a mention notification", || {
+        let path = &path;
+        async move {
+            desk.call(token, path, json!({}))
+                .await
+                .is_ok_and(|count| count.get("unreadCount").is_some())
         }
-        anyhow::ensure!(
-            tokio::time::Instant::now() < deadline,
-            "no mention notification within 30 s"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await
 }
