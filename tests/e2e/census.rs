@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, time::Duration};
 
 use sqlx::{PgPool, Row, postgres::PgPoolOptions};
-use switchboard_testkit::process::World;
+use switchboard_testkit::{process::World, wait_for};
 
 /// Row counts by `schema.table`, and the stream's message count.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,34 +79,61 @@ impl Counter {
     }
 
     /// The world now.
-    pub async fn take(&mut self) -> anyhow::Result<Census> {
+    pub async fn take(&self) -> anyhow::Result<Census> {
         let rows = sqlx::query(&self.query)
             .fetch_all(&self.pool)
             .await?
             .into_iter()
             .map(|r| Ok((r.try_get("t")?, r.try_get("n")?)))
             .collect::<Result<_, sqlx::Error>>()?;
-        let messages = self.stream.info().await?.state.messages;
+        let messages = self.stream.get_info().await?.state.messages;
         Ok(Census { rows, messages })
     }
 
-    /// The world once nothing moves any more (the relay and the consumers
-    /// are idle): two censuses 100 ms apart agree, within `deadline`.
-    pub async fn settled(&mut self, deadline: Duration) -> anyhow::Result<Census> {
-        let start = tokio::time::Instant::now();
-        let mut last = self.take().await?;
-        loop {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            let now = self.take().await?;
-            if now == last {
-                return Ok(now);
-            }
-            anyhow::ensure!(
-                start.elapsed() < deadline,
-                "the world kept changing for {deadline:?}: {:?}",
-                now.changes_since(&last)
-            );
-            last = now;
-        }
+    /// The world once nothing is on its way: every service's outbox is
+    /// drained and every durable consumer of the stream has nothing pending
+    /// or unacknowledged, and a census taken after that check still agrees
+    /// (a handler's writes land before its ack, so this is a barrier, not a
+    /// guess from two quiet snapshots). Fails after `deadline`.
+    pub async fn settled(&self, deadline: Duration) -> anyhow::Result<Census> {
+        let this = self;
+        let settled = std::sync::Mutex::new(None);
+        wait_for(
+            deadline,
+            "the relay and every consumer to be idle",
+            || async {
+                let Ok(before) = this.take().await else {
+                    return false;
+                };
+                let drained = before
+                    .rows
+                    .iter()
+                    .all(|(table, n)| !table.ends_with(".outbox") || *n == 0);
+                if !drained || !this.consumers_idle().await {
+                    return false;
+                }
+                match this.take().await {
+                    Ok(after) if after == before => {
+                        *settled.lock().expect("not poisoned") = Some(after);
+                        true
+                    }
+                    _ => false,
+                }
+            },
+        )
+        .await?;
+        let census = settled.into_inner().expect("not poisoned");
+        Ok(census.expect("wait_for returned after a settled census"))
+    }
+
+    /// Whether every durable consumer of the stream has caught up.
+    async fn consumers_idle(&self) -> bool {
+        use futures::TryStreamExt;
+        let Ok(infos) = self.stream.consumers().try_collect::<Vec<_>>().await else {
+            return false;
+        };
+        infos
+            .iter()
+            .all(|c| c.num_pending == 0 && c.num_ack_pending == 0)
     }
 }

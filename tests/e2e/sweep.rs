@@ -337,7 +337,7 @@ struct Who<'a> {
 /// Runs `rpc`'s cases as `who`, each between two censuses; returns the last.
 async fn sweep_rpc(
     desk: &Desk,
-    counter: &mut Counter,
+    counter: &Counter,
     mut before: Census,
     rpc: &Rpc,
     who: &Who<'_>,
@@ -368,7 +368,7 @@ async fn bad_input_gets_invalid_argument_small_errors_and_writes_nothing() -> an
     let limit = MAX_MESSAGE.to_string();
     let desk = Desk::start(&[("SWITCHBOARD__GRPC__MAX_MESSAGE_BYTES", &limit)]).await?;
     let fixture = Fixture::create(&desk).await?;
-    let mut counter = Counter::new(desk.world()).await?;
+    let counter = Counter::new(desk.world()).await?;
     let admin = desk.token(TENANT_A, ADMIN_A, Role::Admin);
     let customer = desk.token(TENANT_A, &fixture.markers.a1_email, Role::Customer);
 
@@ -398,7 +398,7 @@ async fn bad_input_gets_invalid_argument_small_errors_and_writes_nothing() -> an
         };
         let base = requests::build(rpc, &values)?.message;
         for who in &callers {
-            census = sweep_rpc(&desk, &mut counter, census, rpc, who, &base, &mut failures).await?;
+            census = sweep_rpc(&desk, &counter, census, rpc, who, &base, &mut failures).await?;
         }
     }
     desk.stop().await?;
