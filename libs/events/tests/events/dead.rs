@@ -3,9 +3,8 @@
 //! stream is deleted under it comes back once it is recreated.
 
 use std::{
-    collections::HashMap,
     sync::{
-        Arc, Mutex,
+        Arc,
         atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
@@ -26,7 +25,7 @@ use crate::{created, event_settings, setup};
 /// Records versions per aggregate; `poison` v2 fails until `healed`.
 #[derive(Default)]
 struct Poisoned {
-    seen: Mutex<HashMap<String, Vec<i64>>>,
+    seen: crate::Versions,
     attempts: AtomicUsize,
     healed: AtomicBool,
 }
@@ -44,16 +43,11 @@ impl Poisoned {
     }
 
     fn record(&self, event: &Envelope) {
-        self.seen
-            .lock()
-            .unwrap()
-            .entry(event.aggregate_id.clone())
-            .or_default()
-            .push(event.aggregate_version);
+        self.seen.record(event);
     }
 
     fn count(&self) -> usize {
-        self.seen.lock().unwrap().values().map(Vec::len).sum()
+        self.seen.lock().values().map(Vec::len).sum()
     }
 }
 
@@ -133,7 +127,7 @@ async fn poison_reaches_the_dead_letters(batched: bool) -> anyhow::Result<()> {
     )
     .await?;
     {
-        let seen = handler.seen.lock().unwrap();
+        let seen = handler.seen.lock();
         assert_eq!(seen["fine"], [1, 2, 3]);
         assert_eq!(
             seen["poison"],
@@ -176,7 +170,7 @@ async fn poison_reaches_the_dead_letters(batched: bool) -> anyhow::Result<()> {
         },
     )
     .await?;
-    assert_eq!(handler.seen.lock().unwrap()["poison"], [1, 3, 2]);
+    assert_eq!(handler.seen.lock()["poison"], [1, 3, 2]);
     assert!(dead.list(None).await?.is_empty());
 
     stop.cancel();
@@ -255,7 +249,7 @@ async fn a_consumer_whose_stream_is_deleted_comes_back_when_it_is_recreated() ->
         },
     )
     .await?;
-    assert_eq!(handler.seen.lock().unwrap()["after"], [1, 2, 3]);
+    assert_eq!(handler.seen.lock()["after"], [1, 2, 3]);
 
     stop.cancel();
     task.await?;

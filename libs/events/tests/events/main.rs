@@ -18,6 +18,25 @@ use switchboard_runtime::{TenantId, config::EventSettings};
 use switchboard_testkit::{TestDb, TestStream, connect_nats, nats_url, wait_for};
 use tokio_util::sync::CancellationToken;
 
+/// The versions each aggregate was applied with, in the order applied.
+#[derive(Debug, Default)]
+pub struct Versions(std::sync::Mutex<HashMap<String, Vec<i64>>>);
+
+impl Versions {
+    /// Notes that `event` was applied.
+    pub fn record(&self, event: &Envelope) {
+        self.lock()
+            .entry(event.aggregate_id.clone())
+            .or_default()
+            .push(event.aggregate_version);
+    }
+
+    /// The versions by aggregate id.
+    pub fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Vec<i64>>> {
+        self.0.lock().expect("a test handler panicked")
+    }
+}
+
 mod dead;
 mod order;
 mod reactor;

@@ -2,7 +2,6 @@
 //! never overtaken by its aggregate's later events.
 
 use std::{
-    collections::HashMap,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -19,7 +18,7 @@ use crate::{created, setup};
 /// attempts.
 #[derive(Default)]
 struct FailV2Twice {
-    seen: Mutex<HashMap<String, Vec<i64>>>,
+    seen: crate::Versions,
     failures: Mutex<u32>,
 }
 
@@ -33,12 +32,7 @@ impl Reactor for FailV2Twice {
                 return Err(HandlerError("v2 fails".into()));
             }
         }
-        self.seen
-            .lock()
-            .unwrap()
-            .entry(event.aggregate_id.clone())
-            .or_default()
-            .push(event.aggregate_version);
+        self.seen.record(event);
         Ok(())
     }
 }
@@ -73,14 +67,14 @@ async fn a_failing_event_is_never_overtaken_by_its_aggregates_later_events() -> 
     wait_for(Duration::from_secs(10), "both aggregates applied", || {
         let reactor = reactor.clone();
         async move {
-            let seen = reactor.seen.lock().unwrap();
+            let seen = reactor.seen.lock();
             seen.values().map(Vec::len).sum::<usize>() == 10
         }
     })
     .await?;
     stop.cancel();
     task.await??;
-    let seen = reactor.seen.lock().unwrap().clone();
+    let seen = reactor.seen.lock().clone();
     assert_eq!(*reactor.failures.lock().unwrap(), 2, "v2 failed twice");
     assert_eq!(seen["a"], [1, 2, 3, 4, 5], "a applied in order");
     assert_eq!(seen["b"], [1, 2, 3, 4, 5], "b applied in order");

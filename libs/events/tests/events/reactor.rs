@@ -2,7 +2,6 @@
 //! aggregates, and redelivery of a failed reaction.
 
 use std::{
-    collections::HashMap,
     sync::{
         Arc, Mutex,
         atomic::{AtomicUsize, Ordering},
@@ -22,7 +21,7 @@ use crate::{created, setup};
 /// overlapped at most, and fails `flaky`'s first attempt.
 #[derive(Default)]
 struct Recorder {
-    seen: Mutex<HashMap<String, Vec<i64>>>,
+    seen: crate::Versions,
     in_flight: AtomicUsize,
     most: AtomicUsize,
     failed_once: Mutex<bool>,
@@ -42,12 +41,7 @@ impl Reactor for Recorder {
                 return Err(HandlerError("first attempt fails".into()));
             }
         }
-        self.seen
-            .lock()
-            .unwrap()
-            .entry(event.aggregate_id.clone())
-            .or_default()
-            .push(event.aggregate_version);
+        self.seen.record(event);
         Ok(())
     }
 }
@@ -88,7 +82,7 @@ async fn reactor_lanes_keep_each_aggregates_order_overlap_others_and_retry_failu
     wait_for(Duration::from_secs(10), "every event reacted to", || {
         let recorder = recorder.clone();
         async move {
-            let seen = recorder.seen.lock().unwrap();
+            let seen = recorder.seen.lock();
             seen.len() == 9 && seen.values().map(Vec::len).sum::<usize>() == 41
         }
     })
@@ -96,7 +90,7 @@ async fn reactor_lanes_keep_each_aggregates_order_overlap_others_and_retry_failu
     stop.cancel();
     task.await??;
 
-    let seen = recorder.seen.lock().unwrap().clone();
+    let seen = recorder.seen.lock().clone();
     for a in 0..8 {
         assert_eq!(
             seen[&format!("t{a}")],
