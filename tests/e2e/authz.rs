@@ -65,6 +65,12 @@ const OWNER_ONLY: Allow = Allow {
 /// The expectation of every RPC. An RPC the server has that is missing here
 /// fails the test: a new RPC must be declared.
 const EXPECT: &[(&str, Allow)] = &[
+    // Tokens are managed by admins signed in as people.
+    ("switchboard.access.v1.AccessService/CreateApiToken", ADMIN),
+    ("switchboard.access.v1.AccessService/ListApiTokens", ADMIN),
+    ("switchboard.access.v1.AccessService/RotateApiToken", ADMIN),
+    ("switchboard.access.v1.AccessService/RevokeApiToken", ADMIN),
+    ("switchboard.access.v1.AccessService/ListAuditEvents", ADMIN),
     ("switchboard.ticket.v1.TicketService/CreateTicket", ANYONE),
     (
         "switchboard.ticket.v1.TicketService/GetTicket",

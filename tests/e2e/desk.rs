@@ -50,11 +50,8 @@ impl Desk {
 
     /// A bearer token for `user` of `tenant` acting as `role`.
     pub fn token(&self, tenant: &str, user: &str, role: Role) -> String {
-        let caller = Caller {
-            tenant: TenantId::parse(tenant).expect("a valid tenant id"),
-            user: user.to_owned(),
-            role,
-        };
+        let tenant = TenantId::parse(tenant).expect("a valid tenant id");
+        let caller = Caller::person(tenant, user, role);
         self.auth.issue(&caller, Duration::from_secs(3600))
     }
 

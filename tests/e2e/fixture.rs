@@ -106,6 +106,8 @@ pub enum Fresh {
     Article,
     /// `article`, `article_version` (a draft).
     Draft,
+    /// `api_token` (a live API token of tenant A).
+    ApiToken,
 }
 
 const TICKETS: &str = "switchboard.ticket.v1.TicketService/";
@@ -416,6 +418,20 @@ impl Fixture {
                 let visitor = format!("fresh-visitor-{n}");
                 let chat = start_chat(desk, &s.agent, &visitor, m).await?;
                 pair("chat", json!(chat), "chat_visitor", json!(visitor))
+            }
+            Fresh::ApiToken => {
+                let t = desk
+                    .call(
+                        &s.admin,
+                        "switchboard.access.v1.AccessService/CreateApiToken",
+                        json!({"displayName": format!("fresh-{n}"), "scopes": ["ticket:read"]}),
+                    )
+                    .await?;
+                let name = t
+                    .get("token")
+                    .map(|t| text(t, "name"))
+                    .ok_or_else(|| anyhow::anyhow!("CreateApiToken answered no token"))??;
+                HashMap::from([("api_token".to_owned(), json!(name))])
             }
             Fresh::Article | Fresh::Draft => {
                 let (name, version) = if kind == Fresh::Article {

@@ -214,6 +214,12 @@ const TEMPLATES: &[(&str, &str)] = &[
         "AnalyticsService/UpdateBusinessCalendar",
         r#"{"businessHours": {"timeZone": "UTC", "hours": [{"weekday": 1, "startMinute": 540, "endMinute": 1020}]}}"#,
     ),
+    (
+        "AccessService/CreateApiToken",
+        r#"{"displayName": "matrix", "scopes": ["ticket:read"]}"#,
+    ),
+    ("AccessService/RotateApiToken", r#"{"name": "$api_token"}"#),
+    ("AccessService/RevokeApiToken", r#"{"name": "$api_token"}"#),
 ];
 
 /// RPCs that consume or version the object they name: each call gets one
@@ -224,6 +230,8 @@ const FRESH: &[(&str, Fresh)] = &[
     ("TicketService/MergeTickets", Fresh::TicketPair),
     ("CustomerService/MergeCustomers", Fresh::CustomerPair),
     ("IntakeService/EndChat", Fresh::Chat),
+    ("AccessService/RotateApiToken", Fresh::ApiToken),
+    ("AccessService/RevokeApiToken", Fresh::ApiToken),
     ("RoutingService/UpdateAgent", Fresh::Agent),
     ("RoutingService/DeleteAgent", Fresh::Agent),
     ("RoutingService/UpdateGroup", Fresh::Group),

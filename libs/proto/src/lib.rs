@@ -67,3 +67,11 @@ pub mod analytics {
         tonic::include_proto!("switchboard.analytics.v1");
     }
 }
+
+/// API tokens and the audit trail.
+pub mod access {
+    /// Version 1.
+    pub mod v1 {
+        tonic::include_proto!("switchboard.access.v1");
+    }
+}

@@ -27,6 +27,7 @@ use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
     Authenticator, Backoff, Settings,
+    auth::AuthLayer,
     config::HealthSettings,
     grpc::GrpcServer,
     streams::{StreamLimits, Streams},
@@ -110,13 +111,13 @@ pub struct App {
     shutdown: CancellationToken,
     background: CancellationToken,
     tasks: TaskTracker,
+    refreshing_keys: bool,
 }
 
 impl App {
     /// A new process with nothing enabled yet; `shutdown` starts the drain.
     pub fn new(settings: Settings, shutdown: CancellationToken) -> Self {
-        let auth = Authenticator::hs256(&settings.auth.jwt_secret)
-            .with_max_lifetime(settings.auth.max_token_lifetime());
+        let auth = Authenticator::from_settings(&settings.auth);
         switchboard_proto::guard::set_max_request_bytes(settings.grpc.max_message_bytes);
         let streams = Streams::new(StreamLimits::from(&settings.streams), shutdown.clone());
         Self {
@@ -128,6 +129,7 @@ impl App {
             shutdown,
             background: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            refreshing_keys: false,
         }
     }
 
@@ -161,9 +163,34 @@ impl App {
             + 'static,
         S::Future: Send + 'static,
     {
-        let intercepted =
-            tonic::service::interceptor::InterceptedService::new(service, self.auth.clone());
-        self.grpc.add_service(intercepted);
+        let authenticated = tower::Layer::layer(&AuthLayer::new(self.auth.clone()), service);
+        self.grpc.add_service(authenticated);
+        self.refresh_issuer_keys();
+    }
+
+    /// Fetches every identity provider's keys at start and on schedule, once
+    /// per process, so the first token of a provider finds its key cached.
+    fn refresh_issuer_keys(&mut self) {
+        if self.refreshing_keys || self.auth.issuers().is_empty() {
+            return;
+        }
+        self.refreshing_keys = true;
+        let issuers = self.auth.issuers().to_vec();
+        let every = Duration::from_secs(self.settings.auth.jwks_refresh_seconds);
+        self.spawn_background(move |stop| async move {
+            loop {
+                for issuer in &issuers {
+                    match issuer.refresh().await {
+                        Ok(keys) => tracing::debug!(issuer = issuer.issuer(), keys, "issuer keys fetched"),
+                        Err(e) => tracing::warn!(issuer = issuer.issuer(), error = %e, "cannot fetch issuer keys"),
+                    }
+                }
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(every) => {}
+                }
+            }
+        });
     }
 
     /// The stream budget every server stream of this process opens through.

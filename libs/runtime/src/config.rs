@@ -364,6 +364,57 @@ pub struct AuthSettings {
     pub max_token_lifetime_seconds: u64,
     /// Lets a server with the built-in development key listen beyond loopback.
     pub allow_development_secret: bool,
+    /// Identity providers whose tokens are accepted (`[[auth.issuers]]`).
+    #[serde(default)]
+    pub issuers: Vec<IssuerSettings>,
+    /// Least seconds between two key-set fetches of one issuer on unknown `kid`s.
+    pub jwks_min_refresh_seconds: u64,
+    /// Seconds between scheduled key-set fetches of every issuer.
+    pub jwks_refresh_seconds: u64,
+    /// Seconds an API token's record is cached: how long a revocation takes
+    /// to reach every replica.
+    pub api_token_cache_seconds: u64,
+}
+
+/// One identity provider (`[[auth.issuers]]`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IssuerSettings {
+    /// The `iss` of its tokens, exactly.
+    pub issuer: String,
+    /// Where its signing keys are published (JWKS).
+    pub jwks_url: String,
+    /// The `aud` its tokens must carry for Switchboard.
+    pub audience: String,
+    /// The one tenant every token of this issuer belongs to.
+    #[serde(default)]
+    pub tenant: Option<String>,
+    /// Or the claim naming the tenant.
+    #[serde(default)]
+    pub tenant_claim: Option<String>,
+    /// The claim holding the user id.
+    #[serde(default = "default_user_claim")]
+    pub user_claim: String,
+    /// The claim holding the user's role values (a string or a list).
+    #[serde(default)]
+    pub role_claim: Option<String>,
+    /// Provider role value → Switchboard role; the highest match wins.
+    #[serde(default)]
+    pub roles: BTreeMap<String, crate::Role>,
+    /// The role when no value matches; without it such tokens are refused.
+    #[serde(default)]
+    pub default_role: Option<crate::Role>,
+    /// Signature algorithms accepted.
+    #[serde(default = "default_algorithms")]
+    pub algorithms: Vec<String>,
+}
+
+fn default_user_claim() -> String {
+    "sub".to_owned()
+}
+
+fn default_algorithms() -> Vec<String> {
+    ["RS256", "ES256", "EdDSA"].map(String::from).to_vec()
 }
 
 impl AuthSettings {
@@ -562,6 +613,21 @@ impl Settings {
                 "must be greater than 0 and at most auth.max_token_lifetime_seconds",
             );
         }
+        if auth.jwks_min_refresh_seconds == 0 || auth.jwks_refresh_seconds == 0 {
+            return invalid(
+                "auth.jwks_min_refresh_seconds",
+                "and auth.jwks_refresh_seconds must be greater than 0",
+            );
+        }
+        if auth.api_token_cache_seconds > 300 {
+            return invalid(
+                "auth.api_token_cache_seconds",
+                "must be at most 300 (a revoked token works until its record leaves the cache)",
+            );
+        }
+        for issuer in &auth.issuers {
+            validate_issuer(issuer)?;
+        }
         // Anyone who read the README can mint an admin token with the
         // built-in key: a server using it stays on loopback.
         let exposed = [Some(self.grpc.listen), self.http.listen]
@@ -685,6 +751,62 @@ where
 }
 
 /// A configuration error naming `key`.
+fn validate_issuer(i: &IssuerSettings) -> Result<(), ConfigError> {
+    if i.issuer.trim().is_empty() {
+        return invalid("auth.issuers[].issuer", "must not be empty");
+    }
+    let url = i.jwks_url.trim();
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return invalid(
+            "auth.issuers[].jwks_url",
+            "must be an http:// or https:// URL",
+        );
+    }
+    if i.audience.trim().is_empty() {
+        return invalid("auth.issuers[].audience", "must not be empty");
+    }
+    match (&i.tenant, &i.tenant_claim) {
+        (Some(t), None) => {
+            if let Err(e) = crate::TenantId::parse(t) {
+                return invalid("auth.issuers[].tenant", &e);
+            }
+        }
+        (None, Some(_)) => {}
+        _ => {
+            return invalid(
+                "auth.issuers[].tenant",
+                "set exactly one of `tenant` (a fixed tenant) and `tenant_claim`",
+            );
+        }
+    }
+    if i.role_claim.is_none() && i.default_role.is_none() {
+        return invalid(
+            "auth.issuers[].role_claim",
+            "set `role_claim` with `roles`, or `default_role`",
+        );
+    }
+    if i.algorithms.is_empty() {
+        return invalid(
+            "auth.issuers[].algorithms",
+            "must name at least one algorithm",
+        );
+    }
+    if let Some(bad) = i
+        .algorithms
+        .iter()
+        .find(|a| crate::auth::oidc::parse_algorithm(a).is_none())
+    {
+        return invalid(
+            "auth.issuers[].algorithms",
+            &format!(
+                "`{bad}` is not one of RS256, RS384, RS512, PS256, ES256, ES384, EdDSA \
+                 (shared-secret algorithms are for the local key only)"
+            ),
+        );
+    }
+    Ok(())
+}
+
 fn invalid(key: &'static str, reason: &str) -> Result<(), ConfigError> {
     Err(ConfigError::Invalid {
         key,

@@ -577,6 +577,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: user.into(),
             role: crate::Role::Agent,
+            via: crate::auth::Via::Person,
         }
     }
 

@@ -12,7 +12,10 @@ use switchboard_proto::{
     common::v1::Priority,
     ticket::v1::{self as tpb, ticket_service_client::TicketServiceClient},
 };
-use switchboard_runtime::{Authenticator, Caller, Role, TenantId};
+use switchboard_runtime::{
+    Authenticator, Caller, Role, TenantId,
+    auth::{Access, Area, Scopes, Via},
+};
 use tonic::{Code, Request, Status, transport::Channel};
 use uuid::Uuid;
 
@@ -85,6 +88,11 @@ impl TicketClient {
             tenant: tenant.clone(),
             user: ROUTING_USER.into(),
             role: Role::Admin,
+            // Routing reads and assigns tickets, nothing else.
+            via: Via::Service {
+                name: "routing".into(),
+                scopes: Scopes::NONE.with(Area::Ticket, Access::Write),
+            },
         };
         let token = self.auth.issue(&caller, TOKEN_TTL);
         // Renew well before expiry so a call never carries a stale token.

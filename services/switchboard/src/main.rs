@@ -117,8 +117,8 @@ fn token(
         "--ttl must be at most auth.max_token_lifetime_seconds ({} s): a longer token would be refused",
         settings.auth.max_token_lifetime_seconds
     );
-    let token =
-        Authenticator::hs256(&settings.auth.jwt_secret).issue(&Caller { tenant, user, role }, ttl);
+    let token = Authenticator::hs256(&settings.auth.jwt_secret)
+        .issue(&Caller::person(tenant, user, role), ttl);
     println!("{token}");
     Ok(())
 }

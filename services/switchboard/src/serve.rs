@@ -59,6 +59,13 @@ pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Re
         None
     };
 
+    // API tokens and the audit trail work in every process; the one serving
+    // tickets also serves their admin API.
+    let access = switchboard_access::attach_to(&app).await?;
+    if services.contains(&Service::Ticket) {
+        switchboard_access::serve_api(&mut app, access);
+    }
+
     // Each mount registers its own checks; NATS degrades `<service>/events`
     // (writes wait in the outbox), never the service itself.
     for service in &services {
@@ -84,6 +91,9 @@ pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Re
 
 /// Applies the migrations of `services` and exits.
 pub async fn migrate(settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
+    // Every service verifies API tokens and writes the audit trail.
+    switchboard_access::migrate(&settings).await?;
+    println!("access: migrations applied");
     for service in services {
         match service {
             Service::Ticket => {

@@ -65,6 +65,7 @@ async fn main() -> anyhow::Result<()> {
             tenant: TenantId::parse("bench").expect("valid"),
             user: "bench-agent".into(),
             role: Role::Agent,
+            via: switchboard_runtime::auth::Via::Person,
         },
         Duration::from_secs(3600),
     );

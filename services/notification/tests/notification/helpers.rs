@@ -138,6 +138,7 @@ impl Desk {
             tenant: TenantId::parse("acme").unwrap(),
             user: user.into(),
             role,
+            via: switchboard_runtime::auth::Via::Person,
         };
         Authenticator::hs256(&self.settings.auth.jwt_secret)
             .issue(&caller, Duration::from_secs(600))

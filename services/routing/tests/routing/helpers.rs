@@ -278,6 +278,7 @@ fn token(settings: &Settings, tenant: &str, user: &str, role: Role) -> String {
         tenant: TenantId::parse(tenant).unwrap(),
         user: user.into(),
         role,
+        via: switchboard_runtime::auth::Via::Person,
     };
     Authenticator::hs256(&settings.auth.jwt_secret).issue(&caller, Duration::from_secs(600))
 }

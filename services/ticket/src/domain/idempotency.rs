@@ -154,6 +154,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: user.into(),
             role,
+            via: switchboard_runtime::auth::Via::Person,
         }
     }
 

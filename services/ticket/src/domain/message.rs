@@ -266,6 +266,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: "u@example.com".into(),
             role,
+            via: switchboard_runtime::auth::Via::Person,
         }
     }
 

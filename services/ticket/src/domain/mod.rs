@@ -631,6 +631,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: "agent-7".into(),
             role: Role::Agent,
+            via: switchboard_runtime::auth::Via::Person,
         }
     }
 
@@ -639,6 +640,7 @@ mod tests {
             tenant: TenantId::parse("acme").unwrap(),
             user: email.into(),
             role: Role::Customer,
+            via: switchboard_runtime::auth::Via::Person,
         }
     }
 

@@ -28,7 +28,7 @@ use switchboard_proto::ticket::v1::{
 use switchboard_runtime::Authenticator;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tonic::{Code, Status, metadata::MetadataMap, service::Interceptor};
+use tonic::{Code, Status};
 
 use super::IntakeApi;
 
@@ -52,6 +52,9 @@ pub struct InboundReply {
     /// Why: how the mail was threaded, or what is wrong with the request.
     pub reason: String,
 }
+
+/// The gRPC method this route stands in for, whose scope it needs.
+const INGEST_EMAIL_PATH: &str = "/switchboard.ticket.v1.IntakeService/IngestEmail";
 
 struct Inbound {
     intake: IntakeApi,
@@ -91,14 +94,13 @@ async fn inbound_email(State(inbound): State<Arc<Inbound>>, request: Request) ->
 /// Authenticates before reading the body, so an anonymous sender cannot
 /// make the service buffer megabytes.
 async fn ingest(inbound: &Inbound, request: Request) -> Response {
-    let metadata = MetadataMap::from_headers(request.headers().clone());
-    let mut auth = inbound.auth.clone();
-    let authed = match auth.call(tonic::Request::from_parts(
-        metadata,
-        tonic::Extensions::new(),
-        (),
-    )) {
-        Ok(authed) => authed,
+    // Mail posted here is what IngestEmail would take: the same scope.
+    let caller = match inbound
+        .auth
+        .authorize(request.headers(), INGEST_EMAIL_PATH)
+        .await
+    {
+        Ok(caller) => caller,
         Err(status) => return refusal(&status),
     };
     if let Err(reason) = check_media_type(request.headers()) {
@@ -115,9 +117,8 @@ async fn ingest(inbound: &Inbound, request: Request) -> Response {
         }
         Err(rejection) => return rejected(StatusCode::BAD_REQUEST, rejection.body_text()),
     };
-    let (metadata, extensions, ()) = authed.into_parts();
-    let call =
-        tonic::Request::from_parts(metadata, extensions, IngestEmailRequest { raw: raw.into() });
+    let mut call = tonic::Request::new(IngestEmailRequest { raw: raw.into() });
+    call.extensions_mut().insert(caller);
     match inbound.intake.ingest_email(call).await {
         Ok(reply) => accepted(reply.into_inner()),
         Err(status) => refusal(&status),

@@ -298,6 +298,7 @@ fn customer(integration: &Caller, identity: &Identity) -> Caller {
         tenant: integration.tenant.clone(),
         user: identity.principal(),
         role: Role::Customer,
+        via: switchboard_runtime::auth::Via::Person,
     }
 }
 

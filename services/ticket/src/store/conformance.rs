@@ -17,6 +17,7 @@ fn caller(tenant: &str) -> Caller {
         tenant: TenantId::parse(tenant).expect("valid tenant"),
         user: "agent-1".into(),
         role: Role::Agent,
+        via: switchboard_runtime::auth::Via::Person,
     }
 }
 

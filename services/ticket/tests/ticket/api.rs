@@ -136,6 +136,7 @@ async fn calls_without_a_valid_token_are_unauthenticated() -> anyhow::Result<()>
             tenant: switchboard_runtime::TenantId::parse("acme").unwrap(),
             user: "mallory".into(),
             role: Role::Admin,
+            via: switchboard_runtime::auth::Via::Person,
         },
         std::time::Duration::from_secs(60),
     );

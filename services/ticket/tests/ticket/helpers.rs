@@ -76,6 +76,7 @@ impl Running {
             tenant: TenantId::parse(tenant).unwrap(),
             user: user.into(),
             role,
+            via: switchboard_runtime::auth::Via::Person,
         };
         Authenticator::hs256(&self.settings.auth.jwt_secret)
             .issue(&caller, Duration::from_secs(600))

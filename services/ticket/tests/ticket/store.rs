@@ -138,6 +138,7 @@ async fn per_tenant_numbers_go_on_from_each_tenants_highest() -> anyhow::Result<
             tenant: TenantId::parse(tenant).expect("tenant"),
             user: "agent-1".into(),
             role: Role::Agent,
+            via: switchboard_runtime::auth::Via::Person,
         };
         let new = NewTicket::from_request(
             &caller,

@@ -194,6 +194,7 @@ async fn queries(args: &Args, pool: &PgPool) -> anyhow::Result<()> {
         tenant: TenantId::parse(TENANT).expect("valid"),
         user: "sue".into(),
         role: Role::Supervisor,
+        via: switchboard_runtime::auth::Via::Person,
     };
     let last30 = range(end - TimeDelta::days(30), end);
     let last90 = range(end - TimeDelta::days(90), end);

@@ -14,6 +14,7 @@ fn who(role: Role, user: &str) -> Caller {
         tenant: TenantId::parse("acme").unwrap(),
         user: user.into(),
         role,
+        via: switchboard_runtime::auth::Via::Person,
     }
 }
 

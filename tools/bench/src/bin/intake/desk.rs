@@ -25,6 +25,7 @@ pub fn token(user: &str, role: Role) -> String {
             tenant: TenantId::parse(TENANT).expect("valid"),
             user: user.into(),
             role,
+            via: switchboard_runtime::auth::Via::Person,
         },
         Duration::from_secs(3600),
     )
