@@ -115,10 +115,9 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
     assert_eq!(c, Code::PermissionDenied, "{why}");
 
     // Made-up and malformed tokens are refused alike.
-    for bad in [
-        format!("{}0", &secret[..secret.len() - 1]),
-        "sbt_nope".to_owned(),
-    ] {
+    let (kept, last) = secret.split_at(secret.len() - 1);
+    let wrong_secret = format!("{kept}{}", if last == "0" { "1" } else { "0" });
+    for bad in [wrong_secret, "sbt_nope".to_owned()] {
         let (c, _) = code(&desk, &bad, &format!("{TICKETS}ListTickets"), json!({})).await?;
         assert_eq!(c, Code::Unauthenticated);
     }
@@ -232,5 +231,64 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
     );
     assert!(!t.contains("ListTickets"), "reads are not audited: {t}");
 
+    desk.stop().await
+}
+
+#[tokio::test]
+async fn routings_credential_can_only_read_assign_and_escalate_tickets() -> anyhow::Result<()> {
+    let desk = Desk::start(&[]).await?;
+    let agent = desk.token(TENANT, "agent@acme.test", Role::Agent);
+    let ticket = desk
+        .call(
+            &agent,
+            &format!("{TICKETS}CreateTicket"),
+            new_ticket("Route me"),
+        )
+        .await?;
+    let name = text(&ticket, "name")?;
+    let tenant = switchboard_runtime::TenantId::parse(TENANT).expect("a tenant id");
+    let routing = desk.issue(&switchboard_routing::tickets::credential(&tenant));
+
+    let (c, why) = code(
+        &desk,
+        &routing,
+        &format!("{TICKETS}GetTicket"),
+        json!({"name": name}),
+    )
+    .await?;
+    assert_eq!(c, Code::Ok, "{why}");
+    for (rpc, body) in [
+        ("TicketService/ListTickets", json!({})),
+        ("TicketService/ListMessages", json!({"parent": name})),
+        (
+            "TicketService/AddMessage",
+            json!({"parent": name, "body": "hi"}),
+        ),
+        (
+            "TicketService/CreateTicket",
+            new_ticket("Not routing's job"),
+        ),
+        (
+            "CustomerService/FindCustomer",
+            json!({"identity": {"kind": "IDENTITY_KIND_EMAIL", "value": "buyer@acme.test"}}),
+        ),
+        ("TicketService/UpdateSlaPolicy", json!({})),
+    ] {
+        let (c, why) = code(
+            &desk,
+            &routing,
+            &format!("switchboard.ticket.v1.{rpc}"),
+            body,
+        )
+        .await?;
+        assert_eq!(c, Code::PermissionDenied, "{rpc}: {why}");
+    }
+    for rpc in [
+        "switchboard.routing.v1.RoutingService/ListAgents",
+        "switchboard.access.v1.AccessService/ListAuditEvents",
+    ] {
+        let (c, why) = code(&desk, &routing, rpc, json!({})).await?;
+        assert_eq!(c, Code::PermissionDenied, "{rpc}: {why}");
+    }
     desk.stop().await
 }

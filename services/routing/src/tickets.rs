@@ -1,5 +1,5 @@
 //! Calls to the ticket service, authenticated as `routing` with a short-lived
-//! admin token per tenant signed with the shared key.
+//! service credential per tenant that can call only what routing needs.
 
 use std::{
     collections::HashMap,
@@ -24,6 +24,30 @@ use crate::domain::TicketView;
 /// The user id routing acts as.
 pub const ROUTING_USER: &str = "routing";
 const TOKEN_TTL: Duration = Duration::from_secs(300);
+
+/// What routing calls on the ticket service, and nothing more: reading a
+/// ticket it routes, assigning it, and raising its priority on escalation.
+pub const TICKET_METHODS: [&str; 3] = [
+    "/switchboard.ticket.v1.TicketService/GetTicket",
+    "/switchboard.ticket.v1.TicketService/AssignTicket",
+    "/switchboard.ticket.v1.TicketService/UpdateTicket",
+];
+
+/// Routing's credential for `tenant`: a service identity limited to
+/// [`TICKET_METHODS`], never a person's or an admin's token.
+pub fn credential(tenant: &TenantId) -> Caller {
+    Caller {
+        tenant: tenant.clone(),
+        user: ROUTING_USER.into(),
+        // Assigning to any agent of the desk needs more than an agent.
+        role: Role::Admin,
+        via: Via::Service {
+            name: ROUTING_USER.into(),
+            scopes: Scopes::NONE.with(Area::Ticket, Access::Write),
+            methods: TICKET_METHODS.map(String::from).to_vec(),
+        },
+    }
+}
 
 /// Why a ticket call failed.
 #[derive(Debug, thiserror::Error)]
@@ -84,16 +108,7 @@ impl TicketClient {
         {
             return token.clone();
         }
-        let caller = Caller {
-            tenant: tenant.clone(),
-            user: ROUTING_USER.into(),
-            role: Role::Admin,
-            // Routing reads and assigns tickets, nothing else.
-            via: Via::Service {
-                name: "routing".into(),
-                scopes: Scopes::NONE.with(Area::Ticket, Access::Write),
-            },
-        };
+        let caller = credential(tenant);
         let token = self.auth.issue(&caller, TOKEN_TTL);
         // Renew well before expiry so a call never carries a stale token.
         tokens.insert(

@@ -157,6 +157,16 @@ pub fn permitted(caller: &Caller, path: &str) -> Result<(), Status> {
     if caller.via == Via::Person {
         return Ok(());
     }
+    if let Via::Service { methods, .. } = &caller.via
+        && !methods.is_empty()
+        && !methods.iter().any(|m| m == path)
+    {
+        refused("scope");
+        return Err(Status::permission_denied(format!(
+            "this service credential may call only {}, not {path}",
+            methods.join(", ")
+        )));
+    }
     let scopes = caller.scopes();
     let allowed = scope::required(path).is_some_and(|(area, access)| scopes.allows(area, access));
     if allowed {
@@ -207,5 +217,18 @@ mod tests {
         assert!(permitted(&read, other).is_err());
         let person = Caller::person(TenantId::parse("acme").unwrap(), "u", Role::Agent);
         assert!(permitted(&person, create).is_ok());
+
+        let assign = "/switchboard.ticket.v1.TicketService/AssignTicket";
+        let service = Caller {
+            via: Via::Service {
+                name: "routing".into(),
+                scopes: Scopes::NONE.with(Area::Ticket, Access::Write),
+                methods: vec![assign.into()],
+            },
+            ..person
+        };
+        assert!(permitted(&service, assign).is_ok());
+        let denied = permitted(&service, create).unwrap_err();
+        assert!(denied.message().contains("may call only"), "{denied:?}");
     }
 }

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{AuthError, Caller, LEEWAY_SECONDS, Role, Scopes, TenantId, Via, check_claims};
 
+/// A scope entry naming one method a service credential may call.
+const METHOD_SCOPE: &str = "method:";
+
 #[derive(Debug, Serialize, Deserialize)]
 struct Claims {
     sub: String,
@@ -58,7 +61,15 @@ impl Local {
     pub(super) fn issue(&self, caller: &Caller, ttl: Duration) -> String {
         let now = jsonwebtoken::get_current_timestamp();
         let (svc, scope) = match &caller.via {
-            Via::Service { name, scopes } => (Some(name.clone()), Some(scopes.names().join(" "))),
+            Via::Service {
+                name,
+                scopes,
+                methods,
+            } => {
+                let methods = methods.iter().map(|m| format!("{METHOD_SCOPE}{m}"));
+                let all: Vec<String> = scopes.names().into_iter().chain(methods).collect();
+                (Some(name.clone()), Some(all.join(" ")))
+            }
             // Integrations are API tokens, never JWTs; a person needs nothing more.
             Via::Person | Via::Integration { .. } => (None, None),
         };
@@ -84,10 +95,22 @@ impl Local {
         let via = match claims.svc {
             None => Via::Person,
             Some(name) => {
-                let scopes =
-                    Scopes::parse(claims.scope.as_deref().unwrap_or("").split_whitespace())
-                        .map_err(AuthError::Invalid)?;
-                Via::Service { name, scopes }
+                let (methods, scopes): (Vec<&str>, Vec<&str>) = claims
+                    .scope
+                    .as_deref()
+                    .unwrap_or("")
+                    .split_whitespace()
+                    .partition(|s| s.starts_with(METHOD_SCOPE));
+                let scopes = Scopes::parse(scopes).map_err(AuthError::Invalid)?;
+                let methods = methods
+                    .into_iter()
+                    .map(|m| m[METHOD_SCOPE.len()..].to_owned())
+                    .collect();
+                Via::Service {
+                    name,
+                    scopes,
+                    methods,
+                }
             }
         };
         Ok(Caller {
@@ -152,6 +175,7 @@ mod tests {
             via: Via::Service {
                 name: "routing".into(),
                 scopes: Scopes::NONE.with(Area::Ticket, Access::Write),
+                methods: vec!["/switchboard.ticket.v1.TicketService/AssignTicket".into()],
             },
             ..Caller::person(
                 TenantId::parse("acme").unwrap(),

@@ -152,6 +152,9 @@ pub enum Via {
         name: String,
         /// What the credential may call.
         scopes: Scopes,
+        /// When not empty, the only methods (full gRPC paths) it may call,
+        /// however broad its scopes.
+        methods: Vec<String>,
     },
 }
 
