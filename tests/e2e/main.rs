@@ -13,6 +13,7 @@ mod mail_loop;
 mod requests;
 mod serve;
 mod sweep;
+mod trace;
 
 /// `message` with a bearer token, as every authenticated call needs.
 fn authed<T>(message: T, token: &str) -> tonic::Request<T> {

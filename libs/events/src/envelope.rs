@@ -8,7 +8,7 @@ use switchboard_proto::{
 };
 use switchboard_runtime::{
     TenantId,
-    telemetry::{context_from_headers, current_trace_headers},
+    telemetry::{context_from_w3c, current_trace_headers},
 };
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 use uuid::Uuid;
@@ -153,12 +153,7 @@ pub fn batch_span(consumer: &str, events: &[Envelope]) -> tracing::Span {
 /// The trace context `envelope` was published in, if it carries one.
 fn published_in(envelope: &Envelope) -> Option<opentelemetry::Context> {
     let trace = envelope.trace.as_ref()?;
-    let mut headers = std::collections::HashMap::new();
-    headers.insert("traceparent".to_owned(), trace.traceparent.clone());
-    if !trace.tracestate.is_empty() {
-        headers.insert("tracestate".to_owned(), trace.tracestate.clone());
-    }
-    Some(context_from_headers(&headers))
+    Some(context_from_w3c(&trace.traceparent, &trace.tracestate))
 }
 
 #[cfg(test)]

@@ -124,6 +124,22 @@ pub fn context_from_headers(headers: &HashMap<String, String>) -> Context {
     global::get_text_map_propagator(|p| p.extract(headers))
 }
 
+/// The context of a stored W3C trace context (an event's, a queued
+/// delivery's), to parent a span on.
+pub fn context_from_w3c(traceparent: &str, tracestate: &str) -> Context {
+    let mut headers = HashMap::new();
+    headers.insert("traceparent".to_owned(), traceparent.to_owned());
+    if !tracestate.is_empty() {
+        headers.insert("tracestate".to_owned(), tracestate.to_owned());
+    }
+    context_from_headers(&headers)
+}
+
+/// Parents `span` on a stored W3C trace context.
+pub fn set_parent_from_w3c(span: &Span, traceparent: &str, tracestate: &str) {
+    let _ = span.set_parent(context_from_w3c(traceparent, tracestate));
+}
+
 /// Parents `span` on the trace carried by an incoming HTTP/2 request.
 pub fn set_parent_from_http(span: &Span, headers: &http::HeaderMap) {
     let cx = global::get_text_map_propagator(|p| {

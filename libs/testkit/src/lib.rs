@@ -1,6 +1,7 @@
 //! Test helpers that talk to real servers: an isolated PostgreSQL database per
 //! test, an isolated JetStream stream and subject prefix per test, a private
-//! `nats-server` process for outage tests, and polling waits.
+//! `nats-server` process for outage tests, receivers for webhooks and OTLP
+//! traces, and polling waits.
 //!
 //! Servers are found at their standard loopback ports unless
 //! `SWITCHBOARD_TEST_PG_URL` / `SWITCHBOARD_TEST_NATS_URL` say otherwise. A
@@ -14,6 +15,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+pub mod hooks;
+pub mod otlp;
 pub mod process;
 pub mod proxy;
 pub mod smtp;

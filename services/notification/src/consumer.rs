@@ -253,6 +253,8 @@ impl Notifier {
                     .map_err(|e| HandlerError(e.to_string()))?,
                 max_attempts: self.config.max_attempts,
                 not_before: prefs.quiet.and_then(|q| q.defer(now)).unwrap_or(now),
+                traceparent: traceparent(event),
+                tracestate: tracestate(event),
             });
         }
         Ok(())
@@ -384,6 +386,26 @@ fn queue_webhooks(
             payload: body.clone(),
             max_attempts,
             not_before: now,
+            traceparent: traceparent(event),
+            tracestate: tracestate(event),
         });
     }
+}
+
+/// The trace `event` was published in, which its deliveries continue.
+fn traceparent(event: &Envelope) -> Option<String> {
+    event
+        .trace
+        .as_ref()
+        .map(|t| t.traceparent.clone())
+        .filter(|tp| !tp.is_empty())
+}
+
+/// `event`'s `tracestate`, when it has a trace.
+fn tracestate(event: &Envelope) -> Option<String> {
+    event
+        .trace
+        .as_ref()
+        .map(|t| t.tracestate.clone())
+        .filter(|ts| !ts.is_empty())
 }

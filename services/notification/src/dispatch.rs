@@ -9,13 +9,14 @@ use switchboard_proto::{
     common::v1::{Actor, ActorKind},
     events::v1::{NotificationChannel, NotificationDelivered, NotificationFailed},
 };
-use switchboard_runtime::TenantId;
+use switchboard_runtime::{TenantId, telemetry};
 use tokio::{
     sync::{Notify, Semaphore, mpsc},
     task::JoinSet,
     time::Instant,
 };
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 
 use crate::{
     domain::retry::RetryPolicy,
@@ -218,8 +219,9 @@ impl Dispatcher {
     }
 
     async fn attempt(&self, c: &Claimed) -> (i32, Outcome) {
-        let sent = self.send(c).await;
         let attempts = c.attempts + 1;
+        let span = delivery_span(c, attempts);
+        let sent = self.send(c).instrument(span.clone()).await;
         let outcome = match sent {
             Ok(status) => Outcome::Delivered { status },
             Err(f) if f.permanent || attempts >= c.max_attempts => Outcome::Dead {
@@ -248,6 +250,10 @@ impl Dispatcher {
             Outcome::Dead { .. } => "dead",
         };
         metrics::counter!("notification_delivery_attempts_total", "channel" => c.channel.clone(), "outcome" => label).increment(1);
+        span.record("outcome", label);
+        if label != "delivered" {
+            span.record("otel.status_code", "error");
+        }
         (attempts, outcome)
     }
 
@@ -381,6 +387,31 @@ impl Dispatcher {
         };
         Some(builder.build(kind, payload))
     }
+}
+
+/// The span an attempt at `c` runs in: a child of the trace its event was
+/// published in, so the attempt (and a webhook's `traceparent`) joins the
+/// journey that caused it.
+fn delivery_span(c: &Claimed, attempt: i32) -> tracing::Span {
+    let span = tracing::info_span!(
+        "delivery",
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        delivery.id = %c.id,
+        delivery.channel = %c.channel,
+        delivery.attempt = attempt,
+        event.id = %c.event_id,
+        event.r#type = %c.event_type,
+        outcome = tracing::field::Empty,
+    );
+    if let Some(traceparent) = &c.traceparent {
+        telemetry::set_parent_from_w3c(
+            &span,
+            traceparent,
+            c.tracestate.as_deref().unwrap_or_default(),
+        );
+    }
+    span
 }
 
 /// A failed attempt.

@@ -269,14 +269,18 @@ impl HttpWebhookClient {
         signed: Signed<'_>,
         body: &[u8],
     ) -> Result<u16, PostError> {
-        let request = Request::post(uri)
+        let mut request = Request::post(uri)
             .header(header::CONTENT_TYPE, "application/json")
             .header(header::ACCEPT, "*/*")
             .header(header::USER_AGENT, USER_AGENT)
             .header(DELIVERY_HEADER, signed.delivery_id)
             .header(TIMESTAMP_HEADER, signed.timestamp)
             .header(EVENT_TYPE_HEADER, signed.event_type)
-            .header(SIGNATURE_HEADER, signed.signature)
+            .header(SIGNATURE_HEADER, signed.signature);
+        for (name, value) in trace_headers() {
+            request = request.header(name, value);
+        }
+        let request = request
             .body(Full::new(Bytes::copy_from_slice(body)))
             .map_err(|e| failed(&e))?;
         let deadline = tokio::time::Instant::now() + self.timeout;
@@ -310,14 +314,18 @@ impl HttpWebhookClient {
         signed: Signed<'_>,
         body: &[u8],
     ) -> Result<u16, PostError> {
-        let response = self
+        let mut request = self
             .with_credentials
             .post(url)
             .header("Content-Type", "application/json")
             .header(DELIVERY_HEADER, signed.delivery_id)
             .header(TIMESTAMP_HEADER, signed.timestamp)
             .header(EVENT_TYPE_HEADER, signed.event_type)
-            .header(SIGNATURE_HEADER, signed.signature)
+            .header(SIGNATURE_HEADER, signed.signature);
+        for (name, value) in trace_headers() {
+            request = request.header(name, value);
+        }
+        let response = request
             .body(body.to_vec())
             .send()
             .await
@@ -362,6 +370,12 @@ impl WebhookClient for HttpWebhookClient {
             _ => self.post_reqwest(url, signed, body).await,
         }
     }
+}
+
+/// The W3C trace context of the attempt's span (`traceparent`, and
+/// `tracestate` when set), so the receiver can continue the trace.
+fn trace_headers() -> impl Iterator<Item = (String, String)> {
+    switchboard_runtime::telemetry::current_trace_headers().into_iter()
 }
 
 fn outcome(code: u16, success: bool, status: &dyn std::fmt::Display) -> Result<u16, PostError> {

@@ -78,6 +78,10 @@ pub struct Claimed {
     /// recording the outcome (or releasing the claim) checks, so a claim
     /// that lost its lease to another dispatcher changes nothing.
     pub leased_until: DateTime<Utc>,
+    /// The causing event's W3C `traceparent`: the attempt runs in its trace.
+    pub traceparent: Option<String>,
+    /// Its `tracestate`.
+    pub tracestate: Option<String>,
 }
 
 /// How an attempt ended.
@@ -136,7 +140,7 @@ impl PgStore {
                FROM due WHERE d.id = due.id RETURNING d.*) \
              SELECT c.id, c.tenant_id, c.channel, c.webhook_id, c.event_id, c.event_type, c.target, \
                c.ticket, c.payload::text AS payload, c.attempts, c.max_attempts, w.url, w.secret, \
-               c.next_attempt_at AS leased_until \
+               c.next_attempt_at AS leased_until, c.traceparent, c.tracestate \
              FROM claimed c LEFT JOIN webhooks w ON w.id = c.webhook_id",
         )
         .bind(limit)

@@ -290,3 +290,51 @@ async fn the_http_client_posts_signed_and_reports_failures_without_the_url() -> 
     );
     Ok(())
 }
+
+#[tokio::test]
+async fn every_attempt_continues_the_trace_of_its_event() -> anyhow::Result<()> {
+    use switchboard_proto::events::v1::TraceContext;
+
+    let sink = SmtpSink::start().await?;
+    let desk = Desk::start(sink.addr, 3).await?;
+    // What `switchboard serve` installs: a provider (no exporter here) and
+    // the W3C propagator.
+    let _telemetry = switchboard_runtime::telemetry::init(&desk.settings.log, "notification")?;
+    // The first attempt is handed over by the consumer, the second claimed
+    // from the table: both paths must keep the trace.
+    let receiver = Receiver::start(0, 1).await?;
+    create_hook(&desk, &receiver.url(), &["ticket.created"]).await?;
+    let (trace_id, parent_span) = ("0af7651916cd43dd8448eb211c80319c", "b7ad6b7169203331");
+    let mut created = TicketSpec::new(11, "Traced").created_by("eve@example.com");
+    created.trace = Some(TraceContext {
+        traceparent: format!("00-{trace_id}-{parent_span}-01"),
+        tracestate: "vendor=1".into(),
+    });
+    desk.publish(&created).await?;
+
+    wait_for(Duration::from_secs(20), "two attempts", || async {
+        receiver.hits().await.len() >= 2
+    })
+    .await?;
+    let hits = receiver.hits().await;
+    assert_eq!(
+        hits.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [500, 200]
+    );
+    let mut spans = Vec::new();
+    for h in &hits {
+        let traceparent = h
+            .headers
+            .get("traceparent")
+            .ok_or_else(|| anyhow::anyhow!("no traceparent in {:?}", h.headers))?
+            .to_str()?;
+        let parts: Vec<&str> = traceparent.split('-').collect();
+        assert_eq!(parts.len(), 4, "{traceparent}");
+        assert_eq!(parts[1], trace_id, "the event's trace: {traceparent}");
+        assert_ne!(parts[2], parent_span, "a span of the attempt's own");
+        assert_eq!(h.headers["tracestate"], "vendor=1");
+        spans.push(parts[2].to_owned());
+    }
+    assert_ne!(spans[0], spans[1], "each attempt is a span");
+    desk.stop().await
+}

@@ -36,6 +36,10 @@ pub struct NewDelivery {
     pub max_attempts: i32,
     /// First attempt (later inside quiet hours).
     pub not_before: DateTime<Utc>,
+    /// The causing event's W3C `traceparent`, which every attempt continues.
+    pub traceparent: Option<String>,
+    /// Its `tracestate`.
+    pub tracestate: Option<String>,
 }
 
 /// Queues `rows` in one statement, through the consumer's transaction
@@ -73,16 +77,18 @@ pub async fn queue_deliveries(
     // the in-memory expiry was taken (not from the transaction's start).
     let queued: Vec<(Uuid, DateTime<Utc>)> = sqlx::query_as(
         "INSERT INTO deliveries (id, notification_id, tenant_id, channel, webhook_id, event_id, \
-           event_type, target, ticket, payload, max_attempts, next_attempt_at) \
+           event_type, target, ticket, payload, max_attempts, next_attempt_at, traceparent, \
+           tracestate) \
          SELECT id, notification_id, tenant_id, channel, webhook_id, event_id, event_type, target, \
            ticket, payload::json, max_attempts, \
            CASE WHEN claimed THEN clock_timestamp() + make_interval(secs => $14::double precision / 1000) \
-             ELSE not_before END \
+             ELSE not_before END, \
+           traceparent, tracestate \
          FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::text[], $5::uuid[], $6::uuid[], \
            $7::text[], $8::text[], $9::text[], $10::text[], $11::int4[], $12::timestamptz[], \
-           $13::bool[]) \
+           $13::bool[], $15::text[], $16::text[]) \
            AS r(id, notification_id, tenant_id, channel, webhook_id, event_id, event_type, target, \
-             ticket, payload, max_attempts, not_before, claimed) \
+             ticket, payload, max_attempts, not_before, claimed, traceparent, tracestate) \
          RETURNING id, next_attempt_at",
     )
     .bind(&ids)
@@ -99,6 +105,16 @@ pub async fn queue_deliveries(
     .bind(rows.iter().map(|d| d.not_before).collect::<Vec<_>>())
     .bind(&claimed)
     .bind(lease_ms)
+    .bind(
+        rows.iter()
+            .map(|d| d.traceparent.as_deref())
+            .collect::<Vec<_>>(),
+    )
+    .bind(
+        rows.iter()
+            .map(|d| d.tracestate.as_deref())
+            .collect::<Vec<_>>(),
+    )
     .fetch_all(&mut *conn)
     .await?;
     if claimed.iter().any(|c| !c) {
@@ -151,6 +167,8 @@ pub async fn queue_deliveries(
             attempts: 0,
             max_attempts: d.max_attempts,
             leased_until,
+            traceparent: d.traceparent,
+            tracestate: d.tracestate,
         };
         handed.0.extend(reserved.take(delivery));
     }
