@@ -6,6 +6,7 @@ mod authz;
 mod census;
 mod desk;
 mod dynamic;
+mod fanout;
 mod findings;
 mod fixture;
 mod health;

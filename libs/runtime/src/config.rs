@@ -85,6 +85,11 @@ pub struct StreamSettings {
     pub stall_timeout_seconds: u64,
     /// Messages each live-update NATS subscription buffers.
     pub nats_subscription_capacity: usize,
+    /// Events a tenant's shared live source keeps for its slowest watcher.
+    pub fanout_buffer: usize,
+    /// Shortest time between two computations of one tenant's live
+    /// dashboard, in milliseconds.
+    pub dashboard_min_interval_ms: u64,
 }
 
 impl Default for StreamSettings {
@@ -97,6 +102,8 @@ impl Default for StreamSettings {
             buffer_bytes: 1 << 20,
             stall_timeout_seconds: 60,
             nats_subscription_capacity: 1024,
+            fanout_buffer: 1024,
+            dashboard_min_interval_ms: 1000,
         }
     }
 }
@@ -677,6 +684,15 @@ impl Settings {
                 "must be between 1 and 65536",
             );
         }
+        if s.fanout_buffer == 0 || s.fanout_buffer > 65_536 {
+            return invalid("streams.fanout_buffer", "must be between 1 and 65536");
+        }
+        if !(100..=60_000).contains(&s.dashboard_min_interval_ms) {
+            return invalid(
+                "streams.dashboard_min_interval_ms",
+                "must be between 100 and 60000",
+            );
+        }
         let c = &self.connections;
         if c.http2_keepalive_interval_seconds > 0 && c.http2_keepalive_timeout_seconds == 0 {
             return invalid(
@@ -1020,7 +1036,9 @@ mod tests {
                 s.streams.buffer,
                 s.streams.buffer_bytes,
                 s.streams.stall_timeout_seconds,
-                s.streams.nats_subscription_capacity
+                s.streams.nats_subscription_capacity,
+                s.streams.fanout_buffer,
+                s.streams.dashboard_min_interval_ms
             ),
             (
                 d.max_per_caller,
@@ -1029,7 +1047,9 @@ mod tests {
                 d.buffer,
                 d.buffer_bytes,
                 d.stall_timeout_seconds,
-                d.nats_subscription_capacity
+                d.nats_subscription_capacity,
+                d.fanout_buffer,
+                d.dashboard_min_interval_ms
             )
         );
         let c = ConnectionSettings::default();
@@ -1058,6 +1078,16 @@ mod tests {
                 "streams.max_per_tenant",
             ),
             ("SWITCHBOARD__STREAMS__BUFFER", "0", "streams.buffer"),
+            (
+                "SWITCHBOARD__STREAMS__FANOUT_BUFFER",
+                "0",
+                "streams.fanout_buffer",
+            ),
+            (
+                "SWITCHBOARD__STREAMS__DASHBOARD_MIN_INTERVAL_MS",
+                "50",
+                "streams.dashboard_min_interval_ms",
+            ),
             (
                 "SWITCHBOARD__STREAMS__STALL_TIMEOUT_SECONDS",
                 "0",

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod backoff;
 pub mod config;
 pub mod error;
+pub mod fanout;
 pub mod grpc;
 pub mod metrics_http;
 pub mod streams;
@@ -19,6 +20,7 @@ pub use error::{
     DbErrorClass, DomainError, ErrorKind, FieldViolation, Violations, classify_db, db_error_kind,
     to_status,
 };
+pub use fanout::{Hub, Missed};
 pub use streams::{Feed, Outbound, Streams};
 
 /// Every service this binary can run, by its configuration name.

@@ -32,7 +32,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use tonic::Status;
 
-use crate::{Caller, TenantId, config::StreamSettings};
+use crate::{Caller, TenantId, config::StreamSettings, fanout::Missed};
 
 /// The caps and buffer sizes of server streams.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,8 @@ pub struct StreamLimits {
     pub buffer_bytes: usize,
     /// How long a paced producer waits for its reader to take anything.
     pub stall_timeout: Duration,
+    /// Events a tenant's shared live source keeps for its slowest watcher.
+    pub fanout_buffer: usize,
 }
 
 impl Default for StreamLimits {
@@ -66,6 +68,7 @@ impl From<&StreamSettings> for StreamLimits {
             buffer: s.buffer,
             buffer_bytes: s.buffer_bytes,
             stall_timeout: Duration::from_secs(s.stall_timeout_seconds),
+            fanout_buffer: s.fanout_buffer,
         }
     }
 }
@@ -368,11 +371,18 @@ impl<T: prost::Message> Feed<T> {
     /// Queues `item`, waiting while the buffer is full for at most
     /// `stall_timeout`: for producers that read at the reader's pace, so
     /// waiting costs nothing but the slot; a reader that takes nothing for
-    /// that long is cut off.
+    /// that long is cut off. Shutdown ends the wait at once.
     pub async fn send(&mut self, item: T) -> Result<(), Ended> {
+        enum Outcome {
+            Queued,
+            Closed,
+            Stalled,
+            ShuttingDown,
+        }
         let len = item.encoded_len();
         let stall = self.inner.limits.stall_timeout;
         let deadline = tokio::time::Instant::now() + stall;
+        let shutdown = self.inner.shutdown.clone();
         let room = async {
             loop {
                 let taken = self.shared.taken.notified();
@@ -386,22 +396,26 @@ impl<T: prost::Message> Feed<T> {
             let tx = self.tx.as_ref()?;
             tx.reserve().await.ok()
         };
-        let outcome = match tokio::time::timeout_at(deadline, room).await {
-            Ok(Some(slot)) => {
-                self.shared.queued.fetch_add(len, Ordering::AcqRel);
-                slot.send((item, len));
-                Some(true)
-            }
-            Ok(None) => Some(false),
-            Err(_) => None,
+        let outcome = tokio::select! {
+            biased;
+            () = shutdown.cancelled() => Outcome::ShuttingDown,
+            room = tokio::time::timeout_at(deadline, room) => match room {
+                Ok(Some(slot)) => {
+                    self.shared.queued.fetch_add(len, Ordering::AcqRel);
+                    slot.send((item, len));
+                    Outcome::Queued
+                }
+                Ok(None) => Outcome::Closed,
+                Err(_) => Outcome::Stalled,
+            },
         };
         match outcome {
-            Some(true) => Ok(()),
-            Some(false) => {
+            Outcome::Queued => Ok(()),
+            Outcome::Closed => {
                 self.tx = None;
                 Err(Ended)
             }
-            None => {
+            Outcome::Stalled => {
                 let message = format!(
                     "this stream was not read for {stall:?} and was closed; {}",
                     self.resume
@@ -409,6 +423,30 @@ impl<T: prost::Message> Feed<T> {
                 self.cut_off("stalled", Status::resource_exhausted(message));
                 Err(Ended)
             }
+            Outcome::ShuttingDown => {
+                self.shutting_down();
+                Err(Ended)
+            }
+        }
+    }
+
+    /// Ends the stream because its shared live source cannot give it
+    /// everything: falling behind is a cut-off like a full buffer
+    /// (RESOURCE_EXHAUSTED), a stopped source is UNAVAILABLE; both tell the
+    /// reader how to resume.
+    pub fn missed(&mut self, why: Missed) {
+        match why {
+            Missed::Lagged(n) => {
+                let message = format!(
+                    "this stream fell {n} updates behind the live feed and was closed; {}",
+                    self.resume
+                );
+                self.cut_off("lagged", Status::resource_exhausted(message));
+            }
+            Missed::Stopped => self.fail(Status::unavailable(format!(
+                "the live feed stopped; {}",
+                self.resume
+            ))),
         }
     }
 
@@ -431,13 +469,18 @@ impl<T: prost::Message> Feed<T> {
             () = shutdown.cancelled() => true,
         };
         if shutting_down {
-            self.fail(Status::unavailable(format!(
-                "the server is shutting down; {}",
-                self.resume
-            )));
+            self.shutting_down();
         } else {
             self.tx = None;
         }
+    }
+
+    /// Ends the stream with UNAVAILABLE: the server is going away.
+    fn shutting_down(&mut self) {
+        self.fail(Status::unavailable(format!(
+            "the server is shutting down; {}",
+            self.resume
+        )));
     }
 
     /// Whether the stream is over for the producer.
@@ -532,6 +575,7 @@ mod tests {
             buffer: 2,
             buffer_bytes: 1024,
             stall_timeout: Duration::from_secs(5),
+            fanout_buffer: 16,
         }
     }
 
@@ -712,6 +756,26 @@ mod tests {
         drop(feed);
         assert!(out.next().await.unwrap().unwrap().starts_with('y'));
         assert!(out.next().await.is_none());
+    }
+
+    #[tokio::test]
+    async fn shutdown_ends_a_paced_producer_waiting_on_a_full_buffer() {
+        let shutdown = CancellationToken::new();
+        let streams = Streams::new(limits(1, 10, 10), shutdown.clone());
+        let (mut feed, mut out) = streams
+            .open::<u32>(&caller("ann"), "Watch", "again")
+            .unwrap();
+        feed.send(1).await.unwrap();
+        feed.send(2).await.unwrap();
+        // The buffer is full and the reader takes nothing: the producer
+        // waits (up to the stall timeout, 5 s here) until shutdown.
+        let producer = tokio::spawn(async move { feed.send(3).await });
+        tokio::task::yield_now().await;
+        shutdown.cancel();
+        assert_eq!(producer.await.unwrap(), Err(Ended));
+        let status = out.next().await.unwrap().unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable, "{status:?}");
+        assert!(status.message().contains("shutting down"), "{status:?}");
     }
 
     #[tokio::test]

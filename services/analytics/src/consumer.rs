@@ -4,7 +4,7 @@
 //! batch is retried event by event, so one bad event goes to the dead
 //! letters alone instead of holding back its batch-mates.
 
-use std::sync::Arc;
+use std::{collections::BTreeSet, sync::Arc};
 
 use switchboard_events::{
     Envelope,
@@ -27,7 +27,11 @@ impl BatchHandler for Feed {
         let applied = self.ingest.apply(events).await?;
         metrics::counter!("analytics_events_applied_total").increment(applied.new_events as u64);
         if applied.new_events > 0 {
-            self.changes.notify();
+            // Wake only the dashboards of tenants in the batch.
+            let tenants: BTreeSet<&str> = events.iter().map(|e| e.tenant_id.as_str()).collect();
+            for tenant in tenants {
+                self.changes.notify(tenant);
+            }
         }
         Ok(())
     }

@@ -95,7 +95,11 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), DbError>
     let relay_waker = base::relay(app, &pool, js.clone(), SERVICE);
     let ingest = Ingest::new(pool.clone()).with_relay_waker(relay_waker);
     let changes = Arc::new(Changes::default());
-    let api = AnalyticsApi::new(changes.clone(), pool.clone()).with_streams(app.streams());
+    let api = AnalyticsApi::new(changes.clone(), pool.clone())
+        .with_streams(app.streams())
+        .with_dashboard_min_interval(Duration::from_millis(
+            settings.streams.dashboard_min_interval_ms,
+        ));
     let server = AnalyticsServiceServer::new(api).max_decoding_message_size(
         service_max_request_bytes(analytics_service_server::SERVICE_NAME),
     );

@@ -1,42 +1,35 @@
-//! Wake-ups from PostgreSQL `NOTIFY`: in-app subscribers learn of new rows,
-//! and the dispatcher of due deliveries, the moment any replica commits.
+//! Wake-ups from PostgreSQL `NOTIFY`: a tenant's in-app subscribers learn of
+//! its new rows, and the dispatcher of due deliveries, the moment any
+//! replica commits.
 
 use std::sync::Arc;
 
 use sqlx::{PgPool, postgres::PgListener};
-use switchboard_runtime::backoff::Backoff;
+use switchboard_runtime::{backoff::Backoff, fanout::Wakes};
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::store::{DISPATCH_CHANNEL, INBOX_CHANNEL};
 
 /// The wake-up signals of one replica.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Signals {
-    inbox: Arc<watch::Sender<u64>>,
+    inbox: Arc<Wakes>,
     /// Raised when deliveries may be due.
     pub dispatch: Arc<Notify>,
 }
 
-impl Default for Signals {
-    fn default() -> Self {
-        Self {
-            inbox: Arc::new(watch::channel(0).0),
-            dispatch: Arc::new(Notify::new()),
-        }
-    }
-}
-
 impl Signals {
-    /// A receiver that changes whenever in-app notifications commit; unlike
-    /// a bare notify, a change made while the holder was busy is not lost.
-    pub fn inbox(&self) -> watch::Receiver<u64> {
-        self.inbox.subscribe()
+    /// A receiver that changes whenever in-app notifications of `tenant`
+    /// commit; unlike a bare notify, a change made while the holder was
+    /// busy is not lost.
+    pub fn inbox(&self, tenant: &str) -> watch::Receiver<()> {
+        self.inbox.listen(tenant)
     }
 
-    /// Marks the inbox changed (also used after local commits).
-    pub fn inbox_changed(&self) {
-        self.inbox.send_modify(|n| *n = n.wrapping_add(1));
+    /// Marks `tenant`'s inbox changed.
+    pub fn inbox_changed(&self, tenant: &str) {
+        self.inbox.wake(tenant);
     }
 
     /// Listens on `pool` until `stop`, reconnecting after failures; callers
@@ -65,7 +58,7 @@ impl Signals {
             .listen_all([INBOX_CHANNEL, DISPATCH_CHANNEL])
             .await?;
         // Anything committed while not listening is picked up now.
-        self.inbox_changed();
+        self.inbox.wake_all();
         self.dispatch.notify_one();
         loop {
             let note = tokio::select! {
@@ -73,7 +66,11 @@ impl Signals {
                 note = listener.recv() => note?,
             };
             if note.channel() == INBOX_CHANNEL {
-                self.inbox_changed();
+                match note.payload() {
+                    // From a replica older than tenant payloads.
+                    "" => self.inbox.wake_all(),
+                    tenant => self.inbox_changed(tenant),
+                }
             } else {
                 self.dispatch.notify_one();
             }

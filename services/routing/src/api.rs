@@ -8,7 +8,10 @@ use switchboard_proto::{
     common::v1::Channel,
     routing::v1::{self as pb, Presence, routing_service_server::RoutingService},
 };
-use switchboard_runtime::{Caller, Role, Streams, Violations, caller, to_status};
+use switchboard_runtime::{
+    Caller, Hub, Missed, Role, Streams, TenantId, Violations, caller, to_status,
+};
+use tokio::sync::watch;
 use tonic::{Request, Response, Status};
 
 use crate::{
@@ -25,21 +28,32 @@ type Reply<T> = Result<Response<T>, Status>;
 
 /// Largest `ListAgents` page.
 const MAX_PAGE: i32 = 500;
-/// How often `WatchQueue` looks for changes.
+/// How often a queue with watchers is looked at again: once per tenant
+/// and group, however many watch it.
 const WATCH_EVERY: Duration = Duration::from_millis(500);
+
+/// A queue's newest stats, or why they could not be read (then its poller
+/// stops, its watchers end with the error, and the next starts afresh).
+type QueueSnapshot = Result<pb::QueueStats, Status>;
 
 /// The `RoutingService`.
 #[derive(Debug, Clone)]
 pub struct RoutingApi {
     router: Arc<Router>,
     streams: Streams,
+    /// One poller per watched (tenant, group), shared by its watchers.
+    queues: Hub<(TenantId, String), watch::Receiver<QueueSnapshot>>,
 }
 
 impl RoutingApi {
     /// Handlers over `router`; `WatchQueue` streams open through `streams`
     /// (which also ends them at shutdown).
     pub fn new(router: Arc<Router>, streams: Streams) -> Self {
-        Self { router, streams }
+        Self {
+            router,
+            streams,
+            queues: Hub::new("queue_stats"),
+        }
     }
 
     async fn agent_out(&self, caller: &Caller, a: &Agent) -> Result<pb::Agent, Status> {
@@ -538,41 +552,83 @@ impl RoutingService for RoutingApi {
             "watch the queue again; the first message is its current state",
         )?;
         let router = self.router.clone();
+        let key = (c.tenant.clone(), id);
+        let (tenant, group) = key.clone();
+        let (tap, mut stats) = self
+            .queues
+            .join(key, || async move {
+                let first = router
+                    .queue_stats(&tenant, &group)
+                    .await
+                    .map_err(|e| to_status(&e))?;
+                let (tx, rx) = watch::channel(Ok(first));
+                Ok((rx, poll_queue(router, tenant, group, tx)))
+            })
+            .await?;
         tokio::spawn(async move {
-            let mut last: Option<pb::QueueStats> = None;
+            let _tap = tap;
             loop {
-                match router.queue_stats(&c.tenant, &id).await {
-                    Ok(stats) => {
-                        let same = last.as_ref().is_some_and(|l| {
-                            pb::QueueStats {
-                                update_time: None,
-                                oldest_wait_seconds: 0,
-                                ..l.clone()
-                            } == pb::QueueStats {
-                                update_time: None,
-                                oldest_wait_seconds: 0,
-                                ..stats.clone()
-                            }
-                        });
-                        if !same {
-                            last = Some(stats.clone());
-                            // Stats are read at the reader's pace.
-                            if feed.send(stats).await.is_err() {
-                                return;
-                            }
+                let current = stats.borrow_and_update().clone();
+                match current {
+                    // Stats are taken at the reader's pace: a slow reader
+                    // skips to the newest.
+                    Ok(current) => {
+                        if feed.send(current).await.is_err() {
+                            return;
                         }
                     }
-                    Err(e) => {
-                        feed.fail(to_status(&e));
+                    Err(status) => {
+                        feed.fail(status);
                         return;
                     }
                 }
                 tokio::select! {
                     () = feed.stopped() => return,
-                    _ = tokio::time::sleep(WATCH_EVERY) => {}
+                    changed = stats.changed() => if changed.is_err() {
+                        feed.missed(Missed::Stopped);
+                        return;
+                    },
                 }
             }
         });
         Ok(Response::new(Box::pin(out)))
+    }
+}
+
+/// Reads `group`'s stats every [`WATCH_EVERY`] for all its watchers and
+/// publishes them when more than the clock moved, until the watchers are
+/// gone (the hub then drops this) or a read fails.
+async fn poll_queue(
+    router: Arc<Router>,
+    tenant: TenantId,
+    group: String,
+    tx: watch::Sender<QueueSnapshot>,
+) {
+    loop {
+        tokio::time::sleep(WATCH_EVERY).await;
+        match router.queue_stats(&tenant, &group).await {
+            Ok(stats) => {
+                tx.send_if_modified(|last| {
+                    let same = matches!(last, Ok(l) if timeless(l) == timeless(&stats));
+                    if !same {
+                        *last = Ok(stats);
+                    }
+                    !same
+                });
+            }
+            Err(e) => {
+                tx.send_modify(|last| *last = Err(to_status(&e)));
+                return;
+            }
+        }
+    }
+}
+
+/// `s` without what moves with the clock alone.
+fn timeless(s: &pb::QueueStats) -> pb::QueueStats {
+    pb::QueueStats {
+        update_time: None,
+        oldest_wait_seconds: 0,
+        ..s.clone()
     }
 }

@@ -99,7 +99,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
         &[GRPC_NAME, CUSTOMER_GRPC_NAME, INTAKE_GRPC_NAME],
     );
     // Watchers get a connection of their own, whose small per-subscription
-    // capacity bounds what NATS buffers for each live stream.
+    // capacity bounds what NATS buffers for each tenant's live streams.
     let watch_client = switchboard_events::stream::connect_for_streams(
         &settings.nats.url,
         settings.streams.nats_subscription_capacity,

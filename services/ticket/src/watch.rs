@@ -1,11 +1,13 @@
 //! `WatchTickets`: a tenant's ticket events, filtered by what the caller may
 //! see, pushed to a live console.
 //!
-//! Watchers subscribe to the tenant's subjects on core NATS, where JetStream
-//! publishes also arrive: a watcher is ephemeral by design (no replay), so it
-//! costs the stream no consumer state.
+//! All of a tenant's watchers (and `WatchChat` visitors) share one core NATS
+//! subscription to the tenant's subjects, where JetStream publishes also
+//! arrive: it starts with the tenant's first watcher, stops with its last,
+//! and decodes each event once for all of them. A watcher is ephemeral by
+//! design (no replay), so it costs the stream no consumer state.
 
-use std::pin::Pin;
+use std::{pin::Pin, sync::Arc};
 
 use futures::StreamExt;
 use prost::Message as _;
@@ -13,7 +15,10 @@ use switchboard_proto::{
     events::v1::{Envelope, envelope::Payload},
     ticket::v1::{self as pb, TicketEvent},
 };
-use switchboard_runtime::{Caller, Feed, Streams, TenantId};
+use switchboard_runtime::{
+    Caller, Feed, Hub, Missed, Streams, TenantId,
+    fanout::{Events, Listener, events},
+};
 use tonic::Status;
 use uuid::Uuid;
 
@@ -40,18 +45,21 @@ pub struct Watcher {
     client: async_nats::Client,
     subject_prefix: String,
     streams: Streams,
+    hub: Hub<TenantId, Events<Envelope>>,
 }
 
 impl Watcher {
     /// Watches subjects under `subject_prefix` through `client`, whose
-    /// subscription capacity bounds what NATS buffers per watcher; every
-    /// stream is opened through the process's stream budget `streams`, and
-    /// ends when the server shuts down.
+    /// subscription capacity bounds what NATS buffers per tenant; every
+    /// stream is opened through the process's stream budget `streams`
+    /// (whose `fanout_buffer` bounds what a tenant's subscription keeps for
+    /// its slowest watcher), and ends when the server shuts down.
     pub fn new(client: async_nats::Client, subject_prefix: String, streams: Streams) -> Self {
         Self {
             client,
             subject_prefix,
             streams,
+            hub: Hub::new("ticket_events"),
         }
     }
 
@@ -69,61 +77,124 @@ impl Watcher {
         filter: TicketQuery,
         audience: Audience,
     ) -> Result<WatchStream, Status> {
-        let (feed, out): (Feed<TicketEvent>, _) =
+        let (mut feed, out): (Feed<TicketEvent>, _) =
             self.streams.open(caller, "WatchTickets", RESUME)?;
-        let events = self.events(&caller.tenant, filter, audience).await?;
-        tokio::spawn(feed.forward(events));
+        let mut events = self.events(&caller.tenant, filter, audience).await?;
+        tokio::spawn(async move {
+            loop {
+                let event = tokio::select! {
+                    biased;
+                    () = feed.stopped() => return,
+                    event = events.next() => event,
+                };
+                match event {
+                    Ok(event) => {
+                        if feed.offer(event).is_err() {
+                            return;
+                        }
+                    }
+                    Err(missed) => {
+                        feed.missed(missed);
+                        return;
+                    }
+                }
+            }
+        });
         Ok(Box::pin(out))
     }
 
-    /// The tenant's ticket events that pass `filter` for `audience`, as
-    /// NATS delivers them; dropping the stream unsubscribes.
+    /// The tenant's ticket events that pass `filter` for `audience`, from
+    /// the moment this returns (the tenant's subscription is then open).
     pub async fn events(
         &self,
         tenant: &TenantId,
         filter: TicketQuery,
         audience: Audience,
-    ) -> Result<impl futures::Stream<Item = TicketEvent> + Send + Unpin + 'static, Status> {
+    ) -> Result<LiveEvents, Status> {
         let subject = format!("{}.{}.>", self.subject_prefix, tenant.as_str());
-        let events = self
-            .client
-            .subscribe(subject)
-            .await
-            .map_err(|e| Status::unavailable(format!("cannot watch tickets right now: {e}")))?;
-        Ok(events.filter_map(move |message| {
-            let event = Envelope::decode(message.payload)
-                .ok()
-                .and_then(|envelope| visible_event(envelope, &filter, audience));
-            std::future::ready(event)
-        }))
+        let capacity = self.streams.limits().fanout_buffer;
+        let listener = self
+            .hub
+            .listen(tenant.clone(), || async move {
+                let subscription = self.client.subscribe(subject).await.map_err(|e| {
+                    Status::unavailable(format!("cannot watch tickets right now: {e}"))
+                })?;
+                let (tx, shared) = events(capacity);
+                Ok((shared, relay(subscription, tx)))
+            })
+            .await?;
+        Ok(LiveEvents {
+            listener,
+            filter,
+            audience,
+        })
+    }
+}
+
+/// Decodes the tenant's events once and hands them to every watcher, until
+/// the subscription ends or the last watcher leaves (which drops it).
+async fn relay(
+    mut subscription: async_nats::Subscriber,
+    tx: tokio::sync::broadcast::Sender<Arc<Envelope>>,
+) {
+    while let Some(message) = subscription.next().await {
+        if let Ok(envelope) = Envelope::decode(message.payload) {
+            // No watcher at this instant is no error: the last may be
+            // leaving, and then the hub stops this task.
+            let _ = tx.send(Arc::new(envelope));
+        }
+    }
+    tracing::warn!("ticket events subscription ended; watchers must watch again");
+}
+
+/// One watcher's view of its tenant's live ticket events.
+#[derive(Debug)]
+pub struct LiveEvents {
+    listener: Listener<Envelope>,
+    filter: TicketQuery,
+    audience: Audience,
+}
+
+impl LiveEvents {
+    /// The next event this watcher may see, or why there will be none (it
+    /// fell behind, or the subscription ended).
+    pub async fn next(&mut self) -> Result<TicketEvent, Missed> {
+        loop {
+            let envelope = self.listener.recv().await?;
+            if let Some(event) = visible_event(&envelope, &self.filter, self.audience) {
+                return Ok(event);
+            }
+        }
     }
 }
 
 /// The watcher's view of an event, or `None` when it must not see it.
 pub fn visible_event(
-    envelope: Envelope,
+    envelope: &Envelope,
     filter: &TicketQuery,
     audience: Audience,
 ) -> Option<TicketEvent> {
-    let (ticket, message) = match envelope.payload? {
-        Payload::TicketCreated(e) => (e.ticket?, None),
-        Payload::TicketUpdated(e) => (e.ticket?, None),
-        Payload::TicketStatusChanged(e) => (e.ticket?, None),
-        Payload::TicketAssigned(e) => (e.ticket?, None),
-        Payload::SatisfactionSubmitted(e) => (e.ticket?, None),
-        Payload::MessageAdded(e) => (e.ticket?, e.message),
+    // Shared by every watcher of the tenant: look by reference, copy only
+    // what this watcher is sent.
+    let (ticket, message) = match envelope.payload.as_ref()? {
+        Payload::TicketCreated(e) => (e.ticket.as_ref()?, None),
+        Payload::TicketUpdated(e) => (e.ticket.as_ref()?, None),
+        Payload::TicketStatusChanged(e) => (e.ticket.as_ref()?, None),
+        Payload::TicketAssigned(e) => (e.ticket.as_ref()?, None),
+        Payload::SatisfactionSubmitted(e) => (e.ticket.as_ref()?, None),
+        Payload::MessageAdded(e) => (e.ticket.as_ref()?, e.message.as_ref()),
         // Published once per ticket; show the one this envelope is about.
         Payload::TicketMerged(e) => {
             let about = format!("tickets/{}", envelope.aggregate_id);
-            let ticket = [e.source, e.target]
+            let ticket = [e.source.as_ref(), e.target.as_ref()]
                 .into_iter()
                 .flatten()
                 .find(|t| t.name == about)?;
             (ticket, None)
         }
         // SLA alerts are for staff.
-        Payload::SlaWarning(e) if audience == Audience::Staff => (e.ticket?, None),
-        Payload::SlaBreached(e) if audience == Audience::Staff => (e.ticket?, None),
+        Payload::SlaWarning(e) if audience == Audience::Staff => (e.ticket.as_ref()?, None),
+        Payload::SlaBreached(e) if audience == Audience::Staff => (e.ticket.as_ref()?, None),
         Payload::SlaWarning(_) | Payload::SlaBreached(_) | Payload::CustomerMerged(_) => {
             return None;
         }
@@ -138,14 +209,14 @@ pub fn visible_event(
             return None;
         }
     }
-    if !filter.matches(&ticket) {
+    if !filter.matches(ticket) {
         return None;
     }
     Some(TicketEvent {
-        event_id: envelope.id,
-        r#type: envelope.r#type,
-        ticket: Some(ticket),
-        message,
+        event_id: envelope.id.clone(),
+        r#type: envelope.r#type.clone(),
+        ticket: Some(ticket.clone()),
+        message: message.cloned(),
         occur_time: envelope.occurred_at,
     })
 }
@@ -193,11 +264,11 @@ mod tests {
             }))
         };
         let customer = Audience::Customer(me);
-        assert!(visible_event(created(&mine), &all, customer).is_some());
-        assert!(visible_event(created(&theirs), &all, customer).is_none());
-        assert!(visible_event(note(pb::Visibility::Public), &all, customer).is_some());
-        assert!(visible_event(note(pb::Visibility::Internal), &all, customer).is_none());
-        assert!(visible_event(note(pb::Visibility::Internal), &all, Audience::Staff).is_some());
-        assert!(visible_event(created(&theirs), &all, Audience::Staff).is_some());
+        assert!(visible_event(&created(&mine), &all, customer).is_some());
+        assert!(visible_event(&created(&theirs), &all, customer).is_none());
+        assert!(visible_event(&note(pb::Visibility::Public), &all, customer).is_some());
+        assert!(visible_event(&note(pb::Visibility::Internal), &all, customer).is_none());
+        assert!(visible_event(&note(pb::Visibility::Internal), &all, Audience::Staff).is_some());
+        assert!(visible_event(&created(&theirs), &all, Audience::Staff).is_some());
     }
 }

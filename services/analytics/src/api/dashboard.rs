@@ -1,14 +1,23 @@
 //! The live dashboard: a snapshot of the queue and today's overview,
-//! pushed when it changes (events applied on this replica wake watchers
-//! at once; other replicas' are picked up by a periodic refresh).
+//! pushed when it changes.
+//!
+//! One computation per tenant serves every watcher of its dashboard: it
+//! runs again when events of the tenant are applied on this replica (other
+//! replicas' are picked up by a periodic refresh), at most once per
+//! `streams.dashboard_min_interval_ms`, starts with the tenant's first
+//! watcher and stops with its last. Each watcher takes the newest snapshot
+//! at its own pace: its `min_interval_ms` only slows what it is sent.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use chrono::{TimeDelta, TimeZone, Utc};
 use sqlx::PgPool;
 use switchboard_kpi::Range;
 use switchboard_proto::analytics::v1 as pb;
-use switchboard_runtime::{Caller, Feed};
+use switchboard_runtime::{
+    Feed, Hub, Missed, TenantId,
+    fanout::{Tap, Wakes},
+};
 use tokio::sync::watch;
 use tonic::Status;
 
@@ -21,44 +30,119 @@ use crate::state;
 /// Longest time a dashboard watcher goes without a snapshot.
 pub const HEARTBEAT: Duration = Duration::from_secs(30);
 
-/// How often a watcher looks again without being woken.
+/// How often a tenant's dashboard is computed again without being woken.
 const REFRESH: Duration = Duration::from_secs(5);
 
-/// Tells this replica's dashboard watchers that events were applied.
-#[derive(Debug)]
-pub struct Changes(watch::Sender<u64>);
-
-impl Default for Changes {
-    fn default() -> Self {
-        Self(watch::channel(0).0)
-    }
-}
+/// Tells a tenant's dashboard on this replica that its events were applied.
+#[derive(Debug, Default)]
+pub struct Changes(Wakes);
 
 impl Changes {
-    /// Events were applied here.
-    pub fn notify(&self) {
-        self.0.send_modify(|n| *n = n.wrapping_add(1));
+    /// Events of `tenant` were applied here.
+    pub fn notify(&self, tenant: &str) {
+        self.0.wake(tenant);
     }
 
-    /// Wakes on [`notify`](Self::notify).
-    pub fn subscribe(&self) -> watch::Receiver<u64> {
-        self.0.subscribe()
+    /// Wakes on [`notify`](Self::notify) for `tenant`.
+    pub fn subscribe(&self, tenant: &str) -> watch::Receiver<()> {
+        self.0.listen(tenant)
     }
 }
 
-/// Sends `caller`'s dashboard on `feed` every `every` while it changes (and
-/// at least every [`HEARTBEAT`]) until the receiver goes away, takes nothing
-/// for the stall timeout, or the server shuts down.
-pub async fn watch(
+/// A tenant's newest dashboard, or why it could not be computed (then its
+/// computation stops, its watchers end with the error, and the next watcher
+/// starts afresh).
+pub type Snapshot = Result<pb::Dashboard, Status>;
+
+/// Every tenant's live dashboard, computed once per tenant for all its
+/// watchers.
+#[derive(Debug, Clone)]
+pub struct Dashboards {
+    hub: Hub<TenantId, watch::Receiver<Snapshot>>,
+    changes: Arc<Changes>,
     pool: PgPool,
-    caller: Caller,
+    min_interval: Duration,
+}
+
+impl Dashboards {
+    /// Dashboards over `pool`, woken by `changes`, each computed at most
+    /// once per `min_interval`.
+    pub fn new(pool: PgPool, changes: Arc<Changes>, min_interval: Duration) -> Self {
+        Self {
+            hub: Hub::new("dashboard"),
+            changes,
+            pool,
+            min_interval,
+        }
+    }
+
+    /// `tenant`'s dashboard now and as it changes; the first watcher waits
+    /// for the first computation (and gets its error, if it fails).
+    pub async fn join(
+        &self,
+        tenant: &TenantId,
+    ) -> Result<(Tap, watch::Receiver<Snapshot>), Status> {
+        self.hub
+            .join(tenant.clone(), || async {
+                // Woken from before the first computation, so nothing
+                // applied meanwhile is missed.
+                let changed = self.changes.subscribe(tenant.as_str());
+                let first = dashboard(&self.pool, tenant.as_str()).await?;
+                let (tx, rx) = watch::channel(Ok(first));
+                let run = recompute(
+                    self.pool.clone(),
+                    tenant.clone(),
+                    self.min_interval,
+                    changed,
+                    tx,
+                );
+                Ok((rx, run))
+            })
+            .await
+    }
+}
+
+/// Computes `tenant`'s dashboard again when woken (or every [`REFRESH`]),
+/// at most once per `min_interval`, until its watchers are gone (the hub
+/// then drops this) or a computation fails.
+async fn recompute(
+    pool: PgPool,
+    tenant: TenantId,
+    min_interval: Duration,
+    mut changed: watch::Receiver<()>,
+    tx: watch::Sender<Snapshot>,
+) {
+    loop {
+        tokio::time::sleep(min_interval).await;
+        tokio::select! {
+            _ = changed.changed() => {}
+            () = tokio::time::sleep(REFRESH) => {}
+        }
+        // Seen before computing: what is applied meanwhile wakes the next.
+        changed.borrow_and_update();
+        let snapshot = dashboard(&pool, tenant.as_str()).await;
+        let failed = snapshot.is_err();
+        tx.send_modify(|s| *s = snapshot);
+        if failed {
+            return;
+        }
+    }
+}
+
+/// Sends the newest of `snapshots` on `feed` while it changes (and at least
+/// every [`HEARTBEAT`]), no more often than `every`, until the receiver
+/// goes away, takes nothing for the stall timeout, or the server shuts
+/// down; `tap` keeps the tenant's computation running meanwhile.
+pub async fn watch(
+    mut snapshots: watch::Receiver<Snapshot>,
+    tap: Tap,
     every: Duration,
-    mut changed: watch::Receiver<u64>,
     mut feed: Feed<pb::Dashboard>,
 ) {
+    let _tap = tap;
     let mut last: Option<(pb::Dashboard, std::time::Instant)> = None;
     loop {
-        let snapshot = match dashboard(&pool, &caller).await {
+        let snapshot = match snapshots.borrow_and_update().clone() {
             Ok(d) => d,
             Err(status) => {
                 feed.fail(status);
@@ -76,11 +160,16 @@ pub async fn watch(
             }
             last = Some((snapshot, std::time::Instant::now()));
         }
-        tokio::time::sleep(every).await;
         tokio::select! {
             () = feed.stopped() => return,
-            _ = changed.changed() => {}
-            _ = tokio::time::sleep(REFRESH) => {}
+            () = tokio::time::sleep(every) => {}
+        }
+        tokio::select! {
+            () = feed.stopped() => return,
+            changed = snapshots.changed() => if changed.is_err() {
+                feed.missed(Missed::Stopped);
+                return;
+            },
         }
     }
 }
@@ -96,9 +185,8 @@ fn timeless(d: &pb::Dashboard) -> pb::Dashboard {
     d
 }
 
-/// The dashboard of `caller`'s tenant now.
-pub async fn dashboard(pool: &PgPool, caller: &Caller) -> Result<pb::Dashboard, Status> {
-    let tenant = caller.tenant.as_str();
+/// The dashboard of `tenant` now.
+pub async fn dashboard(pool: &PgPool, tenant: &str) -> Result<pb::Dashboard, Status> {
     let calendar = state::calendar(pool, tenant)
         .await
         .map_err(|e| internal(&e))?;

@@ -16,7 +16,7 @@ use switchboard_runtime::{
 use tokio_stream::Stream;
 use tonic::{Request, Response, Status};
 
-pub use dashboard::{Changes, HEARTBEAT};
+pub use dashboard::{Changes, Dashboards, HEARTBEAT};
 pub use export::CSV_ROWS_PER_CHUNK;
 
 use crate::cells::Measure;
@@ -30,19 +30,32 @@ type Streamed<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 #[derive(Debug, Clone)]
 pub struct AnalyticsApi {
     changes: Arc<Changes>,
+    dashboards: Dashboards,
     pool: PgPool,
     streams: Streams,
 }
+
+/// The default shortest time between two computations of a tenant's live
+/// dashboard (`streams.dashboard_min_interval_ms`).
+const DASHBOARD_MIN_INTERVAL: Duration = Duration::from_secs(1);
 
 impl AnalyticsApi {
     /// Handlers over the analytics schema's `pool`; `changes` wakes
     /// dashboard watchers.
     pub fn new(changes: Arc<Changes>, pool: PgPool) -> Self {
         Self {
+            dashboards: Dashboards::new(pool.clone(), changes.clone(), DASHBOARD_MIN_INTERVAL),
             changes,
             pool,
             streams: Streams::default(),
         }
+    }
+
+    /// Computes each tenant's live dashboard at most once per `interval`,
+    /// however many watch it.
+    pub fn with_dashboard_min_interval(mut self, interval: Duration) -> Self {
+        self.dashboards = Dashboards::new(self.pool.clone(), self.changes.clone(), interval);
+        self
     }
 
     /// Opens `WatchDashboard` and export streams through `streams`, the
@@ -240,14 +253,8 @@ impl AnalyticsService for AnalyticsApi {
             "WatchDashboard",
             "watch the dashboard again; the first message is its current state",
         )?;
-        let changed = self.changes.subscribe();
-        tokio::spawn(dashboard::watch(
-            self.pool.clone(),
-            caller,
-            every,
-            changed,
-            feed,
-        ));
+        let (tap, snapshots) = self.dashboards.join(&caller.tenant).await?;
+        tokio::spawn(dashboard::watch(snapshots, tap, every, feed));
         Ok(Response::new(Box::pin(out)))
     }
 
@@ -308,7 +315,7 @@ impl AnalyticsService for AnalyticsApi {
         crate::remeasure(&self.pool, caller.tenant.as_str(), raw.as_ref(), &calendar)
             .await
             .map_err(|e| internal(&e))?;
-        self.changes.notify();
+        self.changes.notify(caller.tenant.as_str());
         Ok(Response::new(pb::BusinessCalendar {
             business_hours: Some(crate::calendar::to_proto(&calendar)),
         }))

@@ -1,17 +1,28 @@
 //! The in-app inbox: list, unread count, mark read, and the live stream.
 
+use std::{sync::Arc, time::Duration};
+
 use switchboard_proto::notification::v1 as pb;
-use switchboard_runtime::caller;
+use switchboard_runtime::{
+    TenantId, caller,
+    fanout::{Listener, events},
+};
+use tokio::sync::{broadcast, watch};
 use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use super::{ApiError, NotificationApi, Res, convert, inboxes, invalid};
-use crate::domain::input::{page_size, parse_name};
+use crate::{
+    domain::input::{page_size, parse_name},
+    store::{LiveRow, PgStore},
+};
 
 /// Most names one `MarkRead` takes.
 const MAX_MARK: usize = 100;
-/// Rows a stream reads per query.
+/// Rows a stream reads per query while catching up.
 const STREAM_BATCH: i64 = 100;
+/// Rows a tenant's live reader reads per query.
+const TAIL_BATCH: i64 = 500;
 
 fn parse_cursor(raw: &str, field: &str) -> Result<Option<i64>, ApiError> {
     if raw.is_empty() {
@@ -118,10 +129,17 @@ impl NotificationApi {
             "Subscribe",
             "subscribe again with `after_cursor` set to the last cursor you received",
         )?;
-        // Subscribe to wake-ups before reading, so nothing committed between
-        // the first read and the first wait is missed.
-        let mut wake = self.signals.inbox();
-        let mut cursor = match parse_cursor(&r.after_cursor, "after_cursor")? {
+        let after = parse_cursor(&r.after_cursor, "after_cursor")?;
+        let who = inboxes(&caller);
+        if who.is_empty() {
+            // No inbox (customers): nothing will ever come, so nothing is read.
+            tokio::spawn(async move { feed.stopped().await });
+            return Ok(Response::new(Box::pin(out)));
+        }
+        // Listen to the tenant's live rows before catching up, so nothing
+        // committed in between is missed; what the catch-up sent is skipped.
+        let mut live = self.inbox_listener(&caller.tenant).await?;
+        let mut cursor = match after {
             Some(c) => c,
             None => self
                 .store
@@ -130,10 +148,11 @@ impl NotificationApi {
                 .map_err(|e| ApiError::from_store(e, "notification"))?,
         };
         let store = self.store.clone();
-        let poll = self.poll;
-        let who = inboxes(&caller);
         let tenant = caller.tenant.as_str().to_owned();
         tokio::spawn(async move {
+            // Catching up is read at the reader's pace; one who takes
+            // nothing for the stall timeout is cut off and resumes from a
+            // cursor.
             loop {
                 let rows = match store.inbox_after(&tenant, &who, cursor, STREAM_BATCH).await {
                     Ok(rows) => rows,
@@ -146,28 +165,109 @@ impl NotificationApi {
                     }
                 };
                 let full = rows.len() as i64 == STREAM_BATCH;
-                // Rows are read at the reader's pace; one who takes nothing
-                // for the stall timeout is cut off and resumes from a cursor.
                 for row in rows {
                     cursor = row.seq;
                     if feed.send(convert::notification(row)).await.is_err() {
                         return;
                     }
                 }
-                if full {
+                if !full {
+                    break;
+                }
+            }
+            loop {
+                let live_row = tokio::select! {
+                    biased;
+                    () = feed.stopped() => return,
+                    live_row = live.recv() => live_row,
+                };
+                let live_row = match live_row {
+                    Ok(live_row) => live_row,
+                    Err(missed) => {
+                        feed.missed(missed);
+                        return;
+                    }
+                };
+                if live_row.row.seq <= cursor || !who.contains(&live_row.recipient) {
                     continue;
                 }
-                tokio::select! {
-                    () = feed.stopped() => return,
-                    changed = wake.changed() => {
-                        if changed.is_err() {
-                            tokio::time::sleep(poll).await;
-                        }
-                    }
-                    _ = tokio::time::sleep(poll) => {}
+                cursor = live_row.row.seq;
+                if feed
+                    .send(convert::notification(live_row.row.clone()))
+                    .await
+                    .is_err()
+                {
+                    return;
                 }
             }
         });
         Ok(Response::new(Box::pin(out)))
+    }
+
+    /// `tenant`'s live in-app rows from now on, read once for all its
+    /// subscribers.
+    async fn inbox_listener(&self, tenant: &TenantId) -> Result<Listener<LiveRow>, Status> {
+        self.inbox_hub
+            .listen(tenant.clone(), || async {
+                // Woken from before the start cursor is read, so nothing
+                // committed after it goes unread.
+                let wake = self.signals.inbox(tenant.as_str());
+                let start = self
+                    .store
+                    .latest_cursor()
+                    .await
+                    .map_err(|e| Status::from(ApiError::from_store(e, "notification")))?;
+                let (tx, shared) = events(self.streams.limits().fanout_buffer);
+                let tail = tail(
+                    self.store.clone(),
+                    tenant.as_str().to_owned(),
+                    start,
+                    wake,
+                    self.poll,
+                    tx,
+                );
+                Ok((shared, tail))
+            })
+            .await
+    }
+}
+
+/// Reads `tenant`'s in-app rows after `cursor` whenever woken (or every
+/// `poll`) and hands them to its subscribers, until they are gone (the hub
+/// then drops this) or a read fails (they then resume from their cursors).
+async fn tail(
+    store: PgStore,
+    tenant: String,
+    mut cursor: i64,
+    mut wake: watch::Receiver<()>,
+    poll: Duration,
+    tx: broadcast::Sender<Arc<LiveRow>>,
+) {
+    loop {
+        let rows = match store.tenant_inbox_after(&tenant, cursor, TAIL_BATCH).await {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::warn!(error = %e, "inbox tail read failed");
+                return;
+            }
+        };
+        let full = rows.len() as i64 == TAIL_BATCH;
+        for row in rows {
+            cursor = row.row.seq;
+            // No subscriber at this instant is no error: the last may be
+            // leaving, and then the hub stops this task.
+            let _ = tx.send(Arc::new(row));
+        }
+        if full {
+            continue;
+        }
+        tokio::select! {
+            changed = wake.changed() => {
+                if changed.is_err() {
+                    tokio::time::sleep(poll).await;
+                }
+            }
+            () = tokio::time::sleep(poll) => {}
+        }
     }
 }

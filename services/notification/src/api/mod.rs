@@ -12,14 +12,15 @@ use switchboard_proto::notification::v1::{
     self as pb, notification_service_server::NotificationService,
 };
 use switchboard_runtime::{
-    Caller, DomainError, ErrorKind, FieldViolation, Role, Streams, Violations, to_status,
+    Caller, DomainError, ErrorKind, FieldViolation, Hub, Role, Streams, TenantId, Violations,
+    fanout::Events, to_status,
 };
 use tonic::{Request, Response, Status};
 
 use crate::{
     domain::{SUPERVISORS_INBOX, egress::EgressPolicy},
     live::Signals,
-    store::{PgStore, StoreError},
+    store::{LiveRow, PgStore, StoreError},
 };
 
 /// The `NotificationService` implementation.
@@ -29,8 +30,11 @@ pub struct NotificationApi {
     signals: Signals,
     /// Attempts a redelivery grants.
     max_attempts: i32,
-    /// How often an idle `Subscribe` re-reads, in case a wake-up was lost.
+    /// How often a tenant's idle inbox reader re-reads, in case a wake-up
+    /// was lost.
     poll: Duration,
+    /// One inbox reader per tenant with subscribers, shared by them.
+    inbox_hub: Hub<TenantId, Events<LiveRow>>,
     /// The stream budget `Subscribe` opens through (it also ends streams at
     /// shutdown).
     streams: Streams,
@@ -46,6 +50,7 @@ impl NotificationApi {
             signals,
             max_attempts,
             poll: Duration::from_secs(1),
+            inbox_hub: Hub::new("inbox"),
             streams,
             egress: Arc::default(),
         }

@@ -1,6 +1,6 @@
 //! Notifications: the idempotent insert and the in-app inbox queries.
 
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
@@ -30,6 +30,17 @@ pub struct InboxRow {
     pub read_at: Option<DateTime<Utc>>,
     /// When made.
     pub created_at: DateTime<Utc>,
+}
+
+/// One in-app notification of a tenant as its live reader sees it: the row
+/// and whose it is, so each subscriber keeps only its own.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LiveRow {
+    /// Whose inbox it is in (a user id or the supervisors' inbox).
+    pub recipient: String,
+    /// The notification.
+    #[sqlx(flatten)]
+    pub row: InboxRow,
 }
 
 /// A notification to record.
@@ -93,14 +104,17 @@ pub async fn insert_notifications(
     .fetch_all(&mut *conn)
     .await?;
     let ids: HashSet<Uuid> = ids.into_iter().collect();
-    if in_app
-        && rows
-            .iter()
-            .any(|n| n.channel == Channel::InApp && ids.contains(&n.id))
-    {
-        // Delivered to listeners at commit, and only if it commits.
-        sqlx::query("SELECT pg_notify($1, '')")
+    let tenants: BTreeSet<&str> = rows
+        .iter()
+        .filter(|n| n.channel == Channel::InApp && ids.contains(&n.id))
+        .map(|n| n.tenant.as_str())
+        .collect();
+    if !tenants.is_empty() {
+        // Delivered to listeners at commit, and only if it commits; the
+        // payload names the tenant, so only its subscribers' reader wakes.
+        sqlx::query("SELECT pg_notify($1, t) FROM unnest($2::text[]) AS t")
             .bind(INBOX_CHANNEL)
+            .bind(tenants.into_iter().collect::<Vec<_>>())
             .execute(&mut *conn)
             .await?;
     }
@@ -157,13 +171,43 @@ impl PgStore {
         .await?)
     }
 
+    /// Every recipient's in-app notifications of `tenant` after `after`,
+    /// oldest first: what the tenant's live reader hands its subscribers.
+    pub async fn tenant_inbox_after(
+        &self,
+        tenant: &str,
+        after: i64,
+        limit: i64,
+    ) -> Result<Vec<LiveRow>, StoreError> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT recipient, {INBOX_COLUMNS} FROM notifications \
+             WHERE tenant_id = $1 AND channel = 'in_app' AND seq > $2 \
+             ORDER BY seq LIMIT $3"
+        ))
+        .bind(tenant)
+        .bind(after)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
     /// The newest cursor of the whole inbox table (for live-only streams).
+    ///
+    /// Read under the in-app insert lock (shared): rows without in-app
+    /// notifications take `seq`s without it, so the plain maximum could
+    /// pass an in-app row still being written, which would then commit
+    /// behind the cursor and never be seen.
     pub async fn latest_cursor(&self) -> Result<i64, StoreError> {
-        Ok(
-            sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM notifications")
-                .fetch_one(&self.pool)
-                .await?,
-        )
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("SELECT pg_advisory_xact_lock_shared($1)")
+            .bind(INBOX_LOCK)
+            .execute(&mut *tx)
+            .await?;
+        let cursor = sqlx::query_scalar("SELECT COALESCE(max(seq), 0) FROM notifications")
+            .fetch_one(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(cursor)
     }
 
     /// How many of `recipients`' in-app notifications are unread.

@@ -9,7 +9,7 @@ pub mod settings;
 pub mod webhooks;
 
 pub use deliveries::{Claimed, DeliveryRow, NewDelivery, Outcome};
-pub use inbox::InboxRow;
+pub use inbox::{InboxRow, LiveRow};
 pub use projection::Contact;
 pub(crate) use projection::{contacts, people, upsert_contacts, upsert_people};
 pub use settings::TemplateRow;

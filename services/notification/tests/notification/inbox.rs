@@ -225,3 +225,29 @@ async fn a_callers_subscriptions_past_the_cap_are_refused_and_a_freed_slot_is_re
     .await?;
     desk.stop().await
 }
+
+/// A commit of in-app rows wakes only its own tenant's subscribers: the
+/// `NOTIFY` names the tenant (it used to carry nothing, waking every
+/// tenant's streams on every commit).
+#[tokio::test]
+async fn an_in_app_commit_notifies_its_tenant_by_name() -> anyhow::Result<()> {
+    let sink = SmtpSink::start().await?;
+    let desk = Desk::start(sink.addr, 3).await?;
+    let mut listener = sqlx::postgres::PgListener::connect_with(&desk.pool().await).await?;
+    listener
+        .listen(switchboard_notification::store::INBOX_CHANNEL)
+        .await?;
+    desk.introduce(&["agent-bo"]).await?;
+    let t = TicketSpec::new(78, "Printer");
+    let (mention, _) = t.message(
+        2,
+        agent("agent-ann"),
+        Visibility::Internal,
+        "look, @bo",
+        &["agent-bo"],
+    );
+    desk.publish(&mention).await?;
+    let note = tokio::time::timeout(Duration::from_secs(20), listener.recv()).await??;
+    assert_eq!(note.payload(), "acme");
+    desk.stop().await
+}

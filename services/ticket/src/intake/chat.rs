@@ -5,7 +5,6 @@
 
 use std::collections::HashSet;
 
-use futures::StreamExt;
 use switchboard_proto::{
     common::v1::Channel,
     ticket::v1::{
@@ -187,8 +186,11 @@ impl IntakeApi {
                     biased;
                     () = feed.stopped() => return,
                     change = live.next() => match change {
-                        Some(change) => change,
-                        None => return,
+                        Ok(change) => change,
+                        Err(missed) => {
+                            feed.missed(missed);
+                            return;
+                        }
                     },
                 };
                 let Some(ticket) = change.ticket.filter(|t| t.name == name) else {
