@@ -488,11 +488,7 @@ mod tests {
         assert_eq!(lagging.recv().await.unwrap_err(), Missed::Lagged(1));
 
         let streams = Streams::new(StreamLimits::default(), CancellationToken::new());
-        let caller = Caller {
-            tenant: TenantId::parse("acme").unwrap(),
-            user: "ann".into(),
-            role: Role::Agent,
-        };
+        let caller = Caller::person(TenantId::parse("acme").unwrap(), "ann", Role::Agent);
         let (mut feed, mut out) = streams.open::<u32>(&caller, "Watch", "list again").unwrap();
         feed.missed(Missed::Lagged(1));
         let status = out.next().await.unwrap().unwrap_err();
