@@ -35,6 +35,10 @@ impl Census {
     }
 }
 
+/// Tables that record attempts, refused ones included, by design: the audit
+/// trail notes every call to an audited method whatever its outcome.
+const ATTEMPT_RECORDS: [&str; 1] = ["access.audit_events"];
+
 /// Takes [`Census`]es of one world.
 pub struct Counter {
     pool: PgPool,
@@ -60,6 +64,9 @@ impl Counter {
         anyhow::ensure!(!tables.is_empty(), "the test database has no tables");
         let query = tables
             .iter()
+            .filter(|(schema, table)| {
+                !ATTEMPT_RECORDS.contains(&format!("{schema}.{table}").as_str())
+            })
             .map(|(schema, table)| {
                 format!(
                     "SELECT '{schema}.{table}' AS t, count(*) AS n FROM \"{schema}\".\"{table}\""
