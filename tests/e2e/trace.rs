@@ -72,6 +72,9 @@ async fn a_tickets_journey_from_create_to_webhook_is_one_trace() -> anyhow::Resu
         ("OTEL_EXPORTER_OTLP_ENDPOINT", endpoint.as_str()),
         // Spans leave within 100 ms instead of the default 5 s.
         ("OTEL_BSP_SCHEDULE_DELAY", "100"),
+        // Routing reaches ticket in process, through the same auth layer and
+        // spans: the configured URL leads nowhere, yet tickets get assigned.
+        ("SWITCHBOARD__CLIENTS__TICKET_URL", "http://127.0.0.1:9"),
         // The test's receiver listens on loopback.
         (
             "SWITCHBOARD__NOTIFICATION__WEBHOOK_ALLOWED_CIDRS",

@@ -78,6 +78,19 @@ pub async fn migrate(pool: &PgPool, service: &str, migrations: &Migrator) -> Res
         })
 }
 
+/// Opens a pool of `service`, applies its migrations, and closes the pool:
+/// `switchboard migrate` for one service.
+pub async fn migrate_once(
+    settings: &DatabaseSettings,
+    service: &str,
+    migrations: &Migrator,
+) -> Result<(), DbError> {
+    let pool = pool(settings, service)?;
+    let result = migrate(&pool, service, migrations).await;
+    pool.close().await;
+    result
+}
+
 /// Readiness of `service`'s schema: `Ok` once the newest of `migrations` has
 /// been applied, so pods started before the migration Job finishes take no
 /// traffic; otherwise the reason, for the health log.

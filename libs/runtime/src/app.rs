@@ -18,7 +18,8 @@
 //! result after start applies at once).
 
 use std::{
-    collections::BTreeMap, fmt::Display, future::Future, pin::Pin, sync::Arc, time::Duration,
+    collections::BTreeMap, convert::Infallible, fmt::Display, future::Future, pin::Pin, sync::Arc,
+    time::Duration,
 };
 
 use tokio::{net::TcpListener, sync::watch};
@@ -112,7 +113,22 @@ pub struct App {
     background: CancellationToken,
     tasks: TaskTracker,
     refreshing_keys: bool,
+    in_process: BTreeMap<&'static str, InProcess>,
 }
+
+/// A gRPC service of this process called without the network: the same
+/// authentication, scopes, audit, spans and metrics as over a socket.
+pub type InProcess = tower::util::BoxCloneSyncService<
+    http::Request<tonic::body::Body>,
+    http::Response<tonic::body::Body>,
+    TransportError,
+>;
+
+/// Why a call through an [`InProcess`] transport failed before any answer
+/// (a concrete type: tonic's clients need `Into<StdError>` of it).
+#[derive(Debug, thiserror::Error)]
+#[error(transparent)]
+pub struct TransportError(pub Box<dyn std::error::Error + Send + Sync>);
 
 impl App {
     /// A new process with nothing enabled yet; `shutdown` starts the drain.
@@ -130,6 +146,7 @@ impl App {
             background: CancellationToken::new(),
             tasks: TaskTracker::new(),
             refreshing_keys: false,
+            in_process: BTreeMap::new(),
         }
     }
 
@@ -164,6 +181,14 @@ impl App {
         S::Future: Send + 'static,
     {
         let authenticated = tower::Layer::layer(&AuthLayer::new(self.auth.clone()), service);
+        let observed = tower::Layer::layer(&crate::grpc::ObserveLayer, authenticated.clone());
+        self.in_process.insert(
+            S::NAME,
+            InProcess::new(tower::ServiceExt::map_err(
+                observed,
+                |e: Infallible| match e {},
+            )),
+        );
         self.grpc.add_service(authenticated);
         self.refresh_issuer_keys();
     }
@@ -191,6 +216,13 @@ impl App {
                 }
             }
         });
+    }
+
+    /// `name` (a gRPC service name) as an in-process client transport, when
+    /// this process serves it: a call between two services of one process
+    /// then never leaves it.
+    pub fn in_process(&self, name: &str) -> Option<InProcess> {
+        self.in_process.get(name).cloned()
     }
 
     /// The stream budget every server stream of this process opens through.
@@ -280,6 +312,19 @@ impl App {
     /// stops on its own, everything else stops too and the error is
     /// returned, so the process exits non-zero and gets restarted.
     pub async fn run(self, listener: TcpListener) -> Result<(), RunError> {
+        let connections = self.settings.connections.clone();
+        self.run_server(move |grpc, drain| grpc.serve(listener, connections, drain))
+            .await
+    }
+
+    /// [`App::run`] with the server `serve` builds from the gRPC services
+    /// and the future that starts its drain: the seam where tests make a
+    /// server die.
+    async fn run_server<F, Fut>(self, serve: F) -> Result<(), RunError>
+    where
+        F: FnOnce(GrpcServer, Pin<Box<dyn Future<Output = ()> + Send>>) -> Fut,
+        Fut: Future<Output = Result<(), tonic::transport::Error>> + Send + 'static,
+    {
         let grace = self.settings.shutdown.grace();
         let health = self.grpc.health();
         let names = self.grpc.service_names();
@@ -291,14 +336,14 @@ impl App {
         health
             .set_service_status(LIVENESS, ServingStatus::Serving)
             .await;
-        let connections = self.settings.connections.clone();
-        let server = tokio::spawn(self.grpc.serve(listener, connections, {
+        let drain = {
             let marked = marked.clone();
-            async move {
+            Box::pin(async move {
                 marked.cancelled().await;
                 tracing::info!("shutdown requested, draining in-flight calls");
-            }
-        }));
+            })
+        };
+        let server = tokio::spawn(serve(self.grpc, drain));
         let reporter = tokio::spawn(report_health(
             health.clone(),
             names,
@@ -564,6 +609,22 @@ mod tests {
         ];
         let s = statuses(&names, &components);
         assert_eq!((s["a.A"], s["b.B"], s[""]), (true, false, false));
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stops_on_its_own_ends_the_run_with_an_error_and_stops_the_rest() {
+        let settings = crate::Settings::load(None).expect("defaults load");
+        let app = App::new(settings, CancellationToken::new());
+        let (stopped_tx, stopped) = tokio::sync::oneshot::channel();
+        app.spawn_background(move |stop| async move {
+            stop.cancelled().await;
+            let _ = stopped_tx.send(());
+        });
+        // The server returns at once, though nobody asked it to stop.
+        let outcome = app.run_server(|_grpc, _drain| async { Ok(()) }).await;
+        assert!(matches!(outcome, Err(RunError::Stopped)), "{outcome:?}");
+        // Background work was told to stop before the run returned.
+        stopped.await.expect("the background task saw the stop");
     }
 
     #[tokio::test]

@@ -34,10 +34,7 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the access schema's migrations (`switchboard migrate`).
 pub async fn migrate(settings: &switchboard_runtime::Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SCHEMA)?;
-    let result = db::migrate(&pool, SCHEMA, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SCHEMA, &MIGRATIONS).await
 }
 
 /// Every process: API tokens are accepted and audited calls are written to

@@ -79,10 +79,7 @@ pub const BATCH: usize = 1000;
 
 /// Applies the analytics schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SERVICE)?;
-    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SERVICE, &MIGRATIONS).await
 }
 
 /// Adds the analytics service to `app`: its API, the event consumer that

@@ -43,10 +43,7 @@ pub const SUGGEST_CONSUMER: &str = "knowledge-suggest";
 
 /// Applies the knowledge schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SERVICE)?;
-    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SERVICE, &MIGRATIONS).await
 }
 
 /// Adds the knowledge service to `app`: its API, its outbox relay, the index

@@ -51,10 +51,7 @@ pub const CONSUMER: &str = "notification";
 
 /// Applies the notification schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SERVICE)?;
-    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SERVICE, &MIGRATIONS).await
 }
 
 /// Adds the notification service to `app`: its API, the event consumer,

@@ -29,6 +29,7 @@ use switchboard_events::{
 };
 use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::routing::v1::routing_service_server::{self, RoutingServiceServer};
+use switchboard_proto::ticket::v1::ticket_service_server;
 use switchboard_runtime::{App, Settings};
 
 pub use api::RoutingApi;
@@ -45,10 +46,7 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the routing schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SERVICE)?;
-    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SERVICE, &MIGRATIONS).await
 }
 
 /// How a routing replica runs; the defaults suit production.
@@ -113,8 +111,12 @@ pub async fn mount_with(
     )
     .await
     .map_err(|e| MountError::Redis(e.to_string()))?;
-    let tickets = tickets::TicketClient::new(&settings.clients.ticket_url, app.auth())
-        .map_err(MountError::Config)?;
+    // Beside ticket in one process, routing calls it without the network.
+    let tickets = match app.in_process(ticket_service_server::SERVICE_NAME) {
+        Some(ticket) => tickets::TicketClient::in_process(ticket, app.auth()),
+        None => tickets::TicketClient::new(&settings.clients.ticket_url, app.auth())
+            .map_err(MountError::Config)?,
+    };
     let router = Arc::new(Router::new(
         store,
         live.clone(),

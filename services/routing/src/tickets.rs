@@ -12,6 +12,7 @@ use switchboard_proto::{
     common::v1::Priority,
     ticket::v1::{self as tpb, ticket_service_client::TicketServiceClient},
 };
+use switchboard_runtime::app::{InProcess, TransportError};
 use switchboard_runtime::{
     Authenticator, Caller, Role, TenantId,
     auth::{Access, Area, Scopes, Via},
@@ -82,7 +83,7 @@ type Result<T> = std::result::Result<T, TicketCallError>;
 /// The ticket service, reached at `clients.ticket_url`.
 #[derive(Debug)]
 pub struct TicketClient {
-    client: TicketServiceClient<Channel>,
+    client: TicketServiceClient<InProcess>,
     auth: Authenticator,
     tokens: Mutex<HashMap<String, (String, Instant)>>,
 }
@@ -94,11 +95,23 @@ impl TicketClient {
             .map_err(|e| format!("`clients.ticket_url` {url}: {e}"))?
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(10));
-        Ok(Self {
-            client: TicketServiceClient::new(endpoint.connect_lazy()),
+        let channel =
+            tower::ServiceExt::map_err(endpoint.connect_lazy(), |e| TransportError(Box::new(e)));
+        Ok(Self::over(InProcess::new(channel), auth))
+    }
+
+    /// A client of the ticket service this process serves itself: calls
+    /// take the same authentication and scopes, without the network.
+    pub fn in_process(ticket: InProcess, auth: Authenticator) -> Self {
+        Self::over(ticket, auth)
+    }
+
+    fn over(transport: InProcess, auth: Authenticator) -> Self {
+        Self {
+            client: TicketServiceClient::new(transport),
             auth,
             tokens: Mutex::new(HashMap::new()),
-        })
+        }
     }
 
     fn token(&self, tenant: &TenantId) -> String {

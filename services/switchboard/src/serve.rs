@@ -10,7 +10,7 @@ use tokio_util::sync::CancellationToken;
 use crate::services::Service;
 
 /// Runs `services` until SIGTERM/SIGINT, then drains and exits.
-pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
+pub async fn serve(settings: Settings, services: Vec<Service>) -> anyhow::Result<()> {
     let _telemetry = telemetry::init(&settings.log, "switchboard")?;
     if settings.auth.uses_development_secret() {
         tracing::warn!(
@@ -30,20 +30,9 @@ pub async fn serve(mut settings: Settings, services: Vec<Service>) -> anyhow::Re
         }
     });
 
-    // Bound before the services mount so that routing, when it shares the
-    // process with ticket, calls this very listener whatever port it got.
     let listener = TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on `grpc.listen` {listen}"))?;
-    if services.contains(&Service::Ticket) && services.contains(&Service::Routing) {
-        let port = listener.local_addr()?.port();
-        let host = match listen.ip() {
-            ip if ip.is_unspecified() => "127.0.0.1".to_owned(),
-            std::net::IpAddr::V6(ip) => format!("[{ip}]"),
-            ip => ip.to_string(),
-        };
-        settings.clients.ticket_url = format!("http://{host}:{port}");
-    }
 
     let mut app = App::new(settings.clone(), shutdown.clone());
     let js = if services.iter().any(|s| s.uses_events()) {

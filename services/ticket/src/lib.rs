@@ -46,10 +46,7 @@ pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
 
 /// Applies the ticket schema's migrations.
 pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
-    let pool = db::pool(&settings.database, SERVICE)?;
-    let result = db::migrate(&pool, SERVICE, &MIGRATIONS).await;
-    pool.close().await;
-    result
+    db::migrate_once(&settings.database, SERVICE, &MIGRATIONS).await
 }
 
 /// Why the ticket service could not be added to a process.
