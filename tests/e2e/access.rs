@@ -292,3 +292,48 @@ async fn routings_credential_can_only_read_assign_and_escalate_tickets() -> anyh
     }
     desk.stop().await
 }
+
+/// The code `token` gets for ListTickets from the server behind `channel`.
+async fn list_code(channel: &tonic::transport::Channel, token: &str) -> anyhow::Result<Code> {
+    use prost::Message;
+    let rpc = crate::dynamic::rpc(&format!("{TICKETS}ListTickets"));
+    let request = crate::dynamic::from_json(rpc.input(), &json!({}))?;
+    let bytes = bytes::Bytes::from(request.encode_to_vec());
+    Ok(crate::dynamic::call(channel, &rpc, bytes, Some(token))
+        .await
+        .code)
+}
+
+#[tokio::test]
+async fn a_token_revoked_on_one_server_is_refused_by_another_within_the_cache_time()
+-> anyhow::Result<()> {
+    let env = [("SWITCHBOARD__AUTH__API_TOKEN_CACHE_SECONDS", "2")];
+    let desk = Desk::start(&env).await?;
+    let (second, other) = desk.second_server(&env).await?;
+    let admin = desk.token(TENANT, "ada@acme.test", Role::Admin);
+    let (name, secret) = create(&desk, &admin, "two replicas", &["ticket:read"]).await?;
+    // Both replicas have verified (and cached) the token.
+    assert_eq!(list_code(&desk.channel, &secret).await?, Code::Ok);
+    assert_eq!(list_code(&other, &secret).await?, Code::Ok);
+
+    desk.call(
+        &admin,
+        &format!("{ACCESS}RevokeApiToken"),
+        json!({"name": name}),
+    )
+    .await?;
+    wait_for(
+        Duration::from_secs(10),
+        "the other replica to refuse it",
+        || async { matches!(list_code(&other, &secret).await, Ok(Code::Unauthenticated)) },
+    )
+    .await?;
+    assert_eq!(
+        list_code(&desk.channel, &secret).await?,
+        Code::Unauthenticated
+    );
+
+    drop(other);
+    second.terminate(Duration::from_secs(15)).await?;
+    desk.stop().await
+}

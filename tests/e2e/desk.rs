@@ -43,6 +43,15 @@ impl Desk {
         })
     }
 
+    /// Another `switchboard serve` of the same world (database, stream,
+    /// Redis), serving once it is SERVING, and a channel to it.
+    pub async fn second_server(&self, env: &[(&str, &str)]) -> anyhow::Result<(Server, Channel)> {
+        let server = self.world.serve(&[], env)?;
+        let channel = server.channel().await?;
+        server.wait_serving(&channel, "").await?;
+        Ok((server, channel))
+    }
+
     /// The test's database, stream and NATS server.
     pub fn world(&self) -> &World {
         &self.world
