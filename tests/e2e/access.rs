@@ -231,6 +231,38 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
     );
     assert!(!t.contains("ListTickets"), "reads are not audited: {t}");
 
+    // Filters: one service's calls, one actor's calls.
+    let routing_only = desk
+        .call(
+            &admin,
+            &format!("{ACCESS}ListAuditEvents"),
+            json!({"method": "/switchboard.routing.v1.RoutingService/"}),
+        )
+        .await?;
+    let events = routing_only["events"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert!(!events.is_empty(), "{routing_only}");
+    assert!(
+        events.iter().all(|e| e["method"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("/switchboard.routing.v1.RoutingService/"))),
+        "{routing_only}"
+    );
+    let adas = desk
+        .call(
+            &admin,
+            &format!("{ACCESS}ListAuditEvents"),
+            json!({"actor": "ada@acme.test"}),
+        )
+        .await?
+        .to_string();
+    assert!(
+        adas.contains("CreateApiToken") && !adas.contains("UpdateRoutingRules"),
+        "{adas}"
+    );
+
     desk.stop().await
 }
 

@@ -12,7 +12,7 @@ use tonic::{Request, Response, Status};
 use uuid::Uuid;
 
 use crate::{
-    store::{AuditRow, NewToken, Store, StoreError, TokenRecord},
+    store::{AuditFilter, AuditRow, NewToken, Store, StoreError, TokenRecord},
     token,
 };
 
@@ -145,6 +145,86 @@ fn audited<T>(message: T, target: String) -> Response<T> {
     let mut response = Response::new(message);
     response.extensions_mut().insert(AuditTarget(target));
     response
+}
+
+/// Longest actor filter, in bytes.
+const MAX_ACTOR_BYTES: usize = 256;
+/// Longest method filter, in bytes.
+const MAX_METHOD_BYTES: usize = 200;
+
+/// A `ListAuditEvents` request, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditQuery {
+    /// Events per page.
+    pub page_size: i32,
+    /// Only events older than this one (the page token).
+    pub before: Option<Uuid>,
+    /// Which events.
+    pub filter: AuditFilter,
+}
+
+/// The checked fields of a `ListAuditEvents` request.
+pub fn check_audit_query(r: &pb::ListAuditEventsRequest) -> Result<AuditQuery, Violations> {
+    let mut v = Violations::default();
+    let page_size = match r.page_size {
+        0 => 50,
+        n @ 1..=MAX_PAGE => n,
+        _ => {
+            v.add("page_size", format!("0 to {MAX_PAGE}"));
+            0
+        }
+    };
+    let before = match r.page_token.as_str() {
+        "" => None,
+        t => match t
+            .strip_prefix(PAGE_PREFIX)
+            .and_then(|id| Uuid::try_parse(id).ok())
+        {
+            Some(id) => Some(id),
+            None => {
+                v.add("page_token", "not a token from a previous response");
+                None
+            }
+        },
+    };
+    if r.actor.len() > MAX_ACTOR_BYTES {
+        v.add("actor", format!("at most {MAX_ACTOR_BYTES} bytes"));
+    }
+    if r.method.len() > MAX_METHOD_BYTES || !(r.method.is_empty() || r.method.starts_with('/')) {
+        v.add(
+            "method",
+            format!("a method path starting with `/`, at most {MAX_METHOD_BYTES} bytes"),
+        );
+    }
+    let mut time = |field: &str, t: &Option<Timestamp>| match t {
+        None => None,
+        Some(t) => {
+            let at =
+                DateTime::from_timestamp(t.seconds, u32::try_from(t.nanos).unwrap_or(u32::MAX));
+            if at.is_none() {
+                v.add(field, "a valid timestamp");
+            }
+            at
+        }
+    };
+    let start = time("start_time", &r.start_time);
+    let end = time("end_time", &r.end_time);
+    if let (Some(s), Some(e)) = (start, end)
+        && e <= s
+    {
+        v.add("end_time", "after start_time");
+    }
+    let nonempty = |s: &str| (!s.is_empty()).then(|| s.to_owned());
+    v.into_result(AuditQuery {
+        page_size,
+        before,
+        filter: AuditFilter {
+            actor: nonempty(&r.actor),
+            method: nonempty(&r.method),
+            start,
+            end,
+        },
+    })
 }
 
 /// A create request's fields, checked.
@@ -312,33 +392,16 @@ impl AccessService for AccessApi {
         if c.role != Role::Admin {
             return Err(ApiError::Denied("the audit trail is for tenant admins").into());
         }
-        let r = request.get_ref();
-        let mut v = Violations::default();
-        let size = match r.page_size {
-            0 => 50,
-            n @ 1..=MAX_PAGE => n,
-            _ => {
-                v.add("page_size", format!("0 to {MAX_PAGE}"));
-                0
-            }
-        };
-        let before = match r.page_token.as_str() {
-            "" => None,
-            t => match t
-                .strip_prefix(PAGE_PREFIX)
-                .and_then(|id| Uuid::try_parse(id).ok())
-            {
-                Some(id) => Some(id),
-                None => {
-                    v.add("page_token", "not a token from a previous response");
-                    None
-                }
-            },
-        };
-        v.into_result(()).map_err(ApiError::from)?;
+        let query = check_audit_query(request.get_ref()).map_err(ApiError::from)?;
+        let size = query.page_size;
         let mut rows = self
             .store
-            .list_audit(c.tenant.as_str(), before, i64::from(size) + 1)
+            .list_audit(
+                c.tenant.as_str(),
+                &query.filter,
+                query.before,
+                i64::from(size) + 1,
+            )
             .await
             .map_err(ApiError::from)?;
         let more = rows.len() > size as usize;
@@ -363,6 +426,36 @@ mod tests {
             display_name: name.into(),
             scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
             expire_time: None,
+        }
+    }
+
+    #[test]
+    fn audit_queries_are_checked_field_by_field() {
+        let ok = check_audit_query(&pb::ListAuditEventsRequest {
+            method: "/switchboard.routing.v1.RoutingService/".into(),
+            actor: "ada".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(ok.page_size, 50);
+        assert_eq!(ok.filter.actor.as_deref(), Some("ada"));
+        let bad = check_audit_query(&pb::ListAuditEventsRequest {
+            page_size: 501,
+            page_token: "x".into(),
+            method: "RoutingService".into(),
+            actor: "a".repeat(257),
+            start_time: Some(Timestamp {
+                seconds: 100,
+                nanos: 0,
+            }),
+            end_time: Some(Timestamp {
+                seconds: 50,
+                nanos: 0,
+            }),
+        })
+        .unwrap_err();
+        for field in ["page_size", "page_token", "method", "actor", "end_time"] {
+            assert!(bad.has(field), "{field}");
         }
     }
 

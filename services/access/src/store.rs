@@ -80,6 +80,19 @@ pub struct AuditRow {
     pub outcome: String,
 }
 
+/// Which audit events a listing keeps.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Only this actor's.
+    pub actor: Option<String>,
+    /// Only this method's, or this service's when it ends in `/`.
+    pub method: Option<String>,
+    /// Only those that ended at or after this.
+    pub start: Option<DateTime<Utc>>,
+    /// Only those that ended before this.
+    pub end: Option<DateTime<Utc>>,
+}
+
 /// Why a store call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -284,21 +297,32 @@ impl Store {
         Ok(())
     }
 
-    /// A page of `tenant`'s trail, newest first, older than `before`.
+    /// A page of `tenant`'s trail that passes `filter`, newest first,
+    /// older than `before`.
     pub async fn list_audit(
         &self,
         tenant: &str,
+        filter: &AuditFilter,
         before: Option<Uuid>,
         limit: i64,
     ) -> Result<Vec<AuditRow>, StoreError> {
         Ok(sqlx::query_as::<_, AuditRow>(
             "SELECT id, occurred_at, actor, actor_kind, actor_role, method, target, outcome \
              FROM audit_events WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2) \
+               AND ($4::text IS NULL OR actor = $4) \
+               AND ($5::text IS NULL OR method = $5 \
+                    OR (right($5, 1) = '/' AND starts_with(method, $5))) \
+               AND ($6::timestamptz IS NULL OR occurred_at >= $6) \
+               AND ($7::timestamptz IS NULL OR occurred_at < $7) \
              ORDER BY id DESC LIMIT $3",
         )
         .bind(tenant)
         .bind(before)
         .bind(limit)
+        .bind(filter.actor.as_deref())
+        .bind(filter.method.as_deref())
+        .bind(filter.start)
+        .bind(filter.end)
         .fetch_all(&self.pool)
         .await?)
     }
