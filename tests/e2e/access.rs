@@ -231,6 +231,48 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
     );
     assert!(!t.contains("ListTickets"), "reads are not audited: {t}");
 
+    // An entry shows what was asked and the state after, secrets redacted.
+    let (_, hook_secret) = ("", "a-signing-secret-of-the-matrix");
+    desk.call(
+        &admin,
+        "switchboard.notification.v1.NotificationService/CreateWebhook",
+        json!({"webhook": {
+            "url": "https://hooks.example.com/audit",
+            "eventTypes": ["ticket.created"],
+            "secret": hook_secret,
+        }}),
+    )
+    .await?;
+    let hooks = || async {
+        desk.call(
+            &admin,
+            &format!("{ACCESS}ListAuditEvents"),
+            json!({"method": "/switchboard.notification.v1.NotificationService/CreateWebhook"}),
+        )
+        .await
+        .unwrap_or_default()
+    };
+    wait_for(
+        Duration::from_secs(10),
+        "the webhook's audit entry",
+        || async {
+            hooks().await["events"]
+                .as_array()
+                .is_some_and(|e| !e.is_empty())
+        },
+    )
+    .await?;
+    let entry = hooks().await["events"][0].clone();
+    let asked: Value = serde_json::from_str(entry["requestJson"].as_str().unwrap_or("null"))?;
+    let result: Value = serde_json::from_str(entry["resultJson"].as_str().unwrap_or("null"))?;
+    assert_eq!(
+        asked["webhook"]["url"], "https://hooks.example.com/audit",
+        "{entry}"
+    );
+    assert_eq!(asked["webhook"]["secret"], "[redacted]", "{entry}");
+    assert!(text(&result, "name")?.starts_with("webhooks/"), "{entry}");
+    assert!(!entry.to_string().contains(hook_secret), "{entry}");
+
     // Filters: one service's calls, one actor's calls.
     let routing_only = desk
         .call(

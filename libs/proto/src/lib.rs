@@ -7,6 +7,7 @@
 )]
 
 pub mod guard;
+pub mod json;
 
 /// Encoded `FileDescriptorSet` of every Switchboard proto, for reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] =

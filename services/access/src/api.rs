@@ -137,6 +137,8 @@ fn audit_to_proto(r: AuditRow) -> pb::AuditEvent {
         method: r.method,
         target: r.target,
         outcome: r.outcome,
+        request_json: r.request.map(|j| j.to_string()).unwrap_or_default(),
+        result_json: r.result.map(|j| j.to_string()).unwrap_or_default(),
     }
 }
 

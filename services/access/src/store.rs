@@ -78,6 +78,10 @@ pub struct AuditRow {
     pub target: String,
     /// The status code name.
     pub outcome: String,
+    /// What was asked, as JSON.
+    pub request: Option<serde_json::Value>,
+    /// What came of it, as JSON.
+    pub result: Option<serde_json::Value>,
 }
 
 /// Which audit events a listing keeps.
@@ -280,7 +284,7 @@ impl Store {
         }
         let mut insert = QueryBuilder::<Postgres>::new(
             "INSERT INTO audit_events (id, tenant, occurred_at, actor, actor_kind, actor_role, \
-             method, target, outcome) ",
+             method, target, outcome, request, result) ",
         );
         insert.push_values(records, |mut row, r| {
             row.push_bind(Uuid::now_v7())
@@ -291,7 +295,9 @@ impl Store {
                 .push_bind(r.actor_role.to_string())
                 .push_bind(r.method.clone())
                 .push_bind(r.target.clone())
-                .push_bind(code_name(r.outcome));
+                .push_bind(code_name(r.outcome))
+                .push_bind(r.request.clone())
+                .push_bind(r.result.clone());
         });
         insert.build().execute(&self.pool).await?;
         Ok(())
@@ -307,8 +313,8 @@ impl Store {
         limit: i64,
     ) -> Result<Vec<AuditRow>, StoreError> {
         Ok(sqlx::query_as::<_, AuditRow>(
-            "SELECT id, occurred_at, actor, actor_kind, actor_role, method, target, outcome \
-             FROM audit_events WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2) \
+            "SELECT id, occurred_at, actor, actor_kind, actor_role, method, target, outcome, \
+             request, result FROM audit_events WHERE tenant = $1 AND ($2::uuid IS NULL OR id < $2) \
                AND ($4::text IS NULL OR actor = $4) \
                AND ($5::text IS NULL OR method = $5 \
                     OR (right($5, 1) = '/' AND starts_with(method, $5))) \

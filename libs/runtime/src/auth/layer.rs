@@ -13,6 +13,11 @@ use std::{
 use tonic::{Status, body::Body, server::NamedService};
 use tower::{Layer, Service};
 
+use bytes::Bytes;
+use http_body::Frame;
+use http_body_util::{BodyExt, StreamBody};
+use switchboard_proto::json::{self, Side};
+
 use super::{AuditRecord, AuditTarget, Authenticator, Caller, Via, scope};
 
 /// Wraps services in [`Authenticated`].
@@ -78,6 +83,24 @@ where
                 Ok(caller) => caller,
                 Err(status) => return Ok(status.into_http()),
             };
+            if !super::audited(&path) {
+                return match permitted(&caller, &path) {
+                    Ok(()) => {
+                        request.extensions_mut().insert(caller);
+                        inner.call(request).await
+                    }
+                    Err(status) => Ok(status.into_http()),
+                };
+            }
+            // Audited calls are unary and small: their bodies are read whole
+            // so the trail shows what was asked and what came of it.
+            let (parts, body) = request.into_parts();
+            let Ok((asked, _)) = buffered(body).await else {
+                return Ok(
+                    Status::invalid_argument("the request body could not be read").into_http(),
+                );
+            };
+            let mut request = http::Request::from_parts(parts, replay(asked.clone(), None));
             let response = match permitted(&caller, &path) {
                 Ok(()) => {
                     request.extensions_mut().insert(caller.clone());
@@ -85,9 +108,18 @@ where
                 }
                 Err(status) => status.into_http(),
             };
-            if super::audited(&path) {
-                auth.audit(record(caller, path, &response));
+            let (parts, body) = response.into_parts();
+            let Ok((answer, trailers)) = buffered(body).await else {
+                return Ok(Status::internal("the response could not be read").into_http());
+            };
+            let ended = outcome(&parts.headers, trailers.as_ref());
+            let mut entry = record(caller, path, ended, &parts.extensions);
+            let response = http::Response::from_parts(parts, replay(answer.clone(), trailers));
+            entry.request = json::framed_to_json(&entry.method, Side::Request, &asked);
+            if entry.outcome == tonic::Code::Ok {
+                entry.result = json::framed_to_json(&entry.method, Side::Response, &answer);
             }
+            auth.audit(entry);
             Ok(response)
         })
     }
@@ -120,18 +152,51 @@ impl Authenticator {
     }
 }
 
-/// The audit record of `caller`'s call to `path` that ended in `response`.
-fn record(caller: Caller, path: String, response: &http::Response<Body>) -> AuditRecord {
-    // Errors are trailers-only responses, so their status is in the headers;
-    // a response that starts normally ends OK for unary calls.
-    let outcome = response
-        .headers()
+/// Largest body of an audited call that is read whole.
+const MAX_AUDITED_BODY: usize = 8 << 20;
+
+/// A body read whole, with its trailers.
+async fn buffered(body: Body) -> Result<(Bytes, Option<http::HeaderMap>), ()> {
+    let collected = http_body_util::Limited::new(body, MAX_AUDITED_BODY)
+        .collect()
+        .await
+        .map_err(|_| ())?;
+    let trailers = collected.trailers().cloned();
+    Ok((collected.to_bytes(), trailers))
+}
+
+/// A body that yields `data`, then `trailers`; an empty one stays empty, so
+/// a trailers-only answer (an error) still ends with its headers.
+fn replay(data: Bytes, trailers: Option<http::HeaderMap>) -> Body {
+    if data.is_empty() && trailers.is_none() {
+        return Body::empty();
+    }
+    let frames = [Some(Frame::data(data)), trailers.map(Frame::trailers)]
+        .into_iter()
+        .flatten()
+        .map(Ok::<_, Infallible>);
+    Body::new(StreamBody::new(futures::stream::iter(frames)))
+}
+
+/// How a call ended: errors are trailers-only responses with the status in
+/// the headers; otherwise it is in the trailers.
+fn outcome(headers: &http::HeaderMap, trailers: Option<&http::HeaderMap>) -> tonic::Code {
+    headers
         .get("grpc-status")
+        .or_else(|| trailers.and_then(|t| t.get("grpc-status")))
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<i32>().ok())
-        .map_or(tonic::Code::Ok, tonic::Code::from_i32);
-    let target = response
-        .extensions()
+        .map_or(tonic::Code::Unknown, tonic::Code::from_i32)
+}
+
+/// The audit record of `caller`'s call to `path`.
+fn record(
+    caller: Caller,
+    path: String,
+    outcome: tonic::Code,
+    extensions: &http::Extensions,
+) -> AuditRecord {
+    let target = extensions
         .get::<AuditTarget>()
         .map(|t| t.0.clone())
         .unwrap_or_default();
@@ -144,6 +209,8 @@ fn record(caller: Caller, path: String, response: &http::Response<Body>) -> Audi
         method: path,
         target,
         outcome,
+        request: None,
+        result: None,
     }
 }
 

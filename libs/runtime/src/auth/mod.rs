@@ -266,7 +266,7 @@ pub trait ApiTokens: Send + Sync + 'static {
 }
 
 /// One audited call, as the auth layer saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct AuditRecord {
     /// Whose trail it belongs to.
     pub tenant: TenantId,
@@ -282,6 +282,11 @@ pub struct AuditRecord {
     pub target: String,
     /// How the call ended.
     pub outcome: tonic::Code,
+    /// What was asked, as JSON with secrets redacted.
+    pub request: Option<serde_json::Value>,
+    /// What came of it when it succeeded (the state after the change), as
+    /// JSON with secrets redacted.
+    pub result: Option<serde_json::Value>,
 }
 
 /// The resource a handler acted on, put in its response's extensions so the
