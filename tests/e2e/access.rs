@@ -141,50 +141,28 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
         json!({"name": name}),
     )
     .await?;
-    wait_for(
-        Duration::from_secs(10),
-        "the rotated-out secret refused",
-        || async {
-            matches!(
-                code(&desk, &fresh, &format!("{TICKETS}ListTickets"), json!({})).await,
-                Ok((Code::Unauthenticated, _))
-            )
-        },
-    )
-    .await?;
+    refused_soon(&desk.channel, &fresh, "the rotated-out secret").await?;
 
     // Revocation reaches the server within the cache time.
     let (_, live) = create(&desk, &admin, "short-lived", &["ticket:read"]).await?;
     desk.call(&live, &format!("{TICKETS}ListTickets"), json!({}))
         .await?;
-    let (short_name, _) = {
-        let listed = desk
-            .call(&admin, &format!("{ACCESS}ListApiTokens"), json!({}))
-            .await?;
-        let token = listed["tokens"]
-            .as_array()
-            .and_then(|all| all.iter().find(|t| t["displayName"] == "short-lived"))
-            .cloned()
-            .unwrap_or_default();
-        (text(&token, "name")?, ())
-    };
+    let listed = desk
+        .call(&admin, &format!("{ACCESS}ListApiTokens"), json!({}))
+        .await?;
+    let short_lived = listed["tokens"]
+        .as_array()
+        .and_then(|all| all.iter().find(|t| t["displayName"] == "short-lived"))
+        .cloned()
+        .unwrap_or_default();
+    let short_name = text(&short_lived, "name")?;
     desk.call(
         &admin,
         &format!("{ACCESS}RevokeApiToken"),
         json!({"name": short_name}),
     )
     .await?;
-    wait_for(
-        Duration::from_secs(10),
-        "the revoked token refused",
-        || async {
-            matches!(
-                code(&desk, &live, &format!("{TICKETS}ListTickets"), json!({})).await,
-                Ok((Code::Unauthenticated, _))
-            )
-        },
-    )
-    .await?;
+    refused_soon(&desk.channel, &live, "the revoked token").await?;
     let (c, why) = code(
         &desk,
         &admin,
@@ -378,6 +356,20 @@ async fn list_code(channel: &tonic::transport::Channel, token: &str) -> anyhow::
         .code)
 }
 
+/// Waits until the server behind `channel` refuses `token` (bounded).
+async fn refused_soon(
+    channel: &tonic::transport::Channel,
+    token: &str,
+    what: &str,
+) -> anyhow::Result<()> {
+    wait_for(
+        Duration::from_secs(10),
+        &format!("{what} refused"),
+        || async { matches!(list_code(channel, token).await, Ok(Code::Unauthenticated)) },
+    )
+    .await
+}
+
 #[tokio::test]
 async fn a_token_revoked_on_one_server_is_refused_by_another_within_the_cache_time()
 -> anyhow::Result<()> {
@@ -396,12 +388,7 @@ async fn a_token_revoked_on_one_server_is_refused_by_another_within_the_cache_ti
         json!({"name": name}),
     )
     .await?;
-    wait_for(
-        Duration::from_secs(10),
-        "the other replica to refuse it",
-        || async { matches!(list_code(&other, &secret).await, Ok(Code::Unauthenticated)) },
-    )
-    .await?;
+    refused_soon(&other, &secret, "the token on the other replica").await?;
     assert_eq!(
         list_code(&desk.channel, &secret).await?,
         Code::Unauthenticated

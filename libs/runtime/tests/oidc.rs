@@ -195,16 +195,23 @@ async fn wrong_audience_issuer_role_or_algorithm_is_refused() {
     assert!(auth.verify(&rsa.sign(expired)).await.is_err());
 }
 
-#[tokio::test]
-async fn a_rotated_key_is_fetched_once_and_unknown_kids_cannot_force_fetches() {
+/// A provider serving one key, an authenticator with `min_refresh_seconds`
+/// that has verified a token of it (one fetch), and the provider's next key.
+async fn before_rotation(min_refresh_seconds: u64) -> (Provider, Authenticator, Key, Key) {
     let provider = Provider::default();
     let (old, new) = (rsa(), rsa_next());
     provider.publish(&[&old]);
-    let auth = authenticator(issuer(provider.serve().await), 3600);
+    let auth = authenticator(issuer(provider.serve().await), min_refresh_seconds);
     auth.verify(&old.sign(claims(json!("desk-agents"))))
         .await
         .unwrap();
     assert_eq!(provider.fetches(), 1);
+    (provider, auth, old, new)
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_fetched_once_and_unknown_kids_cannot_force_fetches() {
+    let (provider, auth, old, new) = before_rotation(3600).await;
 
     // The provider rotates within the hour-long refresh limit: a token with
     // the new key is refused without a fetch until the set is fetched again.
@@ -240,15 +247,8 @@ async fn a_rotated_key_is_fetched_once_and_unknown_kids_cannot_force_fetches() {
 
 #[tokio::test]
 async fn an_unknown_kid_refetches_after_the_refresh_limit_and_misses_coalesce() {
-    let provider = Provider::default();
-    let (old, new) = (rsa(), rsa_next());
-    provider.publish(&[&old]);
     // No refresh limit: every miss may fetch (the setting's floor is 1 s).
-    let auth = authenticator(issuer(provider.serve().await), 0);
-    auth.verify(&old.sign(claims(json!("desk-agents"))))
-        .await
-        .unwrap();
-    assert_eq!(provider.fetches(), 1);
+    let (provider, auth, old, new) = before_rotation(0).await;
     provider.publish(&[&old, &new]);
 
     // Twenty callers with the new key at once: one fetch serves them all.
