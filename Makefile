@@ -40,6 +40,7 @@ database: services
 bench: services
 	$(CARGO) build --release -p switchboard -p switchboard-bench
 	target/release/bench --bin target/release/switchboard
+	target/release/auth
 	target/release/knowledge --queries 500
 	target/release/routing
 	target/release/intake --bin target/release/switchboard

@@ -10,6 +10,7 @@ mod fanout;
 mod findings;
 mod fixture;
 mod health;
+mod limits;
 mod mail_loop;
 mod requests;
 mod serve;

@@ -27,7 +27,7 @@ use tokio_util::{sync::CancellationToken, task::TaskTracker};
 use tonic_health::{ServingStatus, server::HealthReporter};
 
 use crate::{
-    Authenticator, Backoff, Settings,
+    Authenticator, Backoff, Limiter, Settings,
     auth::AuthLayer,
     config::HealthSettings,
     grpc::GrpcServer,
@@ -134,6 +134,7 @@ impl App {
     /// A new process with nothing enabled yet; `shutdown` starts the drain.
     pub fn new(settings: Settings, shutdown: CancellationToken) -> Self {
         let auth = Authenticator::from_settings(&settings.auth);
+        auth.set_limiter(Limiter::from_settings(&settings));
         switchboard_proto::guard::set_max_request_bytes(settings.grpc.max_message_bytes);
         let streams = Streams::new(StreamLimits::from(&settings.streams), shutdown.clone());
         Self {

@@ -65,7 +65,97 @@ pub struct Settings {
     pub streams: StreamSettings,
     /// Keepalive and limits of accepted connections.
     pub connections: ConnectionSettings,
+    /// Rate limits of calls (`[limits]`).
+    pub limits: LimitSettings,
 }
+
+/// Rate limits of authenticated calls, shared by replicas through Redis.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LimitSettings {
+    /// Whether calls are limited at all.
+    pub enabled: bool,
+    /// Prefix of the limiter's Redis keys; empty for
+    /// `<events.subject_prefix>:limits`.
+    pub key_prefix: String,
+    /// Milliseconds a Redis check may take before the process falls back to
+    /// its own memory.
+    pub redis_timeout_ms: u64,
+    /// Calls of one caller (a person, or an integration's API token).
+    pub caller: RateSettings,
+    /// Calls of one tenant, all its callers together.
+    pub tenant: RateSettings,
+    /// Failed authentications from one peer address.
+    pub failed_auth: RateSettings,
+    /// Per-tenant overrides of `caller` and `tenant`, keyed by tenant id.
+    #[serde(default)]
+    pub tenants: BTreeMap<String, TenantLimitSettings>,
+}
+
+impl LimitSettings {
+    /// The Redis key prefix, given the installation's subject prefix.
+    pub fn key_prefix_or(&self, subject_prefix: &str) -> String {
+        if self.key_prefix.is_empty() {
+            format!("{subject_prefix}:limits")
+        } else {
+            self.key_prefix.clone()
+        }
+    }
+
+    /// How long one Redis check may take.
+    pub fn redis_timeout(&self) -> Duration {
+        Duration::from_millis(self.redis_timeout_ms)
+    }
+}
+
+/// A sustained rate with room for a burst.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateSettings {
+    /// Calls per second, sustained (fractions allowed: 0.5 is one every 2 s).
+    pub per_second: f64,
+    /// Calls allowed at once after a quiet spell.
+    pub burst: u32,
+}
+
+/// One tenant's own limits; what is left out keeps the default.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantLimitSettings {
+    /// Its callers' limit.
+    #[serde(default)]
+    pub caller: RateOverride,
+    /// Its own limit.
+    #[serde(default)]
+    pub tenant: RateOverride,
+}
+
+/// Either half of a [`RateSettings`], or neither.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateOverride {
+    /// Calls per second, sustained.
+    pub per_second: Option<f64>,
+    /// Calls allowed at once.
+    pub burst: Option<u32>,
+}
+
+impl RateOverride {
+    /// `base` with this override's values in place.
+    pub fn over(&self, base: RateSettings) -> RateSettings {
+        RateSettings {
+            per_second: self.per_second.unwrap_or(base.per_second),
+            burst: self.burst.unwrap_or(base.burst),
+        }
+    }
+}
+
+/// Highest sustained rate a limit may name (calls per second).
+const MAX_RATE: f64 = 1_000_000.0;
+/// Lowest sustained rate a limit may name: one call a day.
+const MIN_RATE: f64 = 1.0 / 86_400.0;
+/// Largest burst a limit may name.
+const MAX_BURST: u32 = 1_000_000;
 
 /// Caps and buffers of server streams (`Watch…`, `Subscribe`, exports).
 #[derive(Debug, Clone, Deserialize)]
@@ -589,6 +679,7 @@ impl Settings {
         }
         self.validate_attachments()?;
         self.validate_streams()?;
+        self.validate_limits()?;
         let h = &self.health;
         if h.interval_ms < 100 || h.timeout_ms == 0 || h.timeout_ms > h.interval_ms {
             return invalid(
@@ -709,6 +800,51 @@ impl Settings {
         Ok(())
     }
 
+    fn validate_limits(&self) -> Result<(), ConfigError> {
+        // Parsing opens nothing; a URL Redis's client cannot use would leave
+        // every replica limiting on its own.
+        if redis::Client::open(self.redis.url.expose_secret()).is_err() {
+            return invalid(
+                "redis.url",
+                "must be a redis:// URL (or a unix socket path)",
+            );
+        }
+        let l = &self.limits;
+        if l.key_prefix
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return invalid(
+                "limits.key_prefix",
+                "must not contain spaces or control characters",
+            );
+        }
+        if l.redis_timeout_ms == 0 || l.redis_timeout_ms > 10_000 {
+            return invalid("limits.redis_timeout_ms", "must be between 1 and 10000");
+        }
+        check_rate("limits.caller", l.caller)?;
+        check_rate("limits.tenant", l.tenant)?;
+        check_rate("limits.failed_auth", l.failed_auth)?;
+        for (tenant, own) in &l.tenants {
+            if let Err(e) = crate::TenantId::parse(tenant) {
+                return invalid("limits.tenants", &e);
+            }
+            for (key, rate) in [
+                ("caller", own.caller.over(l.caller)),
+                ("tenant", own.tenant.over(l.tenant)),
+            ] {
+                check_rate("limits.tenants", rate).map_err(|e| match e {
+                    ConfigError::Invalid { reason, .. } => ConfigError::Invalid {
+                        key: "limits.tenants",
+                        reason: format!("`{tenant}.{key}`: {reason}"),
+                    },
+                    other => other,
+                })?;
+            }
+        }
+        Ok(())
+    }
+
     fn validate_attachments(&self) -> Result<(), ConfigError> {
         let s3 = &self.attachments.s3;
         if self.attachments.backend != AttachmentBackend::S3 {
@@ -764,6 +900,27 @@ where
         return Ok(None);
     }
     raw.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+/// Refuses a rate no limiter can keep: not a positive number within bounds,
+/// or no burst.
+fn check_rate(key: &'static str, rate: RateSettings) -> Result<(), ConfigError> {
+    if !(MIN_RATE..=MAX_RATE).contains(&rate.per_second) {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!(
+                "`per_second` must be between {MIN_RATE:.6} (one a day) and {MAX_RATE}, not {}",
+                rate.per_second
+            ),
+        });
+    }
+    if rate.burst == 0 || rate.burst > MAX_BURST {
+        return Err(ConfigError::Invalid {
+            key,
+            reason: format!("`burst` must be between 1 and {MAX_BURST}"),
+        });
+    }
+    Ok(())
 }
 
 /// A configuration error naming `key`.
@@ -1108,6 +1265,69 @@ mod tests {
         )])
         .unwrap();
         assert_eq!(off.connections.http2_keepalive_interval(), None);
+    }
+
+    #[test]
+    fn limits_have_defaults_and_per_tenant_overrides_key_by_key() {
+        let s = load(&[]).unwrap();
+        let l = &s.limits;
+        assert!(l.enabled);
+        assert_eq!((l.caller.per_second, l.caller.burst), (50.0, 200));
+        assert_eq!((l.tenant.per_second, l.tenant.burst), (1000.0, 5000));
+        assert_eq!(l.key_prefix_or("switchboard"), "switchboard:limits");
+        assert!(l.tenants.is_empty());
+
+        let s = load(&[
+            (
+                "SWITCHBOARD__LIMITS__TENANTS__ACME__CALLER__PER_SECOND",
+                "0.5",
+            ),
+            ("SWITCHBOARD__LIMITS__TENANTS__ACME__TENANT__BURST", "9"),
+            ("SWITCHBOARD__LIMITS__KEY_PREFIX", "desk-a"),
+        ])
+        .unwrap();
+        let acme = &s.limits.tenants["acme"];
+        let caller = acme.caller.over(s.limits.caller);
+        assert_eq!((caller.per_second, caller.burst), (0.5, 200));
+        let tenant = acme.tenant.over(s.limits.tenant);
+        assert_eq!((tenant.per_second, tenant.burst), (1000.0, 9));
+        assert_eq!(s.limits.key_prefix_or("switchboard"), "desk-a");
+    }
+
+    #[test]
+    fn bad_limits_name_the_setting() {
+        for (key, value, name) in [
+            (
+                "SWITCHBOARD__LIMITS__CALLER__PER_SECOND",
+                "0",
+                "limits.caller",
+            ),
+            ("SWITCHBOARD__LIMITS__TENANT__BURST", "0", "limits.tenant"),
+            (
+                "SWITCHBOARD__LIMITS__FAILED_AUTH__PER_SECOND",
+                "-1",
+                "limits.failed_auth",
+            ),
+            (
+                "SWITCHBOARD__LIMITS__REDIS_TIMEOUT_MS",
+                "0",
+                "limits.redis_timeout_ms",
+            ),
+            (
+                "SWITCHBOARD__LIMITS__TENANTS__ACME__CALLER__BURST",
+                "0",
+                "acme.caller",
+            ),
+            (
+                "SWITCHBOARD__LIMITS__TENANTS__ACME__CALLER__RATE",
+                "5",
+                "rate",
+            ),
+            ("SWITCHBOARD__REDIS__URL", "http://cache:6379", "redis.url"),
+        ] {
+            let err = load(&[(key, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{key}={value}: {err}");
+        }
     }
 
     #[test]

@@ -8,6 +8,7 @@ pub mod config;
 pub mod error;
 pub mod fanout;
 pub mod grpc;
+pub mod limits;
 pub mod metrics_http;
 pub mod streams;
 pub mod telemetry;
@@ -21,6 +22,7 @@ pub use error::{
     to_status,
 };
 pub use fanout::{Hub, Missed};
+pub use limits::Limiter;
 pub use streams::{Feed, Outbound, Streams};
 
 /// Every service this binary can run, by its configuration name.

@@ -159,7 +159,10 @@ pub async fn connect_nats(url: &str) -> anyhow::Result<async_nats::Client> {
 }
 
 /// The `SWITCHBOARD__*` environment of a process under test: given database,
-/// NATS and stream, an ephemeral gRPC port, metrics off and a short drain.
+/// NATS and stream, an ephemeral gRPC port, metrics off, a short drain, and
+/// rate limits still checked (in Redis, under the stream's prefix) but far
+/// above what any test sends from one caller and one address (tests of the
+/// limits set their own).
 pub fn test_env(db_url: &str, nats_url: &str, stream: &TestStream) -> Vec<(String, String)> {
     [
         ("SWITCHBOARD__GRPC__LISTEN", "127.0.0.1:0"),
@@ -172,6 +175,12 @@ pub fn test_env(db_url: &str, nats_url: &str, stream: &TestStream) -> Vec<(Strin
         ("SWITCHBOARD__EVENTS__RELAY_POLL_INTERVAL_MS", "20"),
         ("SWITCHBOARD__SHUTDOWN__GRACE_SECONDS", "5"),
         ("SWITCHBOARD__AUTH__JWT_SECRET", TEST_JWT_SECRET),
+        ("SWITCHBOARD__LIMITS__CALLER__PER_SECOND", UNLIMITED),
+        ("SWITCHBOARD__LIMITS__CALLER__BURST", UNLIMITED),
+        ("SWITCHBOARD__LIMITS__TENANT__PER_SECOND", UNLIMITED),
+        ("SWITCHBOARD__LIMITS__TENANT__BURST", UNLIMITED),
+        ("SWITCHBOARD__LIMITS__FAILED_AUTH__PER_SECOND", UNLIMITED),
+        ("SWITCHBOARD__LIMITS__FAILED_AUTH__BURST", UNLIMITED),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), v.to_owned()))
@@ -181,6 +190,9 @@ pub fn test_env(db_url: &str, nats_url: &str, stream: &TestStream) -> Vec<(Strin
     )])
     .collect()
 }
+
+/// The highest rate and burst a limit may name: no test comes near it.
+const UNLIMITED: &str = "1000000";
 
 /// The attachment directory of the test that owns `stream`.
 pub fn attachments_dir(stream: &TestStream) -> std::path::PathBuf {

@@ -1,7 +1,9 @@
 //! `make bench`: durable CreateTicket throughput and latency against the real
 //! stack, printed beside a baseline measured on the same PostgreSQL in the
 //! same run (single-row insert transactions, as pgbench's simplest script),
-//! plus the server's memory. Figures, not assertions: machines are shared.
+//! plus the server's memory; then CreateTicket with rate limiting on beside
+//! off (limits far above the load, so every call pays the Redis check and
+//! none is refused). Figures, not assertions: machines are shared.
 
 use std::{
     path::PathBuf,
@@ -17,7 +19,10 @@ use switchboard_proto::ticket::v1::{
     CreateTicketRequest, Requester, ticket_service_client::TicketServiceClient,
 };
 use switchboard_runtime::{Authenticator, Caller, Role, TenantId};
-use switchboard_testkit::{TEST_JWT_SECRET, process::World};
+use switchboard_testkit::{
+    TEST_JWT_SECRET,
+    process::{Server, World},
+};
 use tonic::{Request, transport::Channel};
 
 /// Measures ticket intake against a `switchboard serve --services ticket` process.
@@ -32,6 +37,9 @@ struct Args {
     /// Concurrent callers, comma separated.
     #[arg(long, default_value = "1,8,32,64", value_delimiter = ',')]
     concurrency: Vec<usize>,
+    /// Concurrent callers of the rate limits on/off comparison.
+    #[arg(long, default_value = "8,64", value_delimiter = ',')]
+    limits_concurrency: Vec<usize>,
 }
 
 #[tokio::main]
@@ -46,18 +54,7 @@ async fn main() -> anyhow::Result<()> {
     world.run(&["migrate", "--services", "ticket"])?;
     // Server pool plus baseline pool stay under PostgreSQL's default 100
     // connections.
-    let pool_size = SERVER_POOL.to_string();
-    let server = world.serve(
-        &["--services", "ticket"],
-        &[
-            ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", pool_size.as_str()),
-            ("SWITCHBOARD__LOG__LEVEL", "warn"),
-        ],
-    )?;
-    let channel = server.channel().await?;
-    server
-        .wait_serving(&channel, "switchboard.ticket.v1.TicketService")
-        .await?;
+    let (server, channel) = start(&world, &[]).await?;
     let idle = rss_kib(server.pid())?;
 
     let token = Authenticator::hs256(&secrecy::SecretString::from(TEST_JWT_SECRET)).issue(
@@ -75,6 +72,7 @@ async fn main() -> anyhow::Result<()> {
         "durable CreateTicket (ticket, customer, first message, outbox row in one transaction)"
     );
     println!("target: >= 8,000/s, p99 < 20 ms at half that load; >= 40% of the baseline");
+    println!("rate limits on, as by default (caller and tenant checked in Redis per call)");
     println!(
         "server pool {SERVER_POOL} connections, baseline pool up to {BASELINE_POOL}, {}s per row\n",
         args.seconds
@@ -102,7 +100,64 @@ async fn main() -> anyhow::Result<()> {
 
     let status = server.terminate(Duration::from_secs(30)).await?;
     anyhow::ensure!(status.success(), "server exited with {status}");
+
+    limits_on_beside_off(&world, &token, &args, duration).await?;
     world.drop().await
+}
+
+/// Starts `switchboard serve --services ticket` in `world` with extra `env`
+/// and waits until it serves.
+async fn start(world: &World, env: &[(&str, &str)]) -> anyhow::Result<(Server, Channel)> {
+    let pool_size = SERVER_POOL.to_string();
+    let mut all = vec![
+        ("SWITCHBOARD__DATABASE__MAX_CONNECTIONS", pool_size.as_str()),
+        ("SWITCHBOARD__LOG__LEVEL", "warn"),
+    ];
+    all.extend_from_slice(env);
+    let server = world.serve(&["--services", "ticket"], &all)?;
+    let channel = server.channel().await?;
+    server
+        .wait_serving(&channel, "switchboard.ticket.v1.TicketService")
+        .await?;
+    Ok((server, channel))
+}
+
+/// CreateTicket with rate limiting on (the test settings' limits, far above
+/// this load: every call runs the Lua script, none is refused) beside off
+/// (`limits.enabled = false`), one server at a time, alternating per row so
+/// drift in the database's size falls on both.
+async fn limits_on_beside_off(
+    world: &World,
+    token: &str,
+    args: &Args,
+    duration: Duration,
+) -> anyhow::Result<()> {
+    println!(
+        "\nCreateTicket with rate limiting on beside off (same database, one server at a time)"
+    );
+    println!(
+        "{:>5} | {:>10} {:>9} | {:>10} {:>9} | {:>6}",
+        "conc", "off /s", "p99 ms", "on /s", "p99 ms", "on/off"
+    );
+    for &c in &args.limits_concurrency {
+        let mut rows = Vec::new();
+        for env in [&[("SWITCHBOARD__LIMITS__ENABLED", "false")][..], &[]] {
+            let (server, channel) = start(world, env).await?;
+            rows.push(create_tickets(&channel, token, c, duration).await?);
+            drop(channel);
+            let status = server.terminate(Duration::from_secs(30)).await?;
+            anyhow::ensure!(status.success(), "server exited with {status}");
+        }
+        let [(off, off_hist), (on, on_hist)] =
+            <[_; 2]>::try_from(rows).map_err(|_| anyhow::anyhow!("two runs per row"))?;
+        println!(
+            "{c:>5} | {off:>10.0} {:>9.2} | {on:>10.0} {:>9.2} | {:>5.0}%",
+            off_hist.value_at_quantile(0.99) as f64 / 1000.0,
+            on_hist.value_at_quantile(0.99) as f64 / 1000.0,
+            100.0 * on / off
+        );
+    }
+    Ok(())
 }
 
 /// Database connections the server may open.

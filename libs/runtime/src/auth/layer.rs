@@ -1,7 +1,8 @@
-//! The tower layer in front of every authenticated gRPC service: verifies the
-//! bearer credential (asynchronously: an issuer's keys or an API token may
-//! need a lookup), checks an integration's or service's scopes against the
-//! method, and hands the handler the [`Caller`].
+//! The tower layer in front of every authenticated gRPC service: refuses a
+//! peer over its failed-authentication limit, verifies the bearer credential
+//! (asynchronously: an issuer's keys or an API token may need a lookup),
+//! spends the caller's and tenant's rate limits, checks an integration's or
+//! service's scopes against the method, and hands the handler the [`Caller`].
 
 use std::{
     convert::Infallible,
@@ -10,7 +11,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use tonic::{Status, body::Body, server::NamedService};
+use tonic::{Status, body::Body, server::NamedService, transport::server::TcpConnectInfo};
 use tower::{Layer, Service};
 
 use bytes::Bytes;
@@ -79,12 +80,33 @@ where
         let auth = self.auth.clone();
         Box::pin(async move {
             let path = request.uri().path().to_owned();
+            let peer = peer(&request);
+            let limiter = auth.limiter();
+            // A peer over its failed-authentication limit is refused before
+            // its credential costs anything.
+            if let Some(Err(refusal)) = peer.map(|ip| limiter.check_peer(ip)) {
+                return Ok(Status::from(refusal).into_http());
+            }
             let caller = match auth.verified(request.headers()).await {
                 Ok(caller) => caller,
-                Err(status) => return Ok(status.into_http()),
+                Err(status) => {
+                    // Only the caller's own fault counts: not a provider or
+                    // directory out of reach.
+                    if status.code() == tonic::Code::Unauthenticated
+                        && let Some(ip) = peer
+                        && let Err(refusal) = limiter.failed_auth(ip).await
+                    {
+                        return Ok(Status::from(refusal).into_http());
+                    }
+                    return Ok(status.into_http());
+                }
+            };
+            let admitted = match limiter.admit(&caller).await {
+                Ok(()) => permitted(&caller, &path),
+                Err(refusal) => Err(Status::from(refusal)),
             };
             if !super::audited(&path) {
-                return match permitted(&caller, &path) {
+                return match admitted {
                     Ok(()) => {
                         request.extensions_mut().insert(caller);
                         inner.call(request).await
@@ -101,7 +123,7 @@ where
                 );
             };
             let mut request = http::Request::from_parts(parts, replay(asked.clone(), None));
-            let response = match permitted(&caller, &path) {
+            let response = match admitted {
                 Ok(()) => {
                     request.extensions_mut().insert(caller.clone());
                     inner.call(request).await?
@@ -125,12 +147,23 @@ where
     }
 }
 
+/// The address of the peer that sent `request`, when it came over TCP.
+fn peer<B>(request: &http::Request<B>) -> Option<std::net::IpAddr> {
+    request
+        .extensions()
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .map(|addr| addr.ip())
+}
+
 impl Authenticator {
     /// The caller of a call to `path` with `headers`, or the status that
-    /// refuses it: UNAUTHENTICATED for a bad credential, PERMISSION_DENIED
-    /// when the credential's scopes do not cover the method.
+    /// refuses it: UNAUTHENTICATED for a bad credential, RESOURCE_EXHAUSTED
+    /// over a caller's or tenant's rate limit, PERMISSION_DENIED when the
+    /// credential's scopes do not cover the method.
     pub async fn authorize(&self, headers: &http::HeaderMap, path: &str) -> Result<Caller, Status> {
         let caller = self.verified(headers).await?;
+        self.limiter().admit(&caller).await?;
         permitted(&caller, path)?;
         Ok(caller)
     }

@@ -25,7 +25,7 @@ pub use layer::AuthLayer;
 pub use oidc::Issuer;
 pub use scope::{Access, Area, Scopes};
 
-use crate::config::AuthSettings;
+use crate::{config::AuthSettings, limits::Limiter};
 
 /// Longest tenant id; tenants appear as one NATS subject token.
 pub const MAX_TENANT_LEN: usize = 63;
@@ -339,6 +339,7 @@ struct Inner {
     issuers: Vec<Issuer>,
     api_tokens: std::sync::OnceLock<Arc<dyn ApiTokens>>,
     audit: std::sync::OnceLock<Arc<dyn AuditSink>>,
+    limiter: std::sync::OnceLock<Limiter>,
 }
 
 impl fmt::Debug for Authenticator {
@@ -375,6 +376,7 @@ impl Authenticator {
                 issuers,
                 api_tokens: std::sync::OnceLock::new(),
                 audit: std::sync::OnceLock::new(),
+                limiter: std::sync::OnceLock::new(),
             }),
         }
     }
@@ -393,6 +395,17 @@ impl Authenticator {
     /// Writes audited calls to `sink` from now on; the first call wins.
     pub fn set_audit(&self, sink: Arc<dyn AuditSink>) {
         let _ = self.inner.audit.set(sink);
+    }
+
+    /// Limits calls with `limiter` from now on; the first call wins.
+    pub fn set_limiter(&self, limiter: Limiter) {
+        let _ = self.inner.limiter.set(limiter);
+    }
+
+    /// The rate limits calls pass through (none until [`Self::set_limiter`]).
+    pub fn limiter(&self) -> &Limiter {
+        static NONE: Limiter = Limiter::disabled();
+        self.inner.limiter.get().unwrap_or(&NONE)
     }
 
     /// Hands `record` to the audit sink, if there is one.
