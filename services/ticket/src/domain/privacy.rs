@@ -215,14 +215,24 @@ impl Erasure {
 
     /// `m` after erasure, or `None` when it keeps every byte. The
     /// customer's own messages lose their text and attachments and name
-    /// the pseudonym as author; everyone else's lose what identifies the
-    /// customer.
-    pub fn message(&self, m: &Message, requested: bool) -> Option<ErasedMessage> {
+    /// the pseudonym as author; so does the opening message of a ticket
+    /// they requested (its `description`, the customer's words even when
+    /// staff filed them); everyone else's lose what identifies the customer.
+    pub fn message(
+        &self,
+        m: &Message,
+        requested: bool,
+        description: Option<&str>,
+    ) -> Option<ErasedMessage> {
         let mut after = m.clone();
         let mut dropped = Vec::new();
-        if self.is_customer(m.author.kind(), &m.author.id, requested) {
+        let theirs = self.is_customer(m.author.kind(), &m.author.id, requested);
+        let opening = requested && description.is_some_and(|d| !d.is_empty() && d == m.body);
+        if theirs || opening {
             after.body = ERASED.to_owned();
-            after.author.id = self.pseudonym.clone();
+            if theirs {
+                after.author.id = self.pseudonym.clone();
+            }
             dropped = std::mem::take(&mut after.attachments)
                 .into_iter()
                 .map(|a| a.storage_key)
@@ -433,16 +443,19 @@ mod tests {
     fn the_customers_messages_are_erased_whole_with_their_attachments() {
         let e = erasure();
         let m = message(ActorKind::Customer, "ada.l@example.com", "My card is 4242");
-        let out = e.message(&m, true).expect("changed");
+        let out = e.message(&m, true, None).expect("changed");
         assert_eq!(out.message.body, ERASED);
         assert_eq!(out.message.author.id, "customers/0190");
         assert!(out.message.attachments.is_empty());
         assert_eq!(out.dropped, ["acme/1"]);
         // On a ticket they did not request, only their own principals count.
         let other = message(ActorKind::Customer, "bob@example.com", "Bob here");
-        assert_eq!(e.message(&other, false), None);
+        assert_eq!(e.message(&other, false, None), None);
         let theirs = message(ActorKind::Customer, "phone:+15551234567", "text");
-        assert_eq!(e.message(&theirs, false).unwrap().message.body, ERASED);
+        assert_eq!(
+            e.message(&theirs, false, None).unwrap().message.body,
+            ERASED
+        );
     }
 
     #[test]
@@ -454,14 +467,27 @@ mod tests {
             "Hi Ada, fixed. Call 555 123 4567.",
         );
         m.attachments[0].filename = "ada lovelace passport.pdf".into();
-        let out = e.message(&m, true).expect("changed");
+        let out = e.message(&m, true, Some("other")).expect("changed");
         assert_eq!(out.message.body, "Hi [erased], fixed. Call [erased].");
         assert_eq!(out.message.author.id, "agent-7");
         assert_eq!(out.message.attachments[0].filename, "[erased] passport.pdf");
         assert!(out.dropped.is_empty(), "staff files are kept");
         let mut clean = message(ActorKind::Agent, "agent-7", "Fixed the printer.");
         clean.attachments.clear();
-        assert_eq!(e.message(&clean, true), None, "nothing to change");
+        assert_eq!(e.message(&clean, true, None), None, "nothing to change");
+        // The opening message of their ticket is their words, whoever filed it.
+        let opening = message(ActorKind::Agent, "agent-7", "My IBAN is DE00 1234");
+        let out = e
+            .message(&opening, true, Some("My IBAN is DE00 1234"))
+            .expect("changed");
+        assert_eq!(out.message.body, ERASED);
+        assert_eq!(out.message.author.id, "agent-7");
+        assert_eq!(out.dropped, ["acme/1"]);
+        assert_eq!(
+            e.message(&clean, false, Some("Fixed the printer.")),
+            None,
+            "only on tickets they requested"
+        );
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! Erasure, export reads and retention in PostgreSQL.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -61,14 +61,15 @@ fn storage_keys(attachments: Json<Vec<Attachment>>) -> impl Iterator<Item = Stri
     attachments.0.into_iter().map(|a| a.storage_key)
 }
 
-/// Redacts the messages of `tickets` (those of `requested` ones written by
-/// a customer erased whole); returns how many changed and the attachment
-/// keys they dropped.
+/// Redacts the messages of `tickets` (on `requested` ones, by their
+/// description before erasure, those written by a customer and the opening
+/// one are erased whole); returns how many changed and the attachment keys
+/// they dropped.
 async fn erase_messages(
     tx: &mut PgConnection,
     tenant: &TenantId,
     tickets: &[Uuid],
-    requested: &HashSet<Uuid>,
+    requested: &HashMap<Uuid, String>,
     erasure: &Erasure,
 ) -> Result<(u64, Vec<String>), sqlx::Error> {
     let rows = sqlx::query(&format!(
@@ -82,7 +83,12 @@ async fn erase_messages(
     let mut dropped = Vec::new();
     for row in &rows {
         let message = message_from_row(row)?;
-        let Some(erased) = erasure.message(&message, requested.contains(&message.ticket_id)) else {
+        let description = requested.get(&message.ticket_id);
+        let Some(erased) = erasure.message(
+            &message,
+            description.is_some(),
+            description.map(String::as_str),
+        ) else {
             continue;
         };
         dropped.extend(erased.dropped);
@@ -212,12 +218,12 @@ impl PrivacyStore for PgTicketStore {
         .await
         .map_err(db)?;
         let now = Utc::now();
-        let (mut tickets, mut requested) = (Vec::with_capacity(rows.len()), HashSet::new());
+        let (mut tickets, mut requested) = (Vec::with_capacity(rows.len()), HashMap::new());
         for row in &rows {
             let ticket = ticket_from_row(row).map_err(db)?;
             let theirs = ids.contains(&ticket.requester_id);
             if theirs {
-                requested.insert(ticket.id);
+                requested.insert(ticket.id, ticket.description.clone());
             }
             let mut change = erase(&ticket, &erasure, theirs, id, actor.clone(), now);
             write::write(&mut tx, &mut change).await.map_err(db)?;
