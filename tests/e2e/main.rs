@@ -11,6 +11,7 @@ mod findings;
 mod fixture;
 mod health;
 mod mail_loop;
+mod privacy;
 mod requests;
 mod serve;
 mod sweep;

@@ -120,9 +120,11 @@ async fn scrub_ticket(
     Ok(stopped)
 }
 
-/// Replaces the payloads of `tenant`'s deliveries for `ticket` and of its
-/// emails to the identities `hashes` name, re-addresses those emails to
-/// `pseudonym` and stops the unsent ones; returns the ids it stopped.
+/// Replaces the payloads of `tenant`'s deliveries for `ticket`, of its
+/// emails to the identities `hashes` name and of its webhook posts of
+/// events those identities caused (an article vote, say), re-addresses
+/// those emails to `pseudonym` and stops the unsent ones; returns the ids
+/// it stopped.
 async fn stop_deliveries(
     tx: &mut PgConnection,
     tenant: &str,
@@ -137,7 +139,8 @@ async fn stop_deliveries(
              status = CASE WHEN status = 'pending' THEN 'dead' ELSE status END, \
              last_error = CASE WHEN status = 'pending' THEN $6 ELSE last_error END \
          WHERE tenant_id = $1 AND NOT event_id = ANY($3) AND (ticket = $2 OR (channel = 'email' \
-             AND encode(sha256(convert_to(target, 'UTF8')), 'hex') = ANY($7))) \
+             AND encode(sha256(convert_to(target, 'UTF8')), 'hex') = ANY($7)) \
+             OR encode(sha256(convert_to(payload #>> '{event,actor,id}', 'UTF8')), 'hex') = ANY($7)) \
          RETURNING id, status",
     )
     .bind(tenant)
@@ -197,8 +200,9 @@ async fn drop_ticket(
 }
 
 /// Forgets an erased customer: their addresses, the people and
-/// preferences their identities were (found by hash), and any email still
-/// addressed to those identities on another ticket.
+/// preferences their identities were (found by hash), any email still
+/// addressed to those identities on another ticket, and the webhook posts
+/// of events they caused.
 async fn forget_customer(
     tx: &mut PgConnection,
     tenant: &str,
