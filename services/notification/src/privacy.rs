@@ -116,7 +116,7 @@ async fn scrub_ticket(
         spared,
     )
     .await?;
-    forget_contact(tx, tenant, &[ticket.requester.clone()]).await?;
+    forget_contact(tx, tenant, std::slice::from_ref(&ticket.requester)).await?;
     Ok(stopped)
 }
 
