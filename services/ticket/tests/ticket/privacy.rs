@@ -295,3 +295,108 @@ async fn the_retention_policy_is_validated_and_versioned() -> anyhow::Result<()>
     assert_eq!(theirs.version, 0, "one tenant's policy is its own");
     app.stop().await
 }
+
+#[tokio::test]
+async fn retention_deletes_old_closed_tickets_and_announces_each() -> anyhow::Result<()> {
+    use switchboard_proto::ticket::v1::{
+        GetTicketRequest, Ticket, TicketStatus, UpdateTicketRequest,
+    };
+    use switchboard_ticket::{PgTicketStore, store::privacy::PrivacyStore};
+
+    let app = Running::start(&nats_url()).await?;
+    let (ticket, customer) = marked_ticket(&app).await?;
+    let mut tickets = app.client().await;
+    let agent = app.token("acme", "agent-7", Role::Agent);
+    for status in [TicketStatus::Solved, TicketStatus::Closed] {
+        let current = tickets
+            .get_ticket(authed(
+                GetTicketRequest {
+                    name: ticket.clone(),
+                },
+                &agent,
+            ))
+            .await?
+            .into_inner();
+        tickets
+            .update_ticket(authed(
+                UpdateTicketRequest {
+                    ticket: Some(Ticket {
+                        name: ticket.clone(),
+                        status: status as i32,
+                        ..Default::default()
+                    }),
+                    update_mask: Some(prost_types::FieldMask {
+                        paths: vec!["status".into()],
+                    }),
+                    expected_version: current.version,
+                },
+                &agent,
+            ))
+            .await?;
+    }
+    let admin = app.token("acme", "admin-1", Role::Admin);
+    privacy(&app)
+        .await
+        .update_retention_policy(authed(
+            UpdateRetentionPolicyRequest {
+                policy: Some(RetentionPolicy {
+                    closed_ticket_days: 1,
+                    version: 0,
+                }),
+            },
+            &admin,
+        ))
+        .await?;
+    // The background round, run now with a clock two days ahead.
+    let store = PgTicketStore::new(app.pool().await);
+    let later = chrono::Utc::now() + chrono::Duration::days(2);
+    let purged = store.purge_closed(later, 100).await?;
+    assert_eq!(purged.tickets.len(), 1);
+    let gone = tickets
+        .get_ticket(authed(
+            GetTicketRequest {
+                name: ticket.clone(),
+            },
+            &agent,
+        ))
+        .await;
+    assert_eq!(gone.unwrap_err().code(), Code::NotFound);
+
+    let js = async_nats::jetstream::new(switchboard_testkit::connect_nats(&app.nats_url).await?);
+    let stream = js.get_stream(&app.stream.stream).await?;
+    let subject = format!("{}.acme.ticket.deleted", app.stream.prefix);
+    let found = std::sync::Mutex::new(None);
+    switchboard_testkit::wait_for(
+        std::time::Duration::from_secs(30),
+        "ticket.deleted on the stream",
+        || {
+            let (stream, subject, found) = (&stream, &subject, &found);
+            async move {
+                match stream.get_last_raw_message_by_subject(subject).await {
+                    Ok(m) => {
+                        *found.lock().expect("not poisoned") = Some(m);
+                        true
+                    }
+                    Err(_) => false,
+                }
+            }
+        },
+    )
+    .await?;
+    let message = found
+        .into_inner()
+        .expect("not poisoned")
+        .expect("wait_for saw it");
+    let event =
+        <switchboard_proto::events::v1::Envelope as prost::Message>::decode(message.payload)?;
+    match event.payload {
+        Some(Payload::TicketDeleted(d)) => {
+            assert_eq!(
+                (d.ticket, d.reason, d.requester),
+                (ticket, "retention".into(), customer)
+            );
+        }
+        other => panic!("expected ticket.deleted, got {other:?}"),
+    }
+    app.stop().await
+}
