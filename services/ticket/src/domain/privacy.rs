@@ -34,8 +34,9 @@ const MIN_PHONE_DIGITS: usize = 7;
 /// handles and chat visitor ids; case-insensitively, whole words only.
 #[derive(Debug, Clone)]
 pub struct Redactor {
-    /// Names, addresses and handles; `None` when there are none.
-    words: Option<Regex>,
+    /// Names, addresses and handles: usually one pattern for all of them,
+    /// one per needle should that outgrow the size limit.
+    words: Vec<Regex>,
     /// The digits of each phone number (E.164 without `+`).
     phones: Vec<String>,
 }
@@ -88,38 +89,41 @@ impl Redactor {
         // Longest first, so `ada@example.com` goes whole before `ada` could
         // take a piece of it.
         needles.sort_by_key(|n| std::cmp::Reverse(n.len()));
-        let words = (!needles.is_empty()).then(|| {
-            let alternatives: Vec<String> = needles
-                .iter()
-                .map(|n| {
-                    let edge = |c: Option<char>| {
-                        if c.is_some_and(char::is_alphanumeric) {
-                            r"\b"
-                        } else {
-                            ""
-                        }
-                    };
-                    format!(
-                        "{}{}{}",
-                        edge(n.chars().next()),
-                        regex::escape(n),
-                        edge(n.chars().last())
-                    )
-                })
-                .collect();
-            RegexBuilder::new(&alternatives.join("|"))
+        let edge = |c: Option<char>| {
+            if c.is_some_and(char::is_alphanumeric) {
+                r"\b"
+            } else {
+                ""
+            }
+        };
+        let alternatives: Vec<String> = needles
+            .iter()
+            .map(|n| {
+                format!(
+                    "{}{}{}",
+                    edge(n.chars().next()),
+                    regex::escape(n),
+                    edge(n.chars().last())
+                )
+            })
+            .collect();
+        let build = |pattern: &str| {
+            RegexBuilder::new(pattern)
                 .case_insensitive(true)
-                .size_limit(1 << 22)
+                .size_limit(1 << 24)
                 .build()
-                // Escaped literals always compile; a customer with so many
-                // long names that the set outgrows the limit is redacted by
-                // the phone rule alone rather than not at all.
-                .ok()
-        });
-        Self {
-            words: words.flatten(),
-            phones,
-        }
+        };
+        let words = if alternatives.is_empty() {
+            Vec::new()
+        } else {
+            match build(&alternatives.join("|")) {
+                Ok(all) => vec![all],
+                // Escaped literals always compile; only a set too large for
+                // one pattern gets here, and each needle still goes.
+                Err(_) => alternatives.iter().filter_map(|a| build(a).ok()).collect(),
+            }
+        };
+        Self { words, phones }
     }
 
     /// Whether `written` (digits as written in text) is one of the phone
@@ -170,10 +174,10 @@ impl Redactor {
     /// `text` with everything that identifies the customer replaced by
     /// [`ERASED`].
     pub fn redact(&self, text: &str) -> String {
-        let mut out = match &self.words {
-            Some(words) => words.replace_all(text, ERASED).into_owned(),
-            None => text.to_owned(),
-        };
+        let mut out = text.to_owned();
+        for words in &self.words {
+            out = words.replace_all(&out, ERASED).into_owned();
+        }
         if !self.phones.is_empty() {
             out = phone_runs()
                 .replace_all(&out, |c: &regex::Captures<'_>| self.redact_run(&c[0]))
