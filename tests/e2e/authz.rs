@@ -123,6 +123,17 @@ const EXPECT: &[(&str, Allow)] = &[
         "switchboard.ticket.v1.CustomerService/ListCustomerHistory",
         STAFF,
     ),
+    // Personal data: erasure, export and retention are the admins'.
+    ("switchboard.ticket.v1.PrivacyService/EraseCustomer", ADMIN),
+    ("switchboard.ticket.v1.PrivacyService/ExportCustomer", ADMIN),
+    (
+        "switchboard.ticket.v1.PrivacyService/GetRetentionPolicy",
+        ADMIN,
+    ),
+    (
+        "switchboard.ticket.v1.PrivacyService/UpdateRetentionPolicy",
+        ADMIN,
+    ),
     // Channel intake takes a staff token of the tenant (an integration).
     ("switchboard.ticket.v1.IntakeService/IngestEmail", STAFF),
     ("switchboard.ticket.v1.IntakeService/LogCall", STAFF),

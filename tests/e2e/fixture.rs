@@ -100,6 +100,8 @@ pub enum Fresh {
     TicketPair,
     /// `customer`, `customer_target`.
     CustomerPair,
+    /// `customer` (with a ticket, to be erased).
+    Customer,
     /// `chat`, `chat_visitor`.
     Chat,
     /// `article`, `article_version` (published, public).
@@ -413,6 +415,19 @@ impl Fixture {
                     out.insert(key.to_owned(), json!(text(&t, "requester")?));
                 }
                 out
+            }
+            Fresh::Customer => {
+                let t = desk
+                    .call(
+                        &s.agent,
+                        &format!("{TICKETS}CreateTicket"),
+                        json!({
+                            "subject": format!("Erase me {}", m.tenant_a),
+                            "requester": {"email": format!("erase-{n}@a.example")},
+                        }),
+                    )
+                    .await?;
+                HashMap::from([("customer".to_owned(), json!(text(&t, "requester")?))])
             }
             Fresh::Chat => {
                 let visitor = format!("fresh-visitor-{n}");

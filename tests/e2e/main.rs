@@ -12,6 +12,7 @@ mod fixture;
 mod health;
 mod limits;
 mod mail_loop;
+mod privacy;
 mod requests;
 mod serve;
 mod sweep;

@@ -71,6 +71,11 @@ const TEMPLATES: &[(&str, &str)] = &[
         "CustomerService/MergeCustomers",
         r#"{"source": "$customer", "target": "$customer_target"}"#,
     ),
+    // PrivacyService (ten years: nothing the matrix made is that old)
+    (
+        "PrivacyService/UpdateRetentionPolicy",
+        r#"{"policy": {"closedTicketDays": 3650}}"#,
+    ),
     // IntakeService
     (
         "IntakeService/IngestEmail",
@@ -229,6 +234,7 @@ const FRESH: &[(&str, Fresh)] = &[
     ("TicketService/AssignTicket", Fresh::Ticket),
     ("TicketService/MergeTickets", Fresh::TicketPair),
     ("CustomerService/MergeCustomers", Fresh::CustomerPair),
+    ("PrivacyService/EraseCustomer", Fresh::Customer),
     ("IntakeService/EndChat", Fresh::Chat),
     ("AccessService/RotateApiToken", Fresh::ApiToken),
     ("AccessService/RevokeApiToken", Fresh::ApiToken),

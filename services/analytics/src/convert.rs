@@ -33,6 +33,10 @@ pub struct Mapped {
     /// For `ticket.created`: the subject's terms (see
     /// [`switchboard_kpi::terms`]); empty otherwise.
     pub terms: Vec<String>,
+    /// For a `ticket.updated` that erased the requester's personal data:
+    /// the erased subject's terms, which replace the ticket's (so top
+    /// issues never show a name the subject held).
+    pub reterm: Option<Vec<String>>,
 }
 
 /// The envelope as metric events; `None` for events that do not change any
@@ -46,6 +50,7 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
     let ticket = Uuid::parse_str(&envelope.aggregate_id).ok()?;
     let at = timestamp(envelope.occurred_at.as_ref())?;
     let mut terms = Vec::new();
+    let mut reterm = None;
     let events = match envelope.payload.as_ref()? {
         Payload::TicketCreated(created) => {
             let t = created.ticket.as_ref()?;
@@ -76,6 +81,9 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
         }
         Payload::TicketUpdated(updated) => {
             let t = updated.ticket.as_ref()?;
+            if !updated.erased_customer.is_empty() {
+                reterm = Some(subject_terms(&t.subject));
+            }
             let changed = |f: &str| updated.changed_fields.iter().any(|c| c == f);
             let mut events = Vec::new();
             if changed("priority") {
@@ -151,7 +159,9 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
         }],
         _ => return None,
     };
-    if events.is_empty() {
+    // An erasure changes no metric, but the terms it replaces must travel
+    // through the ingest (and its idempotency) like any event.
+    if events.is_empty() && reterm.is_none() {
         return None;
     }
     Some(Mapped {
@@ -162,6 +172,7 @@ pub fn map_envelope(envelope: &Envelope) -> Option<Mapped> {
         at,
         events,
         terms,
+        reterm,
     })
 }
 

@@ -100,6 +100,7 @@ impl Ingest {
         let tickets: Vec<_> = tickets.into_iter().collect();
         applied.facts = refold(&mut tx, &tickets, &calendars).await?;
         crate::terms::record(&mut tx, &fresh).await?;
+        crate::terms::reterm(&mut tx, &fresh).await?;
         applied.anomalies = self.count_volume(&mut tx, &fresh).await?;
         // After the refold: the hourly rows now hold the batch's decisions.
         applied.anomalies += crate::breach::check(&mut tx, &fresh, &self.breach).await?;

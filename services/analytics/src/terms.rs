@@ -100,6 +100,72 @@ pub(crate) async fn record(tx: &mut PgConnection, fresh: &[&Mapped]) -> Result<(
     Ok(())
 }
 
+/// Replaces the terms of the tickets whose personal data was erased among
+/// `fresh` by their erased subject's (see [`Mapped::reterm`]), moving
+/// their counts with them; a ticket with no terms stored has none to move.
+pub(crate) async fn reterm(tx: &mut PgConnection, fresh: &[&Mapped]) -> Result<(), sqlx::Error> {
+    for m in fresh {
+        let Some(new) = &m.reterm else { continue };
+        let old: Option<(DateTime<Utc>, Vec<String>)> = sqlx::query_as(
+            "SELECT created_at, terms FROM ticket_terms WHERE tenant_id = $1 AND ticket_id = $2 FOR UPDATE",
+        )
+        .bind(&m.tenant)
+        .bind(m.ticket)
+        .fetch_optional(&mut *tx)
+        .await?;
+        let Some((at, old)) = old else { continue };
+        if old == *new {
+            continue;
+        }
+        for (terms, add) in [(&old, -1i64), (new, 1)] {
+            for term in terms {
+                for (grain, start) in [
+                    (Grain::Hour, hour_of(at)),
+                    (Grain::Day, day_of(chrono_tz::UTC, at)),
+                ] {
+                    sqlx::query(
+                        "INSERT INTO term_volume (tenant_id, grain, start, term, count) \
+                         VALUES ($1, $2, $3, $4, $5) ON CONFLICT (tenant_id, grain, start, term) \
+                         DO UPDATE SET count = term_volume.count + EXCLUDED.count",
+                    )
+                    .bind(&m.tenant)
+                    .bind(grain.code())
+                    .bind(start)
+                    .bind(term)
+                    .bind(add)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+        }
+        // A term no ticket has any more leaves no row behind.
+        sqlx::query(
+            "DELETE FROM term_volume WHERE tenant_id = $1 AND term = ANY($2) AND count <= 0",
+        )
+        .bind(&m.tenant)
+        .bind(&old)
+        .execute(&mut *tx)
+        .await?;
+        if new.is_empty() {
+            sqlx::query("DELETE FROM ticket_terms WHERE tenant_id = $1 AND ticket_id = $2")
+                .bind(&m.tenant)
+                .bind(m.ticket)
+                .execute(&mut *tx)
+                .await?;
+        } else {
+            sqlx::query(
+                "UPDATE ticket_terms SET terms = $3 WHERE tenant_id = $1 AND ticket_id = $2",
+            )
+            .bind(&m.tenant)
+            .bind(m.ticket)
+            .bind(new)
+            .execute(&mut *tx)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
 /// Tickets created in `range` per term, of `only` these terms if given.
 pub async fn volume(
     pool: &PgPool,

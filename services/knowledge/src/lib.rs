@@ -6,6 +6,7 @@ pub mod api;
 pub mod convert;
 pub mod domain;
 pub mod index;
+pub mod privacy;
 pub mod store;
 pub mod sync;
 
@@ -47,8 +48,8 @@ pub async fn migrate(settings: &Settings) -> Result<(), DbError> {
 }
 
 /// Adds the knowledge service to `app`: its API, its outbox relay, the index
-/// follower, the ticket-suggestion consumer and readiness (schema migrated
-/// and index built).
+/// follower, the ticket-suggestion and erasure consumers and readiness
+/// (schema migrated, index built, consumers up).
 pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountError> {
     let settings = app.settings().clone();
     let pool = base::database(app, SERVICE, &MIGRATIONS).await?;
@@ -80,6 +81,7 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         )
         .await
     });
+    let forget_js = js.clone();
     let suggester = Consumer::recorded(
         ConsumerConfig::new(
             SUGGEST_CONSUMER,
@@ -105,18 +107,34 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<(), MountErr
         }
         suggester.run(js, stream, stop).await
     });
-    base::purge_processed(app, &pool, &[SUGGEST_CONSUMER]);
+    let forgetter = Consumer::recorded(
+        ConsumerConfig::new(
+            privacy::PRIVACY_CONSUMER,
+            format!("{}.*.customer.erased", settings.events.subject_prefix),
+            Duration::from_secs(1),
+        )
+        .with_settings(&settings.events),
+        pool.clone(),
+        Arc::new(privacy::ForgetErasedVoters),
+    )
+    .dead_letters(DeadLetters::new(forget_js.clone(), &settings.events));
+    let forgetting = forgetter.health();
+    let forget_stream = settings.events.stream.clone();
+    app.spawn_background(move |stop| forgetter.run(forget_js, forget_stream, stop));
+    base::purge_processed(app, &pool, &[SUGGEST_CONSUMER, privacy::PRIVACY_CONSUMER]);
 
     let ready: switchboard_runtime::app::Check = Arc::new(move || {
         let pool = pool.clone();
         let built = index.is_built();
         let suggesting = suggesting.clone();
+        let forgetting = forgetting.clone();
         Box::pin(async move {
             db::check_migrated(&pool, SERVICE, &MIGRATIONS).await?;
             if !built {
                 return Err("the search index is still being built".into());
             }
-            suggesting.check()
+            suggesting.check()?;
+            forgetting.check()
         })
     });
     app.readiness_check(GRPC_NAME, ready);

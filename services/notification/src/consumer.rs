@@ -29,6 +29,7 @@ use crate::{
     email,
     handoff::{Handed, Handoff},
     people::People,
+    privacy,
     store::{
         self, Contact, NewDelivery, TemplateRow, WebhookRow, inbox::NewNotification,
         settings::TemplateKey,
@@ -188,7 +189,12 @@ impl Notifier {
         let recorded = store::inbox::insert_notifications(tx, &rows.notifications).await?;
         rows.deliveries
             .retain(|d| recorded.contains(&d.notification_id));
-        Ok(store::deliveries::queue_deliveries(tx, rows.deliveries, handoff).await?)
+        let mut handed = store::deliveries::queue_deliveries(tx, rows.deliveries, handoff).await?;
+        // After the batch's own rows, so copies it made before an erasure
+        // are scrubbed too; what it stopped must not be sent.
+        let stopped = privacy::apply(tx, events).await?;
+        handed.0.retain(|l| !stopped.contains(&l.claimed.id));
+        Ok(handed)
     }
 
     fn notify_people(

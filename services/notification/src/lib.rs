@@ -16,6 +16,7 @@ pub mod email;
 pub mod handoff;
 pub mod live;
 mod people;
+pub mod privacy;
 pub mod store;
 pub mod webhook;
 

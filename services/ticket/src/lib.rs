@@ -6,6 +6,7 @@ pub mod attachments;
 pub mod customer_api;
 pub mod domain;
 pub mod intake;
+pub mod privacy_api;
 pub mod store;
 pub mod tenant_cache;
 pub mod watch;
@@ -22,6 +23,7 @@ use switchboard_proto::guard::service_max_request_bytes;
 use switchboard_proto::ticket::v1::{
     customer_service_server::{self, CustomerServiceServer},
     intake_service_server::{self, IntakeServiceServer},
+    privacy_service_server::{self, PrivacyServiceServer},
     ticket_service_server::{self, TicketServiceServer},
 };
 use switchboard_runtime::{App, Settings};
@@ -40,6 +42,9 @@ pub const CUSTOMER_GRPC_NAME: &str = customer_service_server::SERVICE_NAME;
 
 /// The intake API's gRPC name, served beside [`GRPC_NAME`].
 pub const INTAKE_GRPC_NAME: &str = intake_service_server::SERVICE_NAME;
+
+/// The privacy API's gRPC name, served beside [`GRPC_NAME`].
+pub const PRIVACY_GRPC_NAME: &str = privacy_service_server::SERVICE_NAME;
 
 /// The ticket schema's migrations.
 pub static MIGRATIONS: Migrator = sqlx::migrate!("./migrations");
@@ -93,7 +98,12 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     base::report_events(
         app,
         &client,
-        &[GRPC_NAME, CUSTOMER_GRPC_NAME, INTAKE_GRPC_NAME],
+        &[
+            GRPC_NAME,
+            CUSTOMER_GRPC_NAME,
+            INTAKE_GRPC_NAME,
+            PRIVACY_GRPC_NAME,
+        ],
     );
     // Watchers get a connection of their own, whose small per-subscription
     // capacity bounds what NATS buffers for each tenant's live streams.
@@ -109,7 +119,15 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
         app.streams(),
     );
     let tickets = TicketApi::new(store.clone()).with_watcher(watcher);
-    let intake_api = intake::IntakeApi::new(tickets.clone(), store.clone(), objects);
+    let privacy = PrivacyServiceServer::new(privacy_api::PrivacyApi::new(
+        store.clone(),
+        objects.clone(),
+        app.streams(),
+    ))
+    .max_decoding_message_size(service_max_request_bytes(
+        privacy_service_server::SERVICE_NAME,
+    ));
+    let intake_api = intake::IntakeApi::new(tickets.clone(), store.clone(), objects.clone());
     let intake = IntakeServiceServer::new(intake_api.clone()).max_decoding_message_size(
         service_max_request_bytes(intake_service_server::SERVICE_NAME),
     );
@@ -123,14 +141,18 @@ pub async fn mount(app: &mut App, js: jetstream::Context) -> Result<Mounted, Mou
     app.add_authenticated(server);
     app.add_authenticated(customers);
     app.add_authenticated(intake);
+    app.add_authenticated(privacy);
 
     let scanner = store.clone();
     app.spawn_background(move |stop| scan_sla_until(scanner, stop));
+    let purger = store.clone();
+    app.spawn_background(move |stop| purge_until(purger, objects, stop));
 
     let database = base::migrated_check(&pool, SERVICE, &MIGRATIONS);
     app.readiness_check(GRPC_NAME, database.clone());
     app.readiness_check(CUSTOMER_GRPC_NAME, database.clone());
-    app.readiness_check(INTAKE_GRPC_NAME, database);
+    app.readiness_check(INTAKE_GRPC_NAME, database.clone());
+    app.readiness_check(PRIVACY_GRPC_NAME, database);
 
     // Its own port: the gRPC listener answers plain HTTP/1.1 posts with 400
     // (gRPC-Web's layer), and webhook senders speak HTTP/1.1.
@@ -172,6 +194,54 @@ async fn scan_sla_until(store: Arc<PgTicketStore>, stop: tokio_util::sync::Cance
                 Ok(_) => break,
                 Err(e) => {
                     tracing::warn!(error = %e, "SLA scan failed; retrying next round");
+                    break;
+                }
+            }
+        }
+    }
+}
+
+/// How often each replica deletes closed tickets past their tenant's
+/// retention policy.
+pub const RETENTION_INTERVAL: std::time::Duration = std::time::Duration::from_secs(300);
+/// Tickets per retention transaction.
+const RETENTION_BATCH: i64 = 100;
+
+/// Deletes closed tickets past their tenant's retention policy (and the
+/// files of their messages) until `stop`. Every replica runs one; skipped
+/// row locks share the work.
+async fn purge_until(
+    store: Arc<PgTicketStore>,
+    objects: Arc<dyn attachments::ObjectStore>,
+    stop: tokio_util::sync::CancellationToken,
+) {
+    use store::privacy::PrivacyStore;
+    let mut tick = tokio::time::interval(RETENTION_INTERVAL);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = stop.cancelled() => return,
+            _ = tick.tick() => {}
+        }
+        loop {
+            match store
+                .purge_closed(chrono::Utc::now(), RETENTION_BATCH)
+                .await
+            {
+                Ok(purged) => {
+                    privacy_api::delete_files(objects.as_ref(), &purged.dropped_attachments).await;
+                    if !purged.tickets.is_empty() {
+                        tracing::info!(
+                            tickets = purged.tickets.len(),
+                            "deleted closed tickets past retention"
+                        );
+                    }
+                    if (purged.tickets.len() as i64) < RETENTION_BATCH || stop.is_cancelled() {
+                        break;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "retention round failed; retrying next round");
                     break;
                 }
             }

@@ -301,9 +301,10 @@ pub trait AuditSink: Send + Sync + 'static {
 }
 
 /// Methods whose calls change how the desk works (settings, rules, people,
-/// integrations): every call to them, allowed or not, is audited. Access's
-/// own writes are audited too (see [`audited`]).
-pub const AUDITED_METHODS: [&str; 17] = [
+/// integrations) or what it holds of a person (erasure, export, retention):
+/// every call to them, allowed or not, is audited. Access's own writes are
+/// audited too (see [`audited`]).
+pub const AUDITED_METHODS: [&str; 20] = [
     "/switchboard.analytics.v1.AnalyticsService/UpdateBusinessCalendar",
     "/switchboard.routing.v1.RoutingService/CreateAgent",
     "/switchboard.routing.v1.RoutingService/UpdateAgent",
@@ -321,6 +322,9 @@ pub const AUDITED_METHODS: [&str; 17] = [
     "/switchboard.ticket.v1.TicketService/UpdateSlaPolicy",
     "/switchboard.ticket.v1.TicketService/UpdateIntakeRules",
     "/switchboard.ticket.v1.CustomerService/MergeCustomers",
+    "/switchboard.ticket.v1.PrivacyService/EraseCustomer",
+    "/switchboard.ticket.v1.PrivacyService/ExportCustomer",
+    "/switchboard.ticket.v1.PrivacyService/UpdateRetentionPolicy",
 ];
 
 /// Whether calls to `path` go to the audit trail.

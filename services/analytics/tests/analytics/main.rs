@@ -6,5 +6,6 @@ mod helpers;
 mod issues;
 mod near;
 mod paths;
+mod privacy;
 mod spike;
 mod week;

@@ -62,6 +62,7 @@ impl Edits for Script {
         let payload = Payload::TicketUpdated(ev::TicketUpdated {
             ticket: Some(self.ticket.clone()),
             changed_fields: vec![field.into()],
+            erased_customer: String::new(),
         });
         self.push(when, "ticket.updated", staff("sue"), payload);
         self

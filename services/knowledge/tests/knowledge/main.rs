@@ -2,6 +2,7 @@
 
 mod articles;
 mod helpers;
+mod privacy;
 mod relevance;
 mod search;
 mod suggest;

@@ -9,6 +9,7 @@ mod email;
 mod helpers;
 mod inbox;
 mod leaks;
+mod privacy;
 mod receiver;
 mod rules;
 mod webhooks;

@@ -12,6 +12,34 @@ pub async fn run(store: &dyn ObjectStore, prefix: &str) {
     odd_characters_in_keys_round_trip(store, prefix).await;
     unsafe_keys_are_refused(store).await;
     large_objects_round_trip(store, prefix).await;
+    deletes_remove_and_repeat(store, prefix).await;
+}
+
+/// A deleted key is `NotFound`; deleting it again, or a key never written,
+/// succeeds (erasure and retention retry deletes).
+pub async fn deletes_remove_and_repeat(store: &dyn ObjectStore, prefix: &str) {
+    let key = format!("{prefix}/t9/passport.pdf");
+    let kept = format!("{prefix}/t9/kept.pdf");
+    store.put(&key, b"%PDF").await.expect("put");
+    store.put(&kept, b"%PDF kept").await.expect("put");
+    store.delete(&key).await.expect("delete");
+    assert!(
+        matches!(store.get(&key).await, Err(ObjectError::NotFound(_))),
+        "{key} still there"
+    );
+    store.delete(&key).await.expect("delete again");
+    store
+        .delete(&format!("{prefix}/never/written.pdf"))
+        .await
+        .expect("delete a key never written");
+    assert_eq!(
+        store.get(&kept).await.expect("other keys stay"),
+        b"%PDF kept"
+    );
+    assert!(matches!(
+        store.delete("../escape").await,
+        Err(ObjectError::BadKey(_))
+    ));
 }
 
 /// Every byte value, and no bytes at all, read back exactly as written.

@@ -59,4 +59,16 @@ impl ObjectStore for LocalDir {
             ))),
         }
     }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        let path = self.path(key)?;
+        match tokio::fs::remove_file(&path).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(ObjectError::Backend(format!(
+                "delete {}: {e}",
+                path.display()
+            ))),
+        }
+    }
 }

@@ -46,6 +46,8 @@ pub trait ObjectStore: Send + Sync + 'static {
     async fn put(&self, key: &str, bytes: &[u8]) -> Result<(), ObjectError>;
     /// Reads what `key` holds; [`ObjectError::NotFound`] when nothing.
     async fn get(&self, key: &str) -> Result<Vec<u8>, ObjectError>;
+    /// Removes what `key` holds; a key holding nothing is already removed.
+    async fn delete(&self, key: &str) -> Result<(), ObjectError>;
 }
 
 /// The store `settings` select.

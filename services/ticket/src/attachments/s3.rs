@@ -5,8 +5,8 @@ use std::{fmt, time::Duration};
 
 use async_trait::async_trait;
 use object_store::{
-    BackoffConfig, ClientOptions, GetOptions, ObjectStore as _, PutOptions, PutPayload,
-    RetryConfig,
+    BackoffConfig, ClientOptions, GetOptions, ObjectStore as _, ObjectStoreExt as _, PutOptions,
+    PutPayload, RetryConfig,
     aws::{AmazonS3, AmazonS3Builder},
     path::Path,
 };
@@ -137,6 +137,14 @@ impl ObjectStore for S3Bucket {
             .await
             .map(|b| b.to_vec())
             .map_err(|e| ObjectError::Backend(e.to_string()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), ObjectError> {
+        let path = Self::path(key)?;
+        match self.client.delete(&path).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(ObjectError::Backend(e.to_string())),
+        }
     }
 }
 

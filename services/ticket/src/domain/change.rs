@@ -64,6 +64,14 @@ pub enum Fact {
     SatisfactionSubmitted,
     /// A duplicate was merged: both tickets after the merge (source, target).
     Merged(Box<(Ticket, Ticket)>),
+    /// A customer's personal data was erased from the ticket: these fields
+    /// changed, and its messages were redacted.
+    Erased {
+        /// The fields whose values changed.
+        fields: Vec<&'static str>,
+        /// The erased customer.
+        customer: Uuid,
+    },
 }
 
 /// A ticket change, ready to be stored and announced.
@@ -156,6 +164,15 @@ impl Change {
                     Payload::TicketUpdated(TicketUpdated {
                         ticket: Some(proto.clone()),
                         changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                        erased_customer: String::new(),
+                    }),
+                ),
+                Fact::Erased { fields, customer } => builder.build(
+                    "updated",
+                    Payload::TicketUpdated(TicketUpdated {
+                        ticket: Some(proto.clone()),
+                        changed_fields: fields.iter().map(|f| (*f).to_owned()).collect(),
+                        erased_customer: customer_name(*customer),
                     }),
                 ),
                 Fact::StatusChanged { from, to } => builder.build(
@@ -550,6 +567,61 @@ pub fn move_requester(ticket: &Ticket, to: Uuid, actor: Actor, now: DateTime<Utc
     c.ticket.requester_id = to;
     c.facts.push(Fact::Updated(vec!["requester"]));
     c.finish()
+}
+
+/// Erases `customer`'s personal data from `ticket`: the description (the
+/// requester's first message, on a ticket they `requested`) becomes
+/// [`ERASED`](super::privacy::ERASED), the subject and text custom fields
+/// lose what identifies them, and the satisfaction comment goes (its score
+/// stays). The audit trail records that an erasure happened, never the
+/// values it removed; the last change time stays, so retention still counts
+/// from the ticket's last real change. Always a change (version and event),
+/// as the store redacts the ticket's messages with it.
+pub fn erase(
+    ticket: &Ticket,
+    erasure: &super::privacy::Erasure,
+    requested: bool,
+    customer: Uuid,
+    actor: Actor,
+    now: DateTime<Utc>,
+) -> Change {
+    let mut c = Change::start(ticket, actor, now);
+    let mut fields = Vec::new();
+    let subject = erasure.redactor.redact(&ticket.subject);
+    if subject != ticket.subject {
+        c.ticket.subject = subject;
+        fields.push("subject");
+    }
+    if requested && !ticket.description.is_empty() && ticket.description != super::privacy::ERASED {
+        c.ticket.description = super::privacy::ERASED.to_owned();
+        fields.push("description");
+    }
+    let mut custom = false;
+    for value in c.ticket.custom_fields.values_mut() {
+        if let fields::FieldValue::Text(text) = value {
+            let redacted = erasure.redactor.redact(text);
+            if redacted != *text {
+                *text = redacted;
+                custom = true;
+            }
+        }
+    }
+    if custom {
+        fields.push("custom_fields");
+    }
+    if let Some(s) = &mut c.ticket.satisfaction
+        && requested
+        && !s.comment.is_empty()
+    {
+        s.comment.clear();
+        fields.push("satisfaction");
+    }
+    c.record("personal_data", String::new(), "erased".to_owned());
+    c.facts.push(Fact::Erased { fields, customer });
+    let last_change = ticket.updated_at;
+    let mut c = c.finish();
+    c.ticket.updated_at = last_change;
+    c
 }
 
 /// Merges duplicate `source` into `target`: the source closes (whatever its

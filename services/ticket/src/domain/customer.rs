@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use switchboard_events::{EventBuilder, Payload};
 use switchboard_proto::{
     common::v1::Actor,
-    events::v1::{CustomerMerged, Envelope},
+    events::v1::{CustomerErased, CustomerMerged, Envelope},
     ticket::v1::{self as pb, IdentityKind},
 };
 use switchboard_runtime::{TenantId, Violations};
@@ -149,6 +149,8 @@ pub struct Customer {
     pub tier: String,
     /// Lowercase tags.
     pub tags: Vec<String>,
+    /// When the customer was erased; nothing personal remains since.
+    pub erased_at: Option<DateTime<Utc>>,
 }
 
 impl Customer {
@@ -163,7 +165,30 @@ impl Customer {
             version: self.version,
             tier: self.tier.clone(),
             tags: self.tags.clone(),
+            erase_time: self.erased_at.map(timestamp),
         }
+    }
+
+    /// The `customer.erased` event for `self` (after erasure), naming the
+    /// profiles erased with it, its tickets and hashes of its identities.
+    pub fn erased_event(
+        &self,
+        merged: &[Uuid],
+        tickets: &[Uuid],
+        identity_sha256: Vec<String>,
+        actor: Actor,
+    ) -> Envelope {
+        EventBuilder::new(&self.tenant, "customer", self.id.to_string(), self.version)
+            .actor(actor)
+            .build(
+                "erased",
+                Payload::CustomerErased(CustomerErased {
+                    customer: customer_name(self.id),
+                    merged_customers: merged.iter().copied().map(customer_name).collect(),
+                    tickets: tickets.iter().copied().map(ticket_name).collect(),
+                    identity_sha256,
+                }),
+            )
     }
 
     /// The `customer.merged` event for `self` (the survivor, after the merge).
@@ -268,6 +293,9 @@ pub fn check_merge(source: &Customer, target: &Customer) -> Result<(), String> {
     }
     if source.merged_into.is_some() {
         return Err(format!("{} was already merged", customer_name(source.id)));
+    }
+    if source.erased_at.is_some() || target.erased_at.is_some() {
+        return Err("an erased customer cannot be merged".into());
     }
     if target.merged_into.is_some() {
         return Err(format!(
@@ -456,6 +484,7 @@ mod tests {
             version: 1,
             tier: String::new(),
             tags: vec![],
+            erased_at: None,
         };
         let (a, b) = (c(false), c(false));
         assert!(check_merge(&a, &b).is_ok());

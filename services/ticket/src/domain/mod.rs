@@ -10,6 +10,7 @@ pub mod idempotency;
 pub mod intake;
 pub mod lifecycle;
 pub mod message;
+pub mod privacy;
 pub mod query;
 pub mod sla;
 

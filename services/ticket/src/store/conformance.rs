@@ -7,6 +7,8 @@ use switchboard_proto::common::v1::Actor;
 use switchboard_runtime::{Caller, Role, TenantId};
 
 use super::TicketStore;
+
+pub mod privacy;
 use crate::domain::{
     Identity, NewTicket,
     idempotency::{self, IdempotencyKey},

@@ -5,6 +5,7 @@ pub mod conformance;
 pub mod customers;
 pub mod email;
 pub mod postgres;
+pub mod privacy;
 
 use async_trait::async_trait;
 use switchboard_proto::common::v1::Actor;

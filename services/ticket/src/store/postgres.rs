@@ -2,6 +2,7 @@
 
 mod customers;
 mod keys;
+mod privacy;
 mod read;
 mod rows;
 mod sla;

@@ -11,6 +11,7 @@ mod intake;
 mod lifecycle;
 mod objects;
 mod outage;
+mod privacy;
 mod s3_server;
 mod security;
 mod sla;

@@ -170,3 +170,31 @@ async fn per_tenant_numbers_go_on_from_each_tenants_highest() -> anyhow::Result<
     pool.close().await;
     db.drop_db().await
 }
+
+async fn privacy_store() -> anyhow::Result<(TestDb, PgTicketStore)> {
+    let db = TestDb::create().await?;
+    let pool = db.pool(SERVICE).await?;
+    db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
+    Ok((db, PgTicketStore::new(pool)))
+}
+
+#[tokio::test]
+async fn pg_erasure_leaves_nothing_that_names_the_customer() -> anyhow::Result<()> {
+    let (db, s) = privacy_store().await?;
+    conformance::privacy::erasure_leaves_nothing_that_names_the_customer(&s).await;
+    db.drop_db().await
+}
+
+#[tokio::test]
+async fn pg_erasure_covers_merged_profiles() -> anyhow::Result<()> {
+    let (db, s) = privacy_store().await?;
+    conformance::privacy::erasure_covers_merged_profiles(&s).await;
+    db.drop_db().await
+}
+
+#[tokio::test]
+async fn pg_retention_deletes_closed_tickets_past_the_policy() -> anyhow::Result<()> {
+    let (db, s) = privacy_store().await?;
+    conformance::privacy::retention_deletes_closed_tickets_past_the_policy(&s).await;
+    db.drop_db().await
+}

@@ -18,7 +18,7 @@ use crate::{
     domain::{
         Identity, Ticket,
         change::move_requester,
-        customer::{Customer, CustomerUpdate, check_merge},
+        customer::{Customer, CustomerUpdate, check_merge, customer_name},
         message::Message,
         query::Cursor,
     },
@@ -28,7 +28,7 @@ use crate::{
     },
 };
 
-async fn load(
+pub(super) async fn load(
     conn: &mut PgConnection,
     tenant: &TenantId,
     id: Uuid,
@@ -36,7 +36,7 @@ async fn load(
 ) -> Result<Option<Customer>, sqlx::Error> {
     let lock = if lock { " FOR UPDATE" } else { "" };
     let Some(row) = sqlx::query(&format!(
-        "SELECT id, display_name, created_at, merged_into, version, tier, tags FROM customers \
+        "SELECT id, display_name, created_at, merged_into, version, tier, tags, erased_at FROM customers \
          WHERE tenant_id = $1 AND id = $2{lock}"
     ))
     .bind(tenant.as_str())
@@ -66,11 +66,12 @@ async fn load(
         version: row.try_get("version")?,
         tier: row.try_get("tier")?,
         tags: row.try_get("tags")?,
+        erased_at: row.try_get("erased_at")?,
     }))
 }
 
 /// The customer, or NOT_FOUND naming it.
-async fn require(
+pub(super) async fn require(
     conn: &mut PgConnection,
     tenant: &TenantId,
     id: Uuid,
@@ -82,7 +83,18 @@ async fn require(
         .ok_or(CustomerError::NotFound(id))
 }
 
-fn db(e: sqlx::Error) -> CustomerError {
+/// An erased profile stays anonymous: nothing may identify it again.
+fn refuse_erased(customer: &Customer) -> Result<(), CustomerError> {
+    match customer.erased_at {
+        Some(_) => Err(CustomerError::Refused(format!(
+            "{} was erased; a new profile is made when the person gets in touch again",
+            customer_name(customer.id)
+        ))),
+        None => Ok(()),
+    }
+}
+
+pub(super) fn db(e: sqlx::Error) -> CustomerError {
     CustomerError::Store(store_error(e))
 }
 
@@ -102,7 +114,7 @@ impl CustomerStore for PgTicketStore {
         identity: &Identity,
     ) -> Result<Customer, CustomerError> {
         let mut tx = self.pool().begin().await.map_err(db)?;
-        require(&mut tx, tenant, id, true).await?;
+        refuse_erased(&require(&mut tx, tenant, id, true).await?)?;
         let owner: Uuid = sqlx::query_scalar(
             "INSERT INTO customer_identities (tenant_id, kind, value, customer_id) VALUES ($1, $2, $3, $4) \
              ON CONFLICT (tenant_id, kind, value) DO UPDATE SET kind = EXCLUDED.kind RETURNING customer_id",
@@ -138,7 +150,7 @@ impl CustomerStore for PgTicketStore {
     ) -> Result<Customer, CustomerError> {
         let mut tx = self.pool().begin().await.map_err(db)?;
         let id = update.id;
-        require(&mut tx, tenant, id, true).await?;
+        refuse_erased(&require(&mut tx, tenant, id, true).await?)?;
         sqlx::query(
             "UPDATE customers SET display_name = COALESCE($2, display_name), tier = COALESCE($3, tier), \
              tags = COALESCE($4, tags), version = version + 1 WHERE id = $1",
