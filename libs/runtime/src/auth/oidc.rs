@@ -8,7 +8,7 @@
 
 use std::{
     collections::HashMap,
-    sync::{Arc, RwLock},
+    sync::{Arc, Mutex, RwLock},
     time::{Duration, Instant},
 };
 
@@ -48,6 +48,7 @@ struct IssuerInner {
     validations: Vec<(Algorithm, Validation)>,
     max_lifetime: Duration,
     jwks: Jwks,
+    verified: Verified,
 }
 
 impl std::fmt::Debug for Issuer {
@@ -95,6 +96,7 @@ impl Issuer {
                 settings: settings.clone(),
                 validations,
                 max_lifetime: auth.max_token_lifetime(),
+                verified: Verified::default(),
                 jwks: Jwks::new(
                     settings.jwks_url.clone(),
                     Duration::from_secs(auth.jwks_min_refresh_seconds),
@@ -116,6 +118,18 @@ impl Issuer {
 
     /// The caller `token` (whose `iss` is this issuer) stands for.
     pub async fn verify(&self, token: &str) -> Result<Caller, AuthError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        if let Some(caller) = self.inner.verified.get(token, now) {
+            return Ok(caller);
+        }
+        let (caller, exp) = self.verify_signed(token).await?;
+        self.inner.verified.put(token, caller.clone(), exp, now);
+        Ok(caller)
+    }
+
+    /// [`Issuer::verify`] without the cache: the signature checked, the
+    /// claims mapped; with the token's `exp`.
+    async fn verify_signed(&self, token: &str) -> Result<(Caller, u64), AuthError> {
         let header =
             jsonwebtoken::decode_header(token).map_err(|e| AuthError::Invalid(e.to_string()))?;
         let Some((_, validation)) = self
@@ -134,7 +148,8 @@ impl Issuer {
         let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, validation)
             .map_err(|e| AuthError::Invalid(e.to_string()))?
             .claims;
-        self.map_claims(&claims)
+        let exp = claims.get("exp").and_then(Value::as_u64).unwrap_or(0);
+        Ok((self.map_claims(&claims)?, exp))
     }
 
     /// Tenant, user and role from the provider's claims, as configured.
@@ -179,6 +194,36 @@ impl Issuer {
                     s.role_claim.as_deref().unwrap_or("")
                 ))
             })
+    }
+}
+
+/// Tokens verified before, until their `exp`: an asymmetric signature costs
+/// hundreds of microseconds, and a console sends the same token on every
+/// call. A token is immutable, so its verdict holds until it expires.
+#[derive(Default)]
+struct Verified(Mutex<HashMap<String, (Caller, u64)>>);
+
+/// Tokens remembered at most; past it expired ones go, then all.
+const MAX_VERIFIED: usize = 10_000;
+
+impl Verified {
+    fn get(&self, token: &str, now: u64) -> Option<Caller> {
+        let cache = self.0.lock().ok()?;
+        let (caller, exp) = cache.get(token)?;
+        (*exp > now).then(|| caller.clone())
+    }
+
+    fn put(&self, token: &str, caller: Caller, exp: u64, now: u64) {
+        let Ok(mut cache) = self.0.lock() else {
+            return;
+        };
+        if cache.len() >= MAX_VERIFIED {
+            cache.retain(|_, (_, exp)| *exp > now);
+            if cache.len() >= MAX_VERIFIED {
+                cache.clear();
+            }
+        }
+        cache.insert(token.to_owned(), (caller, exp));
     }
 }
 
@@ -310,4 +355,36 @@ fn parse_keys(set: &JwkSet) -> HashMap<String, Arc<DecodingKey>> {
             Some((jwk.common.key_id.clone().unwrap_or_default(), Arc::new(key)))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Role, TenantId};
+
+    fn ann() -> Caller {
+        Caller::person(TenantId::parse("acme").unwrap(), "ann", Role::Agent)
+    }
+
+    #[test]
+    fn verified_tokens_are_remembered_until_they_expire() {
+        let cache = Verified::default();
+        cache.put("t1", ann(), 1_000, 500);
+        assert_eq!(cache.get("t1", 999), Some(ann()));
+        assert_eq!(cache.get("t1", 1_000), None, "expired at exp");
+        assert_eq!(cache.get("t2", 500), None);
+    }
+
+    #[test]
+    fn the_cache_stays_bounded() {
+        let cache = Verified::default();
+        for i in 0..MAX_VERIFIED {
+            cache.put(&format!("old-{i}"), ann(), 10, 0);
+        }
+        // Full of tokens that expired by now: they make room.
+        cache.put("new", ann(), 1_000, 20);
+        let len = cache.0.lock().unwrap().len();
+        assert_eq!(len, 1);
+        assert_eq!(cache.get("new", 30), Some(ann()));
+    }
 }
