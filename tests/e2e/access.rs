@@ -147,6 +147,16 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
     let (_, live) = create(&desk, &admin, "short-lived", &["ticket:read"]).await?;
     desk.call(&live, &format!("{TICKETS}ListTickets"), json!({}))
         .await?;
+    // Read scope reads, and only reads.
+    let (c, why) = code(
+        &desk,
+        &live,
+        &format!("{TICKETS}CreateTicket"),
+        new_ticket("A reader writing"),
+    )
+    .await?;
+    assert_eq!(c, Code::PermissionDenied, "{why}");
+    assert!(why.contains("ticket:write"), "{why}");
     let listed = desk
         .call(&admin, &format!("{ACCESS}ListApiTokens"), json!({}))
         .await?;
@@ -208,9 +218,14 @@ async fn api_tokens_are_scoped_named_rotated_revoked_and_audited() -> anyhow::Re
         "{t}"
     );
     assert!(!t.contains("ListTickets"), "reads are not audited: {t}");
+    // The integration's refused attempt to mint a token names it.
+    assert!(
+        t.contains(r#""actor":"ops""#) && t.contains(r#""actorKind":"integration""#),
+        "{t}"
+    );
 
     // An entry shows what was asked and the state after, secrets redacted.
-    let (_, hook_secret) = ("", "a-signing-secret-of-the-matrix");
+    let hook_secret = "a-signing-secret-of-the-matrix";
     desk.call(
         &admin,
         "switchboard.notification.v1.NotificationService/CreateWebhook",
