@@ -13,11 +13,10 @@ use std::{
 };
 
 use switchboard_notification::{
-    MIGRATIONS, SERVICE,
     batch::{apply_batch, apply_batch_handing},
     consumer::{HandlerConfig, Notifier},
     dispatch::Dispatcher,
-    domain::{input::WebhookInput, retry::RetryPolicy},
+    domain::retry::RetryPolicy,
     email::{EmailSender, OutgoingEmail, SendError},
     handoff::Handoff,
     store::{Outcome, PgStore},
@@ -64,22 +63,8 @@ fn dispatcher(store: &PgStore, gate: &Arc<Gate>, concurrency: usize) -> Dispatch
 /// A migrated schema with one catch-all webhook and `events` tickets
 /// created through the consumer's batch path.
 async fn queued(events: usize) -> anyhow::Result<(TestDb, PgStore, i64)> {
-    let db = TestDb::create().await?;
-    let pool = db.pool(SERVICE).await?;
-    switchboard_events::db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    let store = PgStore::new(pool);
-    store
-        .create_webhook(
-            "acme",
-            &WebhookInput {
-                url: "http://127.0.0.1:9/hook".into(),
-                event_types: Vec::new(),
-                secret: "whsec_test_0123456789abcdef".into(),
-                active: true,
-                description: String::new(),
-            },
-        )
-        .await?;
+    let (db, store) =
+        crate::helpers::store_with_catch_all_webhook("http://127.0.0.1:9/hook").await?;
     let batch: Vec<_> = (0..events)
         .map(|i| TicketSpec::new(i as i64 + 1, "Claims").created_by("ann@example.com"))
         .collect();

@@ -403,3 +403,32 @@ pub fn violated_fields(status: &tonic::Status) -> Vec<String> {
         .map(|b| b.field_violations.into_iter().map(|v| v.field).collect())
         .unwrap_or_default()
 }
+
+/// A migrated notification schema in a database of its own, with one
+/// active catch-all webhook posting to `url` (nothing listens there).
+pub async fn store_with_catch_all_webhook(
+    url: &str,
+) -> anyhow::Result<(TestDb, switchboard_notification::store::PgStore)> {
+    let db = TestDb::create().await?;
+    let pool = db.pool(switchboard_notification::SERVICE).await?;
+    switchboard_events::db::migrate(
+        &pool,
+        switchboard_notification::SERVICE,
+        &switchboard_notification::MIGRATIONS,
+    )
+    .await?;
+    let store = switchboard_notification::store::PgStore::new(pool);
+    store
+        .create_webhook(
+            "acme",
+            &switchboard_notification::domain::input::WebhookInput {
+                url: url.into(),
+                event_types: Vec::new(),
+                secret: "whsec_test_0123456789abcdef".into(),
+                active: true,
+                description: String::new(),
+            },
+        )
+        .await?;
+    Ok((db, store))
+}

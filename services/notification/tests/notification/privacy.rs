@@ -7,10 +7,8 @@
 use sha2::{Digest, Sha256};
 use switchboard_events::{EventBuilder, Payload};
 use switchboard_notification::{
-    MIGRATIONS, SERVICE,
     batch::apply_batch,
     consumer::{HandlerConfig, Notifier},
-    domain::input::WebhookInput,
     privacy::ERASED_ERROR,
     store::PgStore,
 };
@@ -20,7 +18,6 @@ use switchboard_proto::{
     ticket::v1::Visibility,
 };
 use switchboard_runtime::TenantId;
-use switchboard_testkit::TestDb;
 
 use crate::helpers::{TicketSpec, agent, customer, online};
 
@@ -70,22 +67,8 @@ async fn mentions(store: &PgStore, marker: &str) -> anyhow::Result<Vec<String>> 
 
 #[tokio::test]
 async fn erasure_scrubs_every_copy_and_deletion_drops_them() -> anyhow::Result<()> {
-    let db = TestDb::create().await?;
-    let pool = db.pool(SERVICE).await?;
-    switchboard_events::db::migrate(&pool, SERVICE, &MIGRATIONS).await?;
-    let store = PgStore::new(pool);
-    store
-        .create_webhook(
-            "acme",
-            &WebhookInput {
-                url: "http://127.0.0.1:9/crm".into(),
-                event_types: vec![],
-                secret: "whsec_test_0123456789abcdef".into(),
-                active: true,
-                description: String::new(),
-            },
-        )
-        .await?;
+    let (db, store) =
+        crate::helpers::store_with_catch_all_webhook("http://127.0.0.1:9/crm").await?;
     let mut spec = TicketSpec::new(7, &format!("Refund for {NAME}"));
     spec.followers = vec!["agent-bob".into()];
     let created = spec.builder(1, customer(EMAIL)).build(

@@ -134,6 +134,13 @@ impl Desk {
     /// Waits until routing has handled every ticket event on the stream, so
     /// no reaction to an earlier event races what the test does next.
     pub async fn routing_idle(&self) -> anyhow::Result<()> {
+        self.routing_idle_past(0).await
+    }
+
+    /// [`Desk::routing_idle`], once routing has also been handed stream
+    /// message `seq` or a later one (a stream recreated under it starts
+    /// counting again, so "nothing pending" alone could be said too early).
+    pub async fn routing_idle_past(&self, seq: u64) -> anyhow::Result<()> {
         let js = jetstream::new(connect(&self.nats_url).await?);
         let stream = js.get_stream(&self.settings.events.stream).await?;
         wait_for(
@@ -145,7 +152,11 @@ impl Desk {
                     stream
                         .consumer_info(switchboard_routing::consumer::TICKETS_CONSUMER)
                         .await
-                        .is_ok_and(|i| i.num_pending == 0 && i.num_ack_pending == 0)
+                        .is_ok_and(|i| {
+                            i.delivered.stream_sequence >= seq
+                                && i.num_pending == 0
+                                && i.num_ack_pending == 0
+                        })
                 }
             },
         )

@@ -35,24 +35,7 @@ async fn a_deleted_stream_makes_routing_not_serving_until_its_consumers_are_back
     let mut t = desk.tickets().await;
     let agent = desk.token("eve", Role::Agent);
     ticket(&mut t, &agent, "after the outage", Ch::Email, None).await?;
-    let stream = js.get_stream(&desk.settings.events.stream).await?;
-    wait_for(
-        Duration::from_secs(30),
-        "the new ticket's events handled",
-        || {
-            let stream = stream.clone();
-            async move {
-                stream
-                    .consumer_info(switchboard_routing::consumer::TICKETS_CONSUMER)
-                    .await
-                    .is_ok_and(|i| {
-                        i.delivered.stream_sequence >= 1
-                            && i.num_pending == 0
-                            && i.num_ack_pending == 0
-                    })
-            }
-        },
-    )
-    .await?;
+    // The new ticket's events handled on the recreated stream.
+    desk.routing_idle_past(1).await?;
     desk.stop().await
 }
